@@ -1,0 +1,566 @@
+"""Flowfile text -> AST (flow.grammar.ast).
+
+Three steps, each small:
+1. ``_extract_run_blocks`` cuts ``run:`` blocks out of the text (they are Python,
+   not Flowfile) and leaves a placeholder, keeping line numbers intact;
+2. Lark's LALR parser, fed by ``FlowIndenter``, builds a parse tree;
+3. ``_ToAst`` turns the tree into frozen dataclasses and checks what the tree
+   alone can tell (known functions and directives, one action per rule).
+Every failure becomes a ``FlowfileError`` with file, line and column.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+import re
+import textwrap
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.indenter import Indenter
+
+from . import ast
+from .errors import FlowfileError
+
+BUILTIN_FUNCTIONS = frozenset(
+    {
+        "expand", "glob_wildcards", "temp", "protected", "directory", "ancient", "multiext",
+        "range", "len", "str", "int", "float", "bool", "sorted", "list", "min", "max", "abs",
+    }
+)
+# Pure methods of str/dict/list values, e.g. ``config.get("x", 1)`` or ``" ".join(X)``.
+PURE_METHODS = frozenset(
+    {"get", "keys", "values", "items", "format", "join", "replace", "split", "strip",
+     "lower", "upper", "startswith", "endswith"}
+)
+TOPLEVEL_DIRECTIVES = frozenset(
+    {"configfile", "include", "workdir", "wildcard_constraints", "localrules"}
+)
+ACTIONS = ("shell", "run", "script", "duckdb", "mlx")
+RULE_DIRECTIVES = frozenset(
+    {
+        "input", "output", "params", "threads", "resources", "retries", "priority", "log",
+        "benchmark", "message", "wildcard_constraints", "shell", "script", "duckdb", "mlx",
+        "schema", "default_target", "localrule",
+    }
+)
+PYTHON_KEYWORDS = frozenset(
+    {
+        "import", "from", "if", "elif", "else", "for", "while", "def", "class", "lambda",
+        "with", "try", "except", "finally", "return", "yield", "global", "nonlocal", "assert",
+        "del", "async", "await", "pass", "break", "continue", "raise", "not", "and", "or",
+        "in", "is",
+    }
+)
+DECLARATIVE_HINT = (
+    "Flowfiles are declarative: Python belongs in `run:` blocks and `script:` files, "
+    "which run only inside jobs."
+)
+
+_GRAMMAR = Path(__file__).with_name("flowfile.lark")
+
+
+class FlowIndenter(Indenter):
+    """Lark's Indenter, plus Snakemake's rule that a directive's value continues
+    on every following line indented deeper than the directive itself.
+
+    ``input:`` followed by an indented list is thus the same token stream as
+    the one-line form, which keeps the grammar LALR(1)."""
+
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB", "LBRACE"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB", "RBRACE"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open_brackets: list[Token] = []
+
+    def process(self, stream):
+        self.open_brackets = []
+        return super().process(stream)
+
+    def _process(self, stream):
+        line_tokens: list[str] = []  # token types since the start of the logical line
+        continuing_from: int | None = None  # indent of the directive whose value continues
+        last = None
+        for token in stream:
+            last = token
+            if token.type == self.NL_type:
+                if self.paren_level > 0:
+                    continue
+                indent = _indent_of(token)
+                if continuing_from is None and line_tokens[:2] == ["NAME", "COLON"]:
+                    continuing_from = self.indent_level[-1]
+                if continuing_from is not None and indent > continuing_from:
+                    continue  # the directive's value goes on
+                continuing_from = None
+                line_tokens = []
+                yield from self._handle_nl(token, indent)
+                continue
+            line_tokens.append(token.type)
+            yield token
+            if token.type in self.OPEN_PAREN_types:
+                self.paren_level += 1
+                self.open_brackets.append(token)
+            elif token.type in self.CLOSE_PAREN_types:
+                self.paren_level -= 1
+                if self.paren_level < 0 or not self.open_brackets:
+                    raise _Positioned(f"unmatched '{token.value}'", token.line, token.column)
+                self.open_brackets.pop()
+        if self.paren_level > 0:
+            tok = self.open_brackets[-1]
+            raise _Positioned(f"'{tok.value}' is never closed", tok.line, tok.column)
+        while len(self.indent_level) > 1:
+            self.indent_level.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, "", last) if last else Token(self.DEDENT_type, "")
+
+    def _handle_nl(self, token: Token, indent: int):
+        yield token
+        if indent > self.indent_level[-1]:
+            self.indent_level.append(indent)
+            yield Token.new_borrow_pos(self.INDENT_type, "", token)
+            return
+        while indent < self.indent_level[-1]:
+            self.indent_level.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, "", token)
+        if indent != self.indent_level[-1]:
+            line = token.end_line if token.end_line is not None else token.line
+            raise _Positioned(
+                "this line's indentation matches no enclosing block", line, indent + 1
+            )
+
+
+def _indent_of(nl_token: Token) -> int:
+    return len(nl_token.rsplit("\n", 1)[-1]) if "\n" in nl_token else 0
+
+
+class _Positioned(Exception):
+    def __init__(self, message: str, line: int, column: int, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.line, self.column, self.hint = message, line, column, hint
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    return Lark(
+        _GRAMMAR.read_text(encoding="utf-8"),
+        parser="lalr",
+        postlex=FlowIndenter(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+        cache=True,
+    )
+
+
+# ------------------------------------------------------------------ run blocks
+
+_RULE_HEADER = re.compile(r"^(rule|checkpoint)\b")
+_RUN_LINE = re.compile(r"^( +)run\s*:(.*)$")
+
+
+def _extract_run_blocks(text: str, file: str) -> tuple[str, list[ast.RunBlock]]:
+    """Replace each ``run:`` block by ``run: @runN`` and blank lines."""
+    lines = text.split("\n")
+    blocks: list[ast.RunBlock] = []
+    in_rule = False
+    in_long_string: str | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if in_long_string is None:
+            _check_tabs(line, i + 1, file)
+            if _RULE_HEADER.match(line):
+                in_rule = True
+            elif line.strip() and not line[0].isspace() and not line.lstrip().startswith("#"):
+                in_rule = False
+            m = _RUN_LINE.match(line)
+            if in_rule and m:
+                indent = len(m.group(1))
+                rest = m.group(2)
+                if rest.strip() and not rest.strip().startswith("#"):
+                    code, first = rest.strip(), i + 1
+                    lines[i] = f"{m.group(1)}run: @run{len(blocks)}"
+                    col = len(line) - len(rest.lstrip()) + 1
+                    blocks.append(ast.RunBlock(code, ast.Pos(file, first, col)))
+                    i += 1
+                    continue
+                j = i + 1
+                body: list[str] = []
+                while j < len(lines):
+                    nxt = lines[j]
+                    if nxt.strip() and len(nxt) - len(nxt.lstrip(" \t")) <= indent:
+                        break
+                    body.append(nxt)
+                    j += 1
+                while body and not body[-1].strip():
+                    body.pop()
+                if not body:
+                    raise FlowfileError(
+                        "`run:` has no code: indent the Python block below it",
+                        file, i + 1, indent + 1, source_line=line,
+                    )
+                code = textwrap.dedent("\n".join(body))
+                first_col = len(body[0]) - len(body[0].lstrip()) + 1
+                blocks.append(ast.RunBlock(code, ast.Pos(file, i + 2, first_col)))
+                lines[i] = f"{m.group(1)}run: @run{len(blocks) - 1}"
+                for k in range(i + 1, i + 1 + len(body)):
+                    lines[k] = ""
+                i += 1 + len(body)
+                continue
+        in_long_string = _long_string_state(line, in_long_string)
+        i += 1
+    return "\n".join(lines), blocks
+
+
+def _check_tabs(line: str, lineno: int, file: str) -> None:
+    stripped = line.lstrip(" \t")
+    if stripped and "\t" in line[: len(line) - len(stripped)]:
+        col = line.index("\t") + 1
+        raise FlowfileError(
+            "a tab in indentation", file, lineno, col,
+            hint="Indent Flowfiles with spaces only (as Snakemake and Python style do).",
+            source_line=line,
+        )
+
+
+def _long_string_state(line: str, state: str | None) -> str | None:
+    """Track whether a line ends inside a triple-quoted string (rough, but only
+    used to skip tab and ``run:`` checks inside such strings)."""
+    for m in re.finditer(r'"""|\'\'\'', line):
+        q = m.group(0)
+        if state is None:
+            state = q
+        elif state == q:
+            state = None
+    return state
+
+
+# ----------------------------------------------------------- tree -> dataclasses
+
+
+def _pos(file: str, meta_or_token) -> ast.Pos:
+    return ast.Pos(file, getattr(meta_or_token, "line", 0) or 0, getattr(meta_or_token, "column", 0) or 0)
+
+
+class _AstError(Exception):
+    def __init__(self, pos: ast.Pos, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.pos, self.message, self.hint = pos, message, hint
+
+
+@v_args(meta=True, inline=True)
+class _ToAst(Transformer):
+    def __init__(self, file: str, runs: list[ast.RunBlock]):
+        super().__init__()
+        self.file = file
+        self.runs = runs
+
+    def p(self, meta) -> ast.Pos:
+        return _pos(self.file, meta)
+
+    # statements
+    def start(self, meta, *stmts):
+        return [s for s in stmts if s is not None]
+
+    def assign(self, meta, name, value):
+        return ast.Assign(str(name), value, _pos(self.file, name))
+
+    def ruleorder(self, meta, *names):
+        return ast.RuleOrder(tuple(str(n) for n in names), self.p(meta))
+
+    def directive(self, meta, name, arguments):
+        return ast.Directive(str(name), arguments, _pos(self.file, name))
+
+    def run(self, meta, ref):
+        return self.runs[int(str(ref)[4:])]
+
+    def rule(self, meta, kind, name, *body):
+        pos = self.p(meta)
+        rule_name = str(name) if name is not None else None
+        directives = tuple(d for d in body if isinstance(d, ast.Directive))
+        runs = [b for b in body if isinstance(b, ast.RunBlock)]
+        label = f"rule {rule_name}" if rule_name else "this rule"
+        seen: dict[str, ast.Directive] = {}
+        for d in directives:
+            if d.name in TOPLEVEL_DIRECTIVES - {"wildcard_constraints"} or d.name not in RULE_DIRECTIVES:
+                raise _AstError(d.pos, f"unknown directive `{d.name}:` in {label}", _directive_hint(d.name))
+            if d.name in seen:
+                raise _AstError(d.pos, f"`{d.name}:` appears twice in {label}")
+            seen[d.name] = d
+        actions = [d.name for d in directives if d.name in ACTIONS] + ["run"] * len(runs)
+        if len(actions) > 1:
+            raise _AstError(
+                pos, f"{label} has {len(actions)} actions ({', '.join(actions)})",
+                "A rule has exactly one of shell:, run:, script:, duckdb:, mlx: (or none).",
+            )
+        return ast.Rule(
+            rule_name or "", str(kind) == "checkpoint", directives, runs[0] if runs else None, pos
+        )
+
+    def arguments(self, meta, *args):
+        return _split_args(args)
+
+    def keyword(self, meta, name, value):
+        return ast.Keyword(str(name), value)
+
+    # expressions
+    def strings(self, meta, *tokens):
+        return ast.Const(self.p(meta), "".join(self._string(t) for t in tokens))
+
+    def _string(self, token: Token) -> str:
+        prefix = re.match(r"[a-zA-Z]*", str(token)).group(0).lower()
+        pos = _pos(self.file, token)
+        if "f" in prefix:
+            raise _AstError(pos, "f-strings are not supported in Flowfiles",
+                            "Join strings with + or use expand(); wildcards like {sample} stay as they are.")
+        if "b" in prefix or set(prefix) - {"r", "u"}:
+            raise _AstError(pos, f"string prefix `{prefix}` is not supported")
+        return pyast.literal_eval(str(token))
+
+    def number(self, meta, token):
+        text = str(token).replace("_", "")
+        try:
+            value = int(text, 0)
+        except ValueError:
+            value = float(text)
+        return ast.Const(self.p(meta), value)
+
+    def name(self, meta, token):
+        s = str(token)
+        if s in ("True", "False", "None"):
+            return ast.Const(self.p(meta), {"True": True, "False": False, "None": None}[s])
+        if s in PYTHON_KEYWORDS:
+            raise _AstError(self.p(meta), f"`{s}` is not allowed here", DECLARATIVE_HINT)
+        return ast.Name(self.p(meta), s)
+
+    def list(self, meta, *items):
+        return ast.ListExpr(self.p(meta), tuple(i for i in items if i is not None))
+
+    def empty_tuple(self, meta):
+        return ast.TupleExpr(self.p(meta), ())
+
+    def tuple(self, meta, first, *rest):
+        return ast.TupleExpr(self.p(meta), (first, *[i for i in rest if i is not None]))
+
+    def dict(self, meta, *pairs):
+        return ast.DictExpr(self.p(meta), tuple(p for p in pairs if p is not None))
+
+    def pair(self, meta, key, value):
+        return (key, value)
+
+    def _binop(self, meta, op, left, right):
+        return ast.BinOp(self.p(meta), op, left, right)
+
+    def add(self, meta, left, right):
+        return self._binop(meta, "+", left, right)
+
+    def sub(self, meta, left, right):
+        return self._binop(meta, "-", left, right)
+
+    def mul(self, meta, left, right):
+        return self._binop(meta, "*", left, right)
+
+    def div(self, meta, left, right):
+        return self._binop(meta, "/", left, right)
+
+    def floordiv(self, meta, left, right):
+        return self._binop(meta, "//", left, right)
+
+    def mod(self, meta, left, right):
+        return self._binop(meta, "%", left, right)
+
+    def neg(self, meta, operand):
+        return ast.UnaryOp(self.p(meta), "-", operand)
+
+    def subscript(self, meta, value, index):
+        return ast.Subscript(self.p(meta), value, index)
+
+    def attribute(self, meta, value, name):
+        return ast.Attribute(self.p(meta), value, str(name))
+
+    def callargs(self, meta, *args):
+        return _split_args(args)
+
+    def call(self, meta, func, arguments):
+        arguments = arguments or ast.Arguments()
+        if isinstance(func, ast.Name):
+            if func.id not in BUILTIN_FUNCTIONS:
+                raise _AstError(
+                    func.pos, f"unknown function `{func.id}`",
+                    "Flowfile expressions may call: " + ", ".join(sorted(BUILTIN_FUNCTIONS))
+                    + ".\n" + DECLARATIVE_HINT,
+                )
+        elif isinstance(func, ast.Attribute):
+            if func.attr not in PURE_METHODS:
+                raise _AstError(
+                    func.pos, f"method `.{func.attr}()` is not allowed here",
+                    "Allowed methods: " + ", ".join(sorted(PURE_METHODS)) + ".\n" + DECLARATIVE_HINT,
+                )
+        else:
+            raise _AstError(func.pos, "only named functions can be called here", DECLARATIVE_HINT)
+        return ast.Call(self.p(meta), func, arguments.positional, arguments.named)
+
+
+def _split_args(args) -> ast.Arguments:
+    positional, named = [], []
+    for a in args:
+        if a is None:
+            continue
+        if isinstance(a, ast.Keyword):
+            named.append(a)
+        elif named:
+            raise _AstError(a.pos, "a positional entry follows a named one",
+                            "Put positional entries first, as in a Python call.")
+        else:
+            positional.append(a)
+    return ast.Arguments(tuple(positional), tuple(named))
+
+
+def _directive_hint(name: str) -> str:
+    if name in {"conda", "container", "singularity", "envmodules", "wrapper", "notebook",
+                "cwl", "shadow", "group", "cache", "handover", "template_engine"}:
+        return f"Snakemake's `{name}:` is not supported by flow."
+    return "Rule directives: " + ", ".join(sorted(RULE_DIRECTIVES | {"run"})) + "."
+
+
+# -------------------------------------------------------------------- errors
+
+_READABLE = {
+    "NAME": "a name", "STRING": "a string", "LONG_STRING": "a string", "NUMBER": "a number",
+    "COLON": "':'", "COMMA": "','", "EQUAL": "'='", "LPAR": "'('", "RPAR": "')'",
+    "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'", "_NL": "end of line",
+    "_INDENT": "an indented block", "_DEDENT": "end of block", "$END": "end of file",
+    "RULE": "`rule`", "CHECKPOINT": "`checkpoint`", "MORETHAN": "'>'", "DOT": "'.'",
+    "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "RUNREF": "a run block",
+}
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "_NL":
+        return "end of line"
+    if tok.type == "_INDENT":
+        return "indentation"
+    if tok.type == "_DEDENT":
+        return "end of block"
+    if tok.type == "$END":
+        return "end of file"
+    return f"`{tok.value}`"
+
+
+def _keyword_on_line(source_line: str, column: int) -> str | None:
+    """The first Python keyword on the line up to ``column``, outside strings."""
+    code = re.sub(r"(\"[^\"]*\"|'[^']*')", lambda m: " " * len(m.group(0)), source_line)
+    for m in re.finditer(r"[^\W\d]\w*", code[: max(column, 1) + 20]):
+        if m.group(0) in PYTHON_KEYWORDS and m.start() < max(column, 1):
+            return m.group(0)
+    return None
+
+
+def _from_lark(e: UnexpectedInput, text: str, file: str) -> FlowfileError:
+    lines = text.split("\n")
+    line, column = e.line, e.column
+    if isinstance(e, UnexpectedToken) and e.token.type in ("_NL", "_DEDENT", "$END"):
+        # point at the end of the previous line rather than at the next one
+        tok = e.token
+        line = tok.line if tok.line is not None else len(lines)
+        if tok.type == "$END" or line > len(lines):
+            line = len([ln for ln in lines if True]) or 1
+            while line > 1 and not lines[line - 1].strip():
+                line -= 1
+        column = len(lines[line - 1].rstrip()) + 1 if 0 < line <= len(lines) else 1
+    source = lines[line - 1] if 0 < (line or 0) <= len(lines) else ""
+    keyword = None
+    if isinstance(e, UnexpectedToken) and e.token.type == "NAME" and e.token.value in PYTHON_KEYWORDS:
+        keyword = e.token.value
+    elif source:
+        keyword = _keyword_on_line(source, column or 1)
+    if keyword is not None:
+        kcol = re.search(rf"\b{keyword}\b", source)
+        what = {
+            "import": "`import` statements are",
+            "from": "`from ... import` statements are",
+            "def": "function definitions (`def`) are",
+            "class": "class definitions are",
+            "lambda": "`lambda` functions are",
+            "for": "loops and comprehensions (`for`) are",
+            "if": "`if` statements and expressions are",
+            "while": "`while` loops are",
+        }.get(keyword, f"`{keyword}` is")
+        return FlowfileError(
+            f"{what} not allowed in a Flowfile", file, line,
+            (kcol.start() + 1) if kcol else column, DECLARATIVE_HINT, source,
+        )
+    if isinstance(e, UnexpectedCharacters):
+        return FlowfileError(f"unexpected character {e.char!r}", file, line, column, None, source)
+    if isinstance(e, UnexpectedToken):
+        expected = sorted({_READABLE.get(t, f"'{t}'" if not t.isupper() else t.lower())
+                           for t in e.expected if not t.startswith("__")})
+        msg = f"unexpected {_describe_token(e.token)}"
+        hint = None
+        if e.token.type == "_INDENT":
+            msg = "unexpected indentation"
+        elif expected and len(expected) <= 6:
+            hint = "Expected " + " or ".join(expected) + "."
+        return FlowfileError(msg, file, line, column, hint, source)
+    if isinstance(e, UnexpectedEOF):
+        return FlowfileError("unexpected end of file", file, len(lines), 1, None, lines[-1] if lines else "")
+    return FlowfileError(str(e), file, line, column, None, source)
+
+
+def parse(text: str, file: str = "Flowfile") -> ast.Module:
+    """Parse Flowfile text. Raises FlowfileError, never anything else."""
+    if "\x00" in text:
+        idx = text.index("\x00")
+        ln = text.count("\n", 0, idx) + 1
+        raise FlowfileError("the file contains a NUL byte; is it a binary file?", file, ln, 1)
+    text = text.replace("\r\n", "\n")
+    if not text.endswith("\n"):
+        text += "\n"
+    stripped, runs = _extract_run_blocks(text, file)
+    try:
+        tree = _lark().parse(stripped)
+        statements = _ToAst(file, runs).transform(tree)
+    except _Positioned as e:
+        src = stripped.split("\n")
+        raise FlowfileError(e.message, file, e.line, e.column, e.hint,
+                            src[e.line - 1] if 0 < e.line <= len(src) else None) from None
+    except UnexpectedInput as e:
+        raise _from_lark(e, stripped, file) from None
+    except VisitError as e:
+        inner = e.orig_exc
+        if isinstance(inner, _AstError):
+            src = text.split("\n")
+            line = inner.pos.line
+            raise FlowfileError(inner.message, file, line, inner.pos.column, inner.hint,
+                                src[line - 1] if 0 < line <= len(src) else None) from None
+        if isinstance(inner, (SyntaxError, ValueError)):  # a string literal Python rejects
+            raise FlowfileError(f"invalid literal: {inner}", file, None, None) from None
+        raise
+    except RecursionError:
+        raise FlowfileError("expression nested too deeply", file, 1, 1) from None
+    for stmt in statements:
+        if isinstance(stmt, ast.Directive) and stmt.name not in TOPLEVEL_DIRECTIVES:
+            if stmt.name in RULE_DIRECTIVES:
+                raise FlowfileError.at(stmt.pos, f"`{stmt.name}:` belongs inside a rule",
+                                       "Indent it under a `rule NAME:` line.")
+            raise FlowfileError.at(
+                stmt.pos, f"unknown top-level directive `{stmt.name}:`",
+                "Top-level directives: " + ", ".join(sorted(TOPLEVEL_DIRECTIVES | {"ruleorder"})) + ".",
+            )
+    return ast.Module(file, tuple(statements))
+
+
+def parse_file(path: str | Path) -> ast.Module:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise FlowfileError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})", str(path)) from None
+    except OSError as e:
+        raise FlowfileError(f"cannot read {path}: {e.strerror}", str(path)) from None
+    return parse(text, str(path))
