@@ -51,8 +51,12 @@ class FlowfileError(Exception):
         return None
 
     def __str__(self) -> str:
+        return self.render(prefix="")
+
+    def render(self, prefix: str = "error: ") -> str:
+        """The message as shown to people: location, message, source line, caret, hint."""
         where = self.location()
-        out = f"{where}: {self.message}" if where else self.message
+        out = f"{where}: {prefix}{self.message}" if where else f"{prefix}{self.message}"
         src = self._source()
         if src is not None and self.column is not None:
             shown = src.expandtabs(1).rstrip()

@@ -1,0 +1,55 @@
+"""``flow clean``: remove outputs flow recorded, and only those.
+
+A recorded output is removed only if it is still what flow made (same
+content hash): a file the user replaced since is kept. Symbolic links are
+removed as links, never followed; protected() outputs stay unless forced."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+
+from .hashing import Hasher
+from .state import State
+
+
+def clean_outputs(dry_run: bool, force: bool, echo: Callable[[str], None]) -> int:
+    if not os.path.exists(os.path.join(".flow", "state.db")):
+        echo("flow: nothing to clean (no .flow/state.db here)")
+        return 0
+    state = State(".flow", readonly=dry_run)
+    hasher = Hasher(state.files)
+    root = os.path.realpath(os.getcwd())
+    removed: list[str] = []
+    forgotten: list[str] = []
+    for path, rec in sorted(state.outputs.items()):
+        if not os.path.lexists(path):
+            forgotten.append(path)
+            continue
+        real_parent = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+        if not (real_parent == root or real_parent.startswith(root + os.sep)):
+            echo(f"kept {path}: it lies outside {root}")
+            continue
+        if not os.path.islink(path):
+            if hasher.digest(path) != rec.hash:
+                echo(f"kept {path}: it changed since flow made it")
+                continue
+            if not force and not os.access(path, os.W_OK):
+                echo(f"kept {path}: protected (use --force to remove it)")
+                continue
+        if dry_run:
+            echo(f"would remove {path}")
+        else:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            echo(f"removed {path}")
+        removed.append(path)
+    if not dry_run:
+        state.forget_outputs(removed + forgotten)
+        state.save_stats(hasher.take_learned())
+    verb = "would remove" if dry_run else "removed"
+    echo(f"flow: {verb} {len(removed)} output{'s' * (len(removed) != 1)}")
+    return len(removed)

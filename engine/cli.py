@@ -1,0 +1,275 @@
+"""The ``flow`` command (click).
+
+Each command loads the workflow, builds the DAG and hands it to the
+scheduler or prints it. Errors become one message and an exit code here and
+nowhere else: 2 for the user's Flowfile or command line, 1 for failed jobs,
+130/143 for Ctrl-C/SIGTERM. ``--debug`` adds a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+import traceback
+
+import click
+
+from flow import __version__
+from flow.grammar import FlowfileError
+
+from .errors import Interrupted, JobsFailed, UserError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _common(fn):
+    fn = click.option("--config", "config_items", multiple=True, metavar="KEY=VALUE",
+                      help="Override a config value (the value is read as YAML).")(fn)
+    fn = click.option("-f", "--flowfile", "-s", "--snakefile", "flowfile", metavar="PATH",
+                      help="The Flowfile to use (default: Flowfile, workflow/Flowfile, Snakefile, workflow/Snakefile).")(fn)
+    fn = click.option("-C", "--directory", "directory", metavar="DIR",
+                      help="Run as if started in DIR.")(fn)
+    return fn
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="flow")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """flow: a rule engine for data and ML pipelines.
+
+    Rules in a Flowfile say which files they read and write; `flow run`
+    builds what is out of date, in parallel."""
+    ctx.obj = {"debug": debug}
+
+
+def _load(directory: str | None, flowfile: str | None, config_items: tuple[str, ...]):
+    from .model import find_flowfile, load, parse_config_overrides
+
+    if directory:
+        try:
+            os.chdir(directory)
+        except OSError as e:
+            raise UserError(f"-C {directory}: {e.strerror}") from None
+    overrides = parse_config_overrides(list(config_items))
+    return load(find_flowfile(flowfile), overrides)
+
+
+def _parse_resources(items: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            out[name] = float(value) if "." in value else int(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name:
+            raise click.BadParameter(f"{item!r}: expected NAME=NUMBER", param_hint="--resources")
+    return out
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("targets", nargs=-1)
+@click.option("-j", "--cores", type=click.IntRange(min=1), default=None,
+              help="Run at most this many threads' worth of jobs at once (default: all CPUs).")
+@click.option("-n", "--dry-run", is_flag=True, help="List the jobs that would run, and why; run nothing.")
+@click.option("-F", "--forceall", is_flag=True, help="Run every job the targets need.")
+@click.option("-R", "--forcerun", multiple=True, metavar="RULE", help="Run every job of RULE (repeatable).")
+@click.option("-k", "--keep-going", is_flag=True, help="After a failure, go on with jobs that do not depend on it.")
+@click.option("--resources", "resource_items", multiple=True, metavar="NAME=N",
+              help="Bound the sum of a resource over running jobs (repeatable).")
+@click.option("--touch", is_flag=True, help="Record existing outputs as up to date without running.")
+@click.option("--notemp", is_flag=True, help="Keep temp() outputs.")
+@click.option("-p", "--printshellcmds", is_flag=True, help="Print shell commands.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and the summary.")
+@_common
+def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items, touch,
+        notemp, printshellcmds, quiet, directory, flowfile, config_items) -> None:
+    """Build TARGETS (files or rule names; default: the first rule)."""
+    from .dag import DAG
+    from .executor import LocalExecutor
+    from .hashing import Hasher
+    from .lock import RunLock
+    from .rebuild import Rebuilder
+    from .report import Reporter
+    from .scheduler import Options, Scheduler
+    from .state import State
+
+    resources = _parse_resources(resource_items)
+    started = time.monotonic()
+    wf = _load(directory, flowfile, config_items)
+    for rule in forcerun:
+        if rule not in wf.rules:
+            raise UserError(f"-R {rule}: there is no rule of that name", "`flow list` shows the rules.")
+    dag = DAG(wf)
+    jobs = dag.targets(list(targets))
+    cores = cores or os.cpu_count() or 1
+    lock = None if dry_run else RunLock(".flow").acquire()
+    try:
+        state = State(".flow", readonly=dry_run)
+        reporter = Reporter(quiet=quiet, printshellcmds=printshellcmds)
+        for w in state.warnings:
+            reporter.note(f"warning: {w}")
+        target_paths = {o for j in jobs for o in j.outputs}
+        rebuilder = Rebuilder(wf, state, Hasher(state.files), forceall=forceall,
+                              forcerules=set(forcerun), targets=target_paths)
+        executor = None if dry_run else LocalExecutor(cores)
+        options = Options(cores=cores, resources=resources, keep_going=keep_going,
+                          dry_run=dry_run, notemp=notemp, touch=touch)
+        scheduler = Scheduler(dag, rebuilder, executor, state, reporter, options)
+        try:
+            summary = scheduler.run(jobs)
+        finally:
+            if executor is not None:
+                executor.shutdown()
+            reporter.close()
+        took = time.monotonic() - started
+        if dry_run:
+            n = len(summary.would_run)
+            later = f", more after checkpoints ({len(summary.undetermined)} jobs wait for them)" if summary.undetermined else ""
+            reporter.summary(f"flow: would run {n} job{'s' * (n != 1)}, {summary.up_to_date} up to date{later}")
+        elif summary.ran == 0 and not touch:
+            reporter.summary(f"flow: nothing to do, {summary.up_to_date} jobs up to date ({took:.2f}s)")
+        else:
+            reporter.summary(f"flow: {summary.ran} job{'s' * (summary.ran != 1)} ran, "
+                             f"{summary.up_to_date} up to date ({took:.2f}s)")
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@cli.command(name="list", context_settings=CONTEXT)
+@_common
+def list_rules(directory, flowfile, config_items) -> None:
+    """List the rules, what they make and what they read."""
+    wf = _load(directory, flowfile, config_items)
+    width = max((len(n) for n in wf.rules), default=0)
+    for name, rule in wf.rules.items():
+        kind = "checkpoint" if rule.checkpoint else "rule"
+        action = rule.action.kind if rule.action is not None else "-"
+        outs = ", ".join(s.text for s in rule.outputs.specs) or "(no outputs)"
+        click.echo(f"{name:<{width}}  {kind:<10} {action:<6}  {outs}")
+        if rule.inputs is not None and rule.inputs.specs:
+            ins = [s.text for s in rule.inputs.specs]
+            shown = ", ".join(ins[:4]) + (f", ... ({len(ins)} in all)" if len(ins) > 4 else "")
+            click.echo(f"{'':<{width}}  {'':<10} {'':<6}  <- {shown}")
+        elif rule.input_expr is not None:
+            click.echo(f"{'':<{width}}  {'':<10} {'':<6}  <- (known after a checkpoint)")
+        if rule.schema:
+            cols = ", ".join(f"{k}: {v}" for k, v in rule.schema.items())
+            click.echo(f"{'':<{width}}  {'':<10} {'':<6}  schema {{{cols}}}")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would be removed.")
+@click.option("--force", is_flag=True, help="Also remove protected() outputs.")
+@_common
+def clean(dry_run, force, directory, flowfile, config_items) -> None:
+    """Remove the outputs flow made (never any other file)."""
+    from .clean import clean_outputs
+    from .lock import RunLock
+
+    if directory:
+        try:
+            os.chdir(directory)
+        except OSError as e:
+            raise UserError(f"-C {directory}: {e.strerror}") from None
+    lock = None if dry_run else RunLock(".flow").acquire()
+    try:
+        clean_outputs(dry_run=dry_run, force=force, echo=click.echo)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("targets", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot",
+              show_default=True, help="Output format.")
+@_common
+def dag(targets, fmt, directory, flowfile, config_items) -> None:
+    """Print the job graph (Graphviz DOT or Mermaid)."""
+    from .dag import DAG
+    from .graph import to_dot, to_mermaid
+
+    wf = _load(directory, flowfile, config_items)
+    d = DAG(wf)
+    jobs = d.reachable(d.targets(list(targets)))
+    click.echo(to_dot(jobs) if fmt == "dot" else to_mermaid(jobs), nl=False)
+
+
+# ---------------------------------------------------------------------- entry
+
+
+def _on_sigterm(signum, frame):
+    from .scheduler import Terminated
+
+    raise Terminated()
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    if threading_main():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        cli.main(args=argv, prog_name="flow", standalone_mode=False)
+        return 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("flow: interrupted", err=True)
+        return 130
+    except FlowfileError as e:
+        _show(debug, e.render())
+        return 2
+    except UserError as e:
+        _show(debug, f"flow: error: {e}")
+        return e.exit_code
+    except JobsFailed as e:
+        s = e.args[0]
+        names = ", ".join(s.failed[:5]) + (f" and {len(s.failed) - 5} more" if len(s.failed) > 5 else "")
+        blocked = f"; {s.blocked} not started" if s.blocked else ""
+        _show(debug, f"flow: {len(s.failed)} job{'s' * (len(s.failed) != 1)} failed ({names}); "
+                     f"{s.ran} ran{blocked}. Fix the problem and `flow run` again: finished jobs are kept.")
+        return 1
+    except Interrupted as e:
+        name = "SIGINT" if e.signum == 2 else "SIGTERM"
+        _show(debug, f"flow: stopped by {name}; {e.finished} job{'s' * (e.finished != 1)} finished "
+                     "and are kept. `flow run` resumes from there.")
+        return e.exit_code
+    except KeyboardInterrupt:
+        _show(debug, "flow: interrupted")
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as e:  # a bug in flow: one line, and the traceback with --debug
+        if debug:
+            traceback.print_exc()
+        click.echo(f"flow: internal error: {type(e).__name__}: {e} (run with --debug for details)", err=True)
+        return 1
+
+
+def _show(debug: bool, text: str) -> None:
+    if debug:
+        traceback.print_exc()
+    click.echo(text, err=True)
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

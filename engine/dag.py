@@ -1,0 +1,446 @@
+"""The job graph, inferred from file names.
+
+A target file is matched against the rules' output patterns (through
+``PatternIndex``, so the cost does not grow with rules x files), the match
+gives a job (rule + wildcards), the job's inputs are new files to match, and
+so on down to source files. Checkpoint rules make the graph grow while it
+runs: a job whose inputs glob inside a checkpoint's output waits for that
+checkpoint (``Job.pending``) and is expanded by ``DAG.expand`` afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flow.grammar import FlowfileError
+from flow.rules import NamedList
+
+from .errors import AmbiguousRuleError, CycleError, MissingInputError, UserError
+from .expressions import CheckpointPending, Env, EvalError, evaluate
+from .model import PathList, Rule, Workflow, job_namespaces, paths_from
+from .patterns import PatternError
+
+
+def job_id(rule: str, wildcards: dict[str, str]) -> str:
+    if not wildcards:
+        return rule
+    return rule + "[" + ",".join(f"{k}={v}" for k, v in wildcards.items()) + "]"
+
+
+class Job:
+    """One rule applied to one set of wildcard values."""
+
+    __slots__ = (
+        "rule", "wildcards", "id", "outputs", "output_names", "inputs", "input_names",
+        "logs", "log_names", "params", "deps", "pending", "benchmark",
+    )
+
+    def __init__(self, rule: Rule, wildcards: dict[str, str]):
+        self.rule = rule
+        self.wildcards = wildcards
+        self.id = job_id(rule.name, wildcards)
+        self.outputs, self.output_names = rule.outputs.format(wildcards)
+        self.logs, self.log_names = rule.logs.format(wildcards)
+        self.benchmark = rule.benchmark.format(wildcards) if rule.benchmark else None
+        self.inputs: list[str] = []
+        self.input_names: dict = {}
+        self.params: dict[str, Any] = {}
+        self.deps: list[Job] = []
+        self.pending: set[str] | None = None  # checkpoint outputs it waits for
+
+    def __repr__(self) -> str:
+        return f"Job({self.id})"
+
+    @property
+    def label(self) -> str:
+        """How the job is named to people: ``extract (year=2022)``."""
+        if not self.wildcards:
+            return self.rule.name
+        return f"{self.rule.name} ({', '.join(f'{k}={v}' for k, v in self.wildcards.items())})"
+
+    def output_flags(self, i: int) -> frozenset[str]:
+        return self.rule.outputs.specs[i].flags
+
+    def input_flags(self, i: int) -> frozenset[str]:
+        specs = self._input_specs()
+        return specs[i].flags if i < len(specs) else frozenset()
+
+    def _input_specs(self):
+        return self.rule.inputs.specs if self.rule.inputs is not None else []
+
+    def named(self, what: str) -> NamedList:
+        items, names = {
+            "input": (self.inputs, self.input_names),
+            "output": (self.outputs, self.output_names),
+            "log": (self.logs, self.log_names),
+        }[what]
+        return NamedList(items, names)
+
+
+class _Entry:
+    __slots__ = ("rule", "regex", "suffix", "is_dir")
+
+    def __init__(self, rule: Rule, regex, suffix: str, is_dir: bool):
+        self.rule, self.regex, self.suffix, self.is_dir = rule, regex, suffix, is_dir
+
+
+class PatternIndex:
+    """Output patterns bucketed by their literal prefix.
+
+    A path is tested only against patterns whose prefix it starts with and
+    whose literal suffix it ends with: one dict lookup per distinct prefix
+    length instead of one regex per rule."""
+
+    def __init__(self, rules: Iterable[Rule], constraints: dict[str, str]):
+        self.by_prefix: dict[str, list[_Entry]] = {}
+        for rule in rules:
+            merged = {**constraints, **rule.constraints}
+            for spec in rule.outputs.specs:
+                try:
+                    regex = spec.pattern.regex(merged)
+                except PatternError as e:
+                    raise FlowfileError.at(rule.where("output"), str(e)) from None
+                entry = _Entry(rule, regex, spec.pattern.suffix, "directory" in spec.flags)
+                self.by_prefix.setdefault(spec.pattern.prefix, []).append(entry)
+        self.lengths = sorted({len(p) for p in self.by_prefix})
+
+    def candidates(self, path: str, dirs_only: bool = False) -> list[tuple[Rule, dict[str, str]]]:
+        found: list[tuple[Rule, dict[str, str]]] = []
+        seen: set[tuple[str, tuple]] = set()
+        n = len(path)
+        for length in self.lengths:
+            if length > n:
+                break
+            for e in self.by_prefix.get(path[:length], ()):
+                if dirs_only and not e.is_dir:
+                    continue
+                if e.suffix and not path.endswith(e.suffix):
+                    continue
+                m = e.regex.match(path)
+                if m is None:
+                    continue
+                wc = {k: v for k, v in m.groupdict().items()}
+                key = (e.rule.name, tuple(wc.items()))
+                if key not in seen:
+                    seen.add(key)
+                    found.append((e.rule, _ordered(e.rule, wc)))
+        return found
+
+
+def _ordered(rule: Rule, wc: dict[str, str]) -> dict[str, str]:
+    return {k: wc[k] for k in rule.wildcard_names if k in wc}
+
+
+class CheckpointGuard:
+    """Raises CheckpointPending when glob_wildcards looks inside the output of
+    a checkpoint job that has not completed in this run."""
+
+    def __init__(self, rules: Iterable[Rule], constraints: dict[str, str]):
+        self.index = PatternIndex([r for r in rules if r.checkpoint], constraints)
+        self.completed: set[str] = set()
+
+    def __call__(self, directory: str) -> None:
+        pending = set()
+        d = os.path.normpath(directory)
+        while d and d not in (".", "/"):
+            for rule, wc in self.index.candidates(d):
+                if job_id(rule.name, wc) not in self.completed:
+                    pending.add(d)
+            d = os.path.dirname(d)
+        if pending:
+            raise CheckpointPending(pending)
+
+
+class DAG:
+    def __init__(self, workflow: Workflow):
+        self.wf = workflow
+        self.index = PatternIndex(workflow.rules.values(), workflow.constraints)
+        self.guard = CheckpointGuard(workflow.rules.values(), workflow.constraints)
+        workflow.env.guard = self.guard
+        self.jobs: dict[str, Job] = {}
+        self.producer: dict[str, Job | None] = {}
+        self.failed: dict[str, UserError] = {}
+        self.stack: list[Job] = []
+        self.created: list[Job] = []
+        self.root = os.path.realpath(os.getcwd())
+        self._safe_dirs: set[str] = set()
+        self.dominates = _ruleorder_pairs(workflow.ruleorder)
+
+    # targets ------------------------------------------------------------------
+
+    def targets(self, names: list[str]) -> list[Job]:
+        """Jobs for the given files or rule names (the default target if none)."""
+        if not names:
+            if self.wf.default_target is None:
+                raise UserError("the Flowfile has no rules", "Add a rule, e.g.\n  rule all:\n      input: \"result.txt\"")
+            names = [self.wf.default_target]
+        return run_deep(lambda: [j for j in (self._target(n) for n in names) if j is not None])
+
+    def _target(self, name: str) -> Job | None:
+        rule = self.wf.rules.get(name)
+        if rule is not None:
+            if rule.wildcard_names:
+                example = rule.outputs.specs[0].text
+                raise UserError(
+                    f"rule {name} has wildcards ({', '.join(rule.wildcard_names)}); it cannot be a target by name",
+                    f"Name a file it makes instead, e.g. a path matching {example!r}.",
+                )
+            return self._job(rule, {})
+        path = _normalize(name)
+        job = self.resolve_file(path, None)
+        if job is None and not os.path.exists(path):
+            raise MissingInputError(
+                f"no rule makes {name}, and it does not exist",
+                "A target is a file some rule's output matches, or a rule name. `flow list` shows the rules.",
+            )
+        return job
+
+    # resolution ---------------------------------------------------------------
+
+    def resolve_file(self, path: str, requester: Job | None) -> Job | None:
+        """The job that makes ``path``, or None for a source file."""
+        if path in self.producer:
+            return self.producer[path]
+        candidates = self.index.candidates(path)
+        if not candidates:
+            job = self._directory_producer(path)
+            self.producer[path] = job
+            return job
+        candidates.sort(key=lambda c: -sum((c[0].name, o[0].name) in self.dominates for o in candidates))
+        chosen: list[Job] = []
+        errors: list[UserError] = []
+        for rule, wc in candidates:
+            if any((c.rule.name, rule.name) in self.dominates for c in chosen):
+                continue
+            try:
+                chosen.append(self._job(rule, wc))
+            except (MissingInputError, CycleError) as e:
+                errors.append(e)
+        if not chosen:
+            if all(isinstance(e, MissingInputError) for e in errors) and os.path.exists(path):
+                self.producer[path] = None
+                return None
+            raise errors[0]
+        if len(chosen) > 1:
+            a, b = chosen[0], chosen[1]
+            raise AmbiguousRuleError(
+                f"rules {a.rule.name} and {b.rule.name} can both make {path} "
+                f"(as {a.label} and {b.label})",
+                f"Add `ruleorder: {a.rule.name} > {b.rule.name}` (or the other way round), "
+                "or narrow a pattern with wildcard_constraints:.",
+            )
+        self.producer[path] = chosen[0]
+        return chosen[0]
+
+    def _directory_producer(self, path: str) -> Job | None:
+        d = os.path.dirname(path)
+        while d:
+            if d in self.producer and self.producer[d] is not None:
+                job = self.producer[d]
+                if any("directory" in job.output_flags(i) for i, o in enumerate(job.outputs) if o == d):
+                    return job
+            for rule, wc in self.index.candidates(d, dirs_only=True):
+                return self._job(rule, wc)
+            d = os.path.dirname(d)
+        return None
+
+    def _job(self, rule: Rule, wildcards: dict[str, str]) -> Job:
+        key = job_id(rule.name, wildcards)
+        job = self.jobs.get(key)
+        if job is not None:
+            return job
+        if key in self.failed:
+            raise self.failed[key]
+        for i, j in enumerate(self.stack):
+            if j.id == key:
+                chain = " -> ".join(f"{x.label}" for x in self.stack[i:]) + f" -> {j.label}"
+                raise CycleError(f"cycle in the workflow: {chain}",
+                                 "A job needs, through its inputs, a file it makes itself.")
+        job = Job(rule, wildcards)
+        self._check_outputs(job)
+        self.stack.append(job)
+        try:
+            self._resolve_inputs(job)
+        except MissingInputError as e:
+            self.failed[key] = e
+            raise
+        finally:
+            self.stack.pop()
+        self.jobs[key] = job
+        self.created.append(job)
+        for out in job.outputs:
+            self.producer.setdefault(out, job)
+        return job
+
+    def _resolve_inputs(self, job: Job) -> None:
+        rule = job.rule
+        try:
+            inputs = rule.inputs if rule.inputs is not None else self._late_paths(rule)
+            params = rule.params if rule.params is not None else self._late_params(rule)
+        except CheckpointPending as p:
+            job.pending = set(p.paths)
+            job.deps = _unique(self._checkpoint_job(path, job) for path in sorted(p.paths))
+            return
+        job.pending = None
+        try:
+            job.inputs, job.input_names = inputs.format(job.wildcards)
+        except PatternError as e:
+            raise FlowfileError.at(rule.where("input"), f"rule {rule.name}: input uses unknown wildcard {e}") from None
+        job.inputs = [_normalize(p) for p in job.inputs]
+        job.params = params
+        deps = []
+        for path in job.inputs:
+            dep = self.resolve_file(path, job)
+            if dep is None:
+                if not os.path.exists(path):
+                    raise MissingInputError(
+                        f"{rule.where('input')}: rule {job.label} needs {path}, which does not exist and no rule makes",
+                        "Check the path, or add a rule whose output matches it.",
+                    )
+            else:
+                deps.append(dep)
+        job.deps = _unique(deps)
+
+    def _checkpoint_job(self, path: str, requester: Job) -> Job:
+        for rule, wc in self.guard.index.candidates(path):
+            return self._job(rule, wc)
+        raise UserError(f"no checkpoint makes {path}")  # pragma: no cover - the guard found one
+
+    def _late_paths(self, rule: Rule) -> PathList:
+        d = _directive(rule, "input")
+        return paths_from(d, lambda e: _eval(e, self.wf.env), f"rule {rule.name}")
+
+    def _late_params(self, rule: Rule) -> dict[str, Any]:
+        out = {}
+        for i, e in enumerate(rule.params_expr.positional):
+            out[f"_{i}"] = _eval(e, self.wf.env)
+        for kw in rule.params_expr.named:
+            out[kw.name] = _eval(kw.value, self.wf.env)
+        return out
+
+    def _check_outputs(self, job: Job) -> None:
+        for out in job.outputs + job.logs + ([job.benchmark] if job.benchmark else []):
+            norm = os.path.normpath(out)
+            if os.path.isabs(norm) or norm == ".." or norm.startswith("../") or norm == ".":
+                if not os.path.isabs(norm) or not _inside(self.root, os.path.realpath(norm)):
+                    raise UserError(
+                        f"rule {job.label} would write {out}, outside the working directory {self.root}",
+                        "Outputs, logs and benchmarks must stay inside the working directory.",
+                    )
+            parent = os.path.dirname(os.path.abspath(norm))
+            if parent not in self._safe_dirs:
+                if not _inside(self.root, os.path.realpath(parent)):
+                    raise UserError(
+                        f"rule {job.label} would write {out}, which a symbolic link leads outside the working directory",
+                        "Outputs must stay inside the working directory.",
+                    )
+                self._safe_dirs.add(parent)
+
+    # checkpoints ----------------------------------------------------------------
+
+    def checkpoint_done(self, job: Job) -> None:
+        self.guard.completed.add(job.id)
+
+    def expand(self, job: Job) -> list[Job]:
+        """Evaluate a pending job's inputs again; returns the jobs this created."""
+        self.created = []
+        run_deep(lambda: self._resolve_inputs(job))
+        return self.created
+
+    # views --------------------------------------------------------------------
+
+    def reachable(self, targets: list[Job]) -> list[Job]:
+        """Every job the targets need, dependencies before dependants."""
+        order: list[Job] = []
+        seen: set[int] = set()
+        for t in targets:
+            if id(t) in seen:
+                continue
+            stack: list[tuple[Job, int]] = [(t, 0)]
+            seen.add(id(t))
+            while stack:
+                job, i = stack.pop()
+                if i < len(job.deps):
+                    stack.append((job, i + 1))
+                    dep = job.deps[i]
+                    if id(dep) not in seen:
+                        seen.add(id(dep))
+                        stack.append((dep, 0))
+                else:
+                    order.append(job)
+        return order
+
+
+def _directive(rule: Rule, name: str):
+    from flow.grammar import ast
+
+    return ast.Directive(name, rule.input_expr if name == "input" else rule.params_expr, rule.where(name))
+
+
+def _eval(expr, env: Env) -> Any:
+    try:
+        return evaluate(expr, env)
+    except EvalError as e:
+        raise FlowfileError.at(e.pos, e.message, e.hint) from None
+
+
+def _ruleorder_pairs(orders: list[tuple[str, ...]]) -> set[tuple[str, str]]:
+    pairs = set()
+    for order in orders:
+        for i, hi in enumerate(order):
+            for lo in order[i + 1 :]:
+                pairs.add((hi, lo))
+    return pairs
+
+
+def _unique(jobs: Iterable[Job]) -> list[Job]:
+    seen: dict[int, Job] = {}
+    for j in jobs:
+        seen.setdefault(id(j), j)
+    return list(seen.values())
+
+
+def _normalize(path: str) -> str:
+    norm = os.path.normpath(path)
+    return norm if path else path
+
+
+def _inside(root: str, path: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def run_deep(fn: Callable[[], Any]) -> Any:
+    """Run a recursive resolution in a thread with a large stack, so that a
+    chain of 100,000 jobs does not hit Python's recursion limit."""
+    result: list[Any] = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(fn())
+        except BaseException as e:  # handed to the caller's thread
+            error.append(e)
+
+    if threading.current_thread().name == "flow-deep":
+        return fn()
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 1_000_000))
+    old_size = threading.stack_size()
+    threading.stack_size(1024 * 1024 * 1024)
+    try:
+        t = threading.Thread(target=target, name="flow-deep", daemon=True)
+        t.start()
+    finally:
+        threading.stack_size(old_size)
+    t.join()
+    sys.setrecursionlimit(old_limit)
+    if error:
+        raise error[0]
+    return result[0]
+
+
+__all__ = ["DAG", "Job", "PatternIndex", "job_id", "job_namespaces"]

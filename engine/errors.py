@@ -1,0 +1,45 @@
+"""Errors the CLI turns into messages and exit codes (2: the user's Flowfile
+or command line; 1: jobs failed; 130/143: interrupted)."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in the Flowfile, the command line or the files: exit 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message + (f"\n{self.hint}" if self.hint else "")
+
+
+class MissingInputError(UserError):
+    pass
+
+
+class CycleError(UserError):
+    pass
+
+
+class AmbiguousRuleError(UserError):
+    pass
+
+
+class JobsFailed(Exception):
+    exit_code = 1
+
+
+class Interrupted(Exception):
+    def __init__(self, signum: int, finished: int):
+        super().__init__(signum)
+        self.signum = signum
+        self.finished = finished
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

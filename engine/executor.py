@@ -1,0 +1,248 @@
+"""Executors run prepared jobs; the scheduler decides which and when.
+
+The interface is four calls (``submit``, ``wait``, ``cancel``, ``shutdown``)
+and two records (``Task`` in, ``Completion`` out), so that a distributed
+backend can stand in for ``LocalExecutor`` without touching the scheduler.
+
+Locally, ``shell:`` jobs run as ``bash -euo pipefail -c`` in their own
+process group (so that cancelling a job stops everything it started), and
+Python jobs run in a pool of long-lived worker processes (``rules.worker``).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from flow.rules.shell import bash_argv
+from flow.rules.worker import read_message, write_message
+
+KILL_GRACE_SECONDS = 3.0
+
+
+@dataclass
+class Task:
+    job_id: str
+    kind: str  # "shell", or a Python kind run by a worker ("run", "script", ...)
+    payload: Any
+    ctx: Any = None  # flow.rules.JobContext for Python kinds
+
+
+@dataclass
+class Completion:
+    job_id: str
+    ok: bool
+    error: str | None = None
+    returncode: int | None = None
+    max_rss_kb: int | None = None
+    cpu_seconds: float | None = None
+
+
+class Executor(Protocol):
+    def submit(self, task: Task) -> None: ...
+
+    def wait(self, timeout: float | None) -> list[Completion]: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+class LocalExecutor:
+    def __init__(self, workers: int):
+        self.done: queue.SimpleQueue[Completion] = queue.SimpleQueue()
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.pool = WorkerPool(max(1, workers), self.done)
+        self.lock = threading.Lock()
+
+    def submit(self, task: Task) -> None:
+        if task.kind == "shell":
+            self._spawn_shell(task)
+        else:
+            self.pool.submit(task)
+
+    def _spawn_shell(self, task: Task) -> None:
+        try:
+            proc = subprocess.Popen(bash_argv(task.payload), stdin=subprocess.DEVNULL, start_new_session=True)
+        except OSError as e:
+            self.done.put(Completion(task.job_id, False, f"cannot start bash: {e.strerror}"))
+            return
+        with self.lock:
+            self.procs[task.job_id] = proc
+        threading.Thread(target=self._reap, args=(task.job_id, proc), daemon=True).start()
+
+    def _reap(self, job_id: str, proc: subprocess.Popen) -> None:
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            proc.returncode = code
+            rss, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+        except ChildProcessError:
+            code, rss, cpu = proc.wait(), None, None
+        with self.lock:
+            self.procs.pop(job_id, None)
+        if code == 0:
+            self.done.put(Completion(job_id, True, None, 0, rss, cpu))
+        else:
+            what = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+            self.done.put(Completion(job_id, False, f"the command failed ({what})", code, rss, cpu))
+
+    def wait(self, timeout: float | None) -> list[Completion]:
+        try:
+            first = self.done.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        out = [first]
+        while True:
+            try:
+                out.append(self.done.get_nowait())
+            except queue.Empty:
+                return out
+
+    def cancel(self, job_id: str) -> None:
+        with self.lock:
+            proc = self.procs.get(job_id)
+        if proc is not None:
+            _kill_group(proc.pid, signal.SIGTERM)
+            threading.Timer(KILL_GRACE_SECONDS, _kill_group, (proc.pid, signal.SIGKILL)).start()
+        else:
+            self.pool.cancel(job_id)
+
+    def shutdown(self) -> None:
+        """Stop everything still running: SIGTERM, then SIGKILL after a grace period."""
+        with self.lock:
+            procs = list(self.procs.values())
+        for p in procs:
+            _kill_group(p.pid, signal.SIGTERM)
+        self.pool.shutdown()
+        deadline = time.monotonic() + KILL_GRACE_SECONDS
+        for p in procs:
+            while p.returncode is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if p.returncode is None:
+                _kill_group(p.pid, signal.SIGKILL)
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class _Worker:
+    def __init__(self, done: queue.SimpleQueue, on_exit):
+        r_req, w_req = os.pipe()
+        r_res, w_res = os.pipe()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "flow.rules.worker", str(r_req), str(w_res)],
+            pass_fds=(r_req, w_res), stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        os.close(r_req)
+        os.close(w_res)
+        self.wfd, self.rfd = w_req, r_res
+        self.job_id: str | None = None
+        self.cancelled = False
+        self.done = done
+        self.on_exit = on_exit
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def send(self, task: Task) -> None:
+        self.job_id = task.job_id
+        write_message(self.wfd, (task.job_id, task.kind, task.payload, task.ctx))
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = read_message(self.rfd)
+            except (OSError, EOFError, ValueError):
+                message = None
+            if message is None:
+                break
+            job_id, error = message
+            self.job_id = None
+            self.on_exit(self, idle=True)
+            self.done.put(Completion(job_id, error is None, error, 0 if error is None else 1))
+        code = self.proc.wait()
+        job_id, self.job_id = self.job_id, None
+        self.on_exit(self, idle=False)
+        for fd in (self.rfd, self.wfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if job_id is not None:
+            why = "it was stopped" if self.cancelled else (
+                f"the worker process died (signal {signal.Signals(-code).name})" if code < 0
+                else f"the worker process exited with status {code}")
+            self.done.put(Completion(job_id, False, why, code))
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        self.cancelled = True
+        _kill_group(self.proc.pid, sig)
+
+
+class WorkerPool:
+    """Long-lived Python workers, started on first use, one job at a time each."""
+
+    def __init__(self, size: int, done: queue.SimpleQueue):
+        self.size = size
+        self.done = done
+        self.idle: list[_Worker] = []
+        self.busy: dict[str, _Worker] = {}
+        self.lock = threading.Lock()
+
+    def submit(self, task: Task) -> None:
+        with self.lock:
+            worker = self.idle.pop() if self.idle else None
+        if worker is None:
+            worker = _Worker(self.done, self._on_exit)
+        with self.lock:
+            self.busy[task.job_id] = worker
+        try:
+            worker.send(task)
+        except (OSError, BrokenPipeError):
+            worker.kill()
+
+    def _on_exit(self, worker: _Worker, idle: bool) -> None:
+        with self.lock:
+            for job_id, w in list(self.busy.items()):
+                if w is worker:
+                    del self.busy[job_id]
+            if idle and worker.proc.poll() is None and len(self.idle) < self.size:
+                self.idle.append(worker)
+            elif not idle and worker in self.idle:
+                self.idle.remove(worker)
+
+    def cancel(self, job_id: str) -> None:
+        with self.lock:
+            worker = self.busy.get(job_id)
+        if worker is not None:
+            worker.kill(signal.SIGTERM)
+            threading.Timer(KILL_GRACE_SECONDS, worker.kill).start()
+
+    def shutdown(self) -> None:
+        with self.lock:
+            workers = list(self.busy.values()) + list(self.idle)
+            self.idle = []
+        for w in workers:
+            if w.job_id is not None:
+                w.kill(signal.SIGTERM)
+            else:
+                try:
+                    os.close(w.wfd)  # an idle worker exits when its request pipe closes
+                except OSError:
+                    pass
+        deadline = time.monotonic() + KILL_GRACE_SECONDS
+        for w in workers:
+            try:
+                w.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.kill()

@@ -1,0 +1,466 @@
+"""The workflow model: a Flowfile's AST, evaluated into rules with patterns.
+
+``load`` reads the Flowfile (and its includes and config files), evaluates
+top-level assignments and every rule directive that can be evaluated now, and
+checks what can be checked without files: wildcards of inputs against outputs,
+one set of wildcards per rule, ruleorder names, the default target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flow.grammar import FlowfileError, ast, parse_file
+from flow.rules import ActionError, NamedList, Namespace, RunAction, ScriptAction, ShellAction, action_for_kind
+
+from .errors import UserError
+from .expressions import CheckpointPending, Deferred, Env, EvalError, FlaggedPath, evaluate
+from .patterns import Pattern, PatternError, parse_pattern
+
+FLOWFILE_NAMES = ("Flowfile", "workflow/Flowfile", "Snakefile", "workflow/Snakefile")
+
+
+@dataclass(frozen=True)
+class PathSpec:
+    """One input/output/log entry: a pattern with flags."""
+
+    pattern: Pattern
+    flags: frozenset[str]
+
+    @property
+    def text(self) -> str:
+        return self.pattern.text
+
+
+@dataclass
+class PathList:
+    """Entries of input:, output: or log:, with names for named entries."""
+
+    specs: list[PathSpec]
+    names: dict[str, int | tuple[int, int]]
+
+    def format(self, wildcards: dict[str, str]) -> tuple[list[str], dict]:
+        return [s.pattern.format(wildcards) for s in self.specs], self.names
+
+
+@dataclass
+class Rule:
+    name: str
+    checkpoint: bool
+    pos: ast.Pos
+    outputs: PathList
+    wildcard_names: tuple[str, ...]
+    constraints: dict[str, str]
+    input_expr: ast.Arguments | None  # kept when inputs wait for a checkpoint
+    inputs: PathList | None
+    params_expr: ast.Arguments | None
+    params: dict[str, Any] | None
+    logs: PathList
+    benchmark: Pattern | None
+    message: str | None
+    threads: int
+    resources: dict[str, int]
+    retries: int
+    priority: int
+    action: Any  # a flow.rules action, or None for a rule that only gathers
+    schema: dict[str, str] | None
+    default_target: bool
+    directive_pos: dict[str, ast.Pos] = field(default_factory=dict)
+
+    def where(self, directive: str | None = None) -> ast.Pos:
+        return self.directive_pos.get(directive, self.pos) if directive else self.pos
+
+
+@dataclass
+class Workflow:
+    flowfile: str
+    rules: dict[str, Rule]
+    ruleorder: list[tuple[str, ...]]
+    constraints: dict[str, str]
+    localrules: set[str]
+    config: dict
+    env: Env
+    default_target: str | None
+    workdir: str
+    sources: list[str]  # the Flowfile, its includes and config files
+
+
+def find_flowfile(explicit: str | None) -> str:
+    if explicit:
+        if not os.path.isfile(explicit):
+            raise UserError(f"no Flowfile at {explicit}")
+        return explicit
+    for name in FLOWFILE_NAMES:
+        if os.path.isfile(name):
+            return name
+    raise UserError(
+        f"no Flowfile in {os.getcwd()}",
+        "Create a file named Flowfile (or Snakefile), or name one with -f PATH, "
+        "or change directory with -C DIR.",
+    )
+
+
+def parse_config_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--config {item!r}: expected KEY=VALUE")
+        try:
+            out[key] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            out[key] = value
+    return out
+
+
+def load(flowfile: str, overrides: dict[str, Any] | None = None) -> Workflow:
+    return _Loader(overrides or {}).load(flowfile)
+
+
+class _Loader:
+    def __init__(self, overrides: dict[str, Any]):
+        self.overrides = overrides
+        self.config: dict = dict(overrides)
+        self.env = Env(names={"config": self.config})
+        self.rules: dict[str, Rule] = {}
+        self.ruleorder: list[tuple[str, ...]] = []
+        self.constraints: dict[str, str] = {}
+        self.localrules: set[str] = set()
+        self.default_target: str | None = None
+        self.first_rule: str | None = None
+        self.sources: list[str] = []
+        self.including: list[str] = []
+        self.workdir = os.getcwd()
+
+    def load(self, flowfile: str) -> Workflow:
+        path = os.path.abspath(flowfile)
+        self._file(path)
+        for order in self.ruleorder:
+            for name in order:
+                if name not in self.rules:
+                    raise UserError(f"ruleorder names `{name}`, but there is no rule of that name")
+        target = self.default_target or self.first_rule
+        return Workflow(path, self.rules, self.ruleorder, self.constraints, self.localrules,
+                        self.config, self.env, target, self.workdir, self.sources)
+
+    def _file(self, path: str) -> None:
+        if path in self.including:
+            raise UserError(f"{path} includes itself (through {' -> '.join(self.including)})")
+        self.sources.append(path)
+        self.including.append(path)
+        module = parse_file(path)
+        for stmt in module.statements:
+            self._statement(stmt, path)
+        self.including.pop()
+
+    def _statement(self, stmt: ast.Statement, path: str) -> None:
+        if isinstance(stmt, ast.Assign):
+            if stmt.name == "config":
+                raise FlowfileError.at(stmt.pos, "`config` cannot be reassigned", "Use configfile: or --config.")
+            try:
+                self.env.names[stmt.name] = self._eval(stmt.value)
+            except CheckpointPending:
+                self.env.names[stmt.name] = Deferred(stmt.value)
+        elif isinstance(stmt, ast.RuleOrder):
+            self.ruleorder.append(stmt.names)
+        elif isinstance(stmt, ast.Rule):
+            self._rule(stmt)
+        elif isinstance(stmt, ast.Directive):
+            getattr(self, f"_top_{stmt.name}")(stmt, path)
+
+    def _eval(self, expr: ast.Expr) -> Any:
+        try:
+            return evaluate(expr, self.env)
+        except EvalError as e:
+            raise FlowfileError.at(e.pos, e.message, e.hint) from None
+
+    def _single(self, d: ast.Directive, kind: type | tuple[type, ...], what: str) -> Any:
+        if len(d.value.positional) != 1 or d.value.named:
+            raise FlowfileError.at(d.pos, f"`{d.name}:` takes one {what}")
+        value = self._eval(d.value.positional[0])
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+            raise FlowfileError.at(d.value.positional[0].pos,
+                                   f"`{d.name}:` takes {what}, not {type(value).__name__}")
+        return value
+
+    # top-level directives --------------------------------------------------
+
+    def _top_configfile(self, d: ast.Directive, path: str) -> None:
+        name = self._single(d, str, "path (a string)")
+        try:
+            with open(name, encoding="utf-8") as f:
+                data = json.load(f) if name.endswith(".json") else yaml.safe_load(f)
+        except FileNotFoundError:
+            raise FlowfileError.at(d.pos, f"config file {name} does not exist",
+                                   f"Create it, or remove the configfile: line (looked in {os.getcwd()}).") from None
+        except (OSError, yaml.YAMLError, json.JSONDecodeError) as e:
+            raise FlowfileError.at(d.pos, f"cannot read config file {name}: {e}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise FlowfileError.at(d.pos, f"config file {name} must hold a mapping, not {type(data).__name__}")
+        _merge(self.config, data)
+        _merge(self.config, self.overrides)
+        self.sources.append(os.path.abspath(name))
+
+    def _top_include(self, d: ast.Directive, path: str) -> None:
+        name = self._single(d, str, "path (a string)")
+        target = os.path.normpath(os.path.join(os.path.dirname(path), name))
+        if not os.path.isfile(target):
+            raise FlowfileError.at(d.pos, f"included file {name} does not exist (looked for {target})")
+        self._file(target)
+
+    def _top_workdir(self, d: ast.Directive, path: str) -> None:
+        name = self._single(d, str, "directory (a string)")
+        try:
+            os.makedirs(name, exist_ok=True)
+            os.chdir(name)
+        except OSError as e:
+            raise FlowfileError.at(d.pos, f"cannot use workdir {name}: {e.strerror}") from None
+        self.workdir = os.getcwd()
+
+    def _top_wildcard_constraints(self, d: ast.Directive, path: str) -> None:
+        self.constraints.update(self._constraints(d))
+
+    def _top_localrules(self, d: ast.Directive, path: str) -> None:
+        for e in d.value.positional:
+            if not isinstance(e, ast.Name):
+                raise FlowfileError.at(e.pos, "localrules: takes rule names")
+            self.localrules.add(e.id)
+
+    def _constraints(self, d: ast.Directive) -> dict[str, str]:
+        if d.value.positional:
+            raise FlowfileError.at(d.pos, "wildcard_constraints: takes name=\"regex\" entries")
+        out = {}
+        for kw in d.value.named:
+            value = self._eval(kw.value)
+            if not isinstance(value, str):
+                raise FlowfileError.at(kw.value.pos, "a wildcard constraint is a regex string")
+            out[kw.name] = value
+        return out
+
+    # rules ------------------------------------------------------------------
+
+    def _rule(self, r: ast.Rule) -> None:
+        name = r.name or f"rule{len(self.rules) + 1}"
+        if name in self.rules:
+            raise FlowfileError.at(r.pos, f"rule `{name}` is defined twice (first at {self.rules[name].pos})")
+        ds = {d.name: d for d in r.directives}
+        label = f"rule {name}"
+        out_d = ds.get("output")
+        outputs = self._paths(out_d, label) if out_d else PathList([], {})
+        wildcard_names: tuple[str, ...] = ()
+        for i, spec in enumerate(outputs.specs):
+            names = set(spec.pattern.names)
+            if i == 0:
+                wildcard_names = spec.pattern.names
+            elif names != set(wildcard_names):
+                raise FlowfileError.at(
+                    out_d.pos,
+                    f"outputs of {label} have different wildcards: {outputs.specs[0].text!r} "
+                    f"has {{{', '.join(wildcard_names) or 'none'}}}, {spec.text!r} has {{{', '.join(sorted(names)) or 'none'}}}",
+                    "Every output of a rule must carry the same wildcards.",
+                )
+        constraints = dict(self._constraints(ds["wildcard_constraints"])) if "wildcard_constraints" in ds else {}
+
+        inputs: PathList | None = None
+        input_expr = ds["input"].value if "input" in ds else None
+        if input_expr is None:
+            inputs = PathList([], {})
+        else:
+            try:
+                inputs = self._paths(ds["input"], label)
+                input_expr = None
+            except CheckpointPending:
+                pass
+        logs = self._paths(ds["log"], label) if "log" in ds else PathList([], {})
+        for what, plist, d in (("input", inputs, ds.get("input")), ("log", logs, ds.get("log"))):
+            for spec in plist.specs if plist else []:
+                extra = [n for n in spec.pattern.names if n not in wildcard_names]
+                if extra:
+                    raise FlowfileError.at(
+                        d.pos,
+                        f"{what} {spec.text!r} of {label} uses wildcard {{{extra[0]}}}, "
+                        f"which its output does not have",
+                        "Wildcards in inputs and logs are filled from the output; "
+                        "use {{" + extra[0] + "}} in expand() to keep it, or add it to the output.",
+                    )
+        params: dict[str, Any] | None = None
+        params_expr = ds["params"].value if "params" in ds else None
+        if params_expr is None:
+            params = {}
+        else:
+            try:
+                params = self._params(params_expr)
+                params_expr = None
+            except CheckpointPending:
+                pass
+        benchmark = None
+        if "benchmark" in ds:
+            benchmark = self._pattern(self._single(ds["benchmark"], str, "path (a string)"), ds["benchmark"])
+        message = self._single(ds["message"], str, "string") if "message" in ds else None
+        threads = self._single(ds["threads"], int, "whole number") if "threads" in ds else 1
+        retries = self._single(ds["retries"], int, "whole number") if "retries" in ds else 0
+        priority = self._single(ds["priority"], (int, float), "number") if "priority" in ds else 0
+        if threads < 1:
+            raise FlowfileError.at(ds["threads"].pos, "threads: must be at least 1")
+        if retries < 0:
+            raise FlowfileError.at(ds["retries"].pos, "retries: cannot be negative")
+        resources: dict[str, int] = {}
+        if "resources" in ds:
+            d = ds["resources"]
+            if d.value.positional:
+                raise FlowfileError.at(d.pos, "resources: takes name=number entries")
+            for kw in d.value.named:
+                v = self._eval(kw.value)
+                if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                    raise FlowfileError.at(kw.value.pos, f"resource {kw.name} must be a non-negative number")
+                resources[kw.name] = v
+        schema = None
+        if "schema" in ds:
+            schema = self._single(ds["schema"], dict, "dict of column: type")
+        default_target = bool(self._single(ds["default_target"], bool, "True or False")) if "default_target" in ds else False
+        action = self._action(r, ds, label)
+        rule = Rule(
+            name=name, checkpoint=r.checkpoint, pos=r.pos, outputs=outputs,
+            wildcard_names=wildcard_names, constraints=constraints, input_expr=input_expr,
+            inputs=inputs, params_expr=params_expr, params=params, logs=logs,
+            benchmark=benchmark, message=message, threads=threads, resources=resources,
+            retries=retries, priority=priority, action=action, schema=schema,
+            default_target=default_target,
+            directive_pos={d.name: d.pos for d in r.directives},
+        )
+        if rule.benchmark is not None:
+            extra = [n for n in rule.benchmark.names if n not in wildcard_names]
+            if extra:
+                raise FlowfileError.at(ds["benchmark"].pos, f"benchmark of {label} uses wildcard {{{extra[0]}}}, which its output does not have")
+        self.rules[name] = rule
+        if self.first_rule is None:
+            self.first_rule = name
+        if default_target:
+            self.default_target = name
+        if "localrule" in ds and self._single(ds["localrule"], bool, "True or False"):
+            self.localrules.add(name)
+
+    def _action(self, r: ast.Rule, ds: dict[str, ast.Directive], label: str) -> Any:
+        if r.run is not None:
+            return RunAction(r.run.code, r.run.pos.file, r.run.pos.line)
+        if "shell" in ds:
+            cmd = self._single(ds["shell"], str, "command (a string)")
+            return ShellAction(cmd)
+        if "script" in ds:
+            script = self._single(ds["script"], str, "path (a string)")
+            base = os.path.dirname(ds["script"].pos.file)
+            full = os.path.join(base, script)
+            return ScriptAction(os.path.relpath(full) if not os.path.isabs(script) else script)
+        for kind in ("duckdb", "mlx"):
+            if kind in ds:
+                text = self._single(ds[kind], str, "string")
+                try:
+                    return action_for_kind(kind, text)
+                except ActionError as e:
+                    raise FlowfileError.at(ds[kind].pos, str(e)) from None
+        return None
+
+    def _params(self, args: ast.Arguments) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for i, e in enumerate(args.positional):
+            out[f"_{i}"] = self._eval(e)
+        for kw in args.named:
+            out[kw.name] = self._eval(kw.value)
+        return out
+
+    def _pattern(self, text: str, d: ast.Directive) -> Pattern:
+        try:
+            pattern = parse_pattern(_clean_path(text))
+            pattern.regex({})  # check inline constraints now
+            return pattern
+        except PatternError as e:
+            raise FlowfileError.at(d.pos, str(e)) from None
+
+    def _paths(self, d: ast.Directive, label: str) -> PathList:
+        return paths_from(d, lambda e: self._eval(e), label)
+
+
+def paths_from(d: ast.Directive, evaluate_expr, label: str) -> PathList:
+    """Evaluate the entries of input:/output:/log: into a PathList."""
+    specs: list[PathSpec] = []
+    names: dict[str, int | tuple[int, int]] = {}
+
+    def add(value: Any, e: ast.Expr) -> int:
+        count = 0
+        if isinstance(value, (list, tuple)):
+            for v in value:
+                count += add(v, e)
+            return count
+        if not isinstance(value, str):
+            raise FlowfileError.at(e.pos, f"{d.name}: entries of {label} must be paths (strings), not {type(value).__name__}")
+        if not value:
+            raise FlowfileError.at(e.pos, f"an empty path in {d.name}: of {label}")
+        flags = value.flags if isinstance(value, FlaggedPath) else frozenset()
+        try:
+            pattern = parse_pattern(_clean_path(str(value)))
+            pattern.regex({})
+        except PatternError as err:
+            raise FlowfileError.at(e.pos, str(err)) from None
+        specs.append(PathSpec(pattern, flags))
+        return 1
+
+    for e in d.value.positional:
+        add(evaluate_expr(e), e)
+    for kw in d.value.named:
+        start = len(specs)
+        value = evaluate_expr(kw.value)
+        n = add(value, kw.value)
+        names[kw.name] = start if (n == 1 and not isinstance(value, (list, tuple))) else (start, start + n)
+    return PathList(specs, names)
+
+
+def _clean_path(text: str) -> str:
+    while text.startswith("./"):
+        text = text[2:]
+    return text
+
+
+def _merge(base: dict, new: dict) -> None:
+    """Update nested dicts in place (Snakemake merges config files this way)."""
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+
+
+def job_namespaces(rule: Rule, wildcards: dict[str, str], params: dict[str, Any]) -> tuple[Namespace, Namespace]:
+    """The job's ``wildcards`` and ``params`` objects (params strings get the wildcards)."""
+    wc = Namespace(wildcards)
+    values = {}
+    positional = []
+    for k, v in params.items():
+        v = _format_param(v, wildcards)
+        if k.startswith("_") and k[1:].isdigit():
+            positional.append(v)
+        else:
+            values[k] = v
+    return wc, Namespace(values, positional)
+
+
+def _format_param(value: Any, wildcards: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        try:
+            return parse_pattern(value).format(wildcards)
+        except PatternError:
+            return value
+    if isinstance(value, list):
+        return [_format_param(v, wildcards) for v in value]
+    return value
+
+
+__all__ = ["Rule", "Workflow", "PathSpec", "PathList", "load", "find_flowfile",
+           "parse_config_overrides", "job_namespaces", "NamedList", "Path"]

@@ -1,0 +1,125 @@
+"""File name patterns with wildcards: ``results/{sample}.txt``,
+``{year,[0-9]{4}}``; matching a path against them and filling them in."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property
+
+
+@dataclass(frozen=True)
+class Wildcard:
+    name: str
+    regex: str | None  # inline constraint, if any
+
+
+class PatternError(ValueError):
+    pass
+
+
+_NAME = re.compile(r"[^\W\d]\w*\Z")
+
+
+@dataclass(frozen=True)
+class Pattern:
+    text: str
+    parts: tuple[str | Wildcard, ...]
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for p in self.parts:
+            if isinstance(p, Wildcard):
+                seen[p.name] = None
+        return tuple(seen)
+
+    @property
+    def prefix(self) -> str:
+        """The literal text before the first wildcard (all of it if there is none)."""
+        first = self.parts[0] if self.parts else ""
+        return first if isinstance(first, str) else ""
+
+    @property
+    def suffix(self) -> str:
+        if not self.names:
+            return ""
+        last = self.parts[-1]
+        return last if isinstance(last, str) else ""
+
+    def regex(self, constraints: dict[str, str]) -> re.Pattern:
+        out, seen = [], set()
+        for p in self.parts:
+            if isinstance(p, str):
+                out.append(re.escape(p))
+            elif p.name in seen:
+                out.append(f"(?P={p.name})")
+            else:
+                seen.add(p.name)
+                rx = p.regex or constraints.get(p.name) or ".+"
+                out.append(f"(?P<{p.name}>{rx})")
+        try:
+            return re.compile("".join(out) + r"\Z", re.DOTALL)
+        except re.error as e:
+            raise PatternError(f"bad wildcard constraint in {self.text!r}: {e}") from None
+
+    def format(self, wildcards: dict[str, str]) -> str:
+        out = []
+        for p in self.parts:
+            if isinstance(p, str):
+                out.append(p)
+            else:
+                try:
+                    out.append(str(wildcards[p.name]))
+                except KeyError:
+                    raise PatternError(f"{{{p.name}}}") from None
+        return "".join(out)
+
+
+def parse_pattern(text: str) -> Pattern:
+    """Split ``text`` into literals and wildcards; ``{{``/``}}`` are literal braces."""
+    parts: list[str | Wildcard] = []
+    lit: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "{":
+            if text.startswith("{{", i):
+                lit.append("{")
+                i += 2
+                continue
+            depth, j = 1, i + 1
+            while j < n and depth:
+                if text[j] == "{":
+                    depth += 1
+                elif text[j] == "}":
+                    depth -= 1
+                j += 1
+            if depth:
+                raise PatternError(f"unclosed '{{' in {text!r}")
+            body = text[i + 1 : j - 1]
+            name, _, regex = body.partition(",")
+            name = name.strip()
+            if not _NAME.match(name):
+                raise PatternError(f"bad wildcard {{{body}}} in {text!r}")
+            if lit:
+                parts.append("".join(lit))
+                lit = []
+            parts.append(Wildcard(name, regex.strip() or None))
+            i = j
+        elif c == "}":
+            if text.startswith("}}", i):
+                lit.append("}")
+                i += 2
+                continue
+            raise PatternError(f"single '}}' in {text!r} (write '}}}}' for a literal brace)")
+        else:
+            lit.append(c)
+            i += 1
+    if lit:
+        parts.append("".join(lit))
+    return Pattern(text, tuple(parts))
+
+
+def has_wildcards(text: str) -> bool:
+    return bool(parse_pattern(text).names)

@@ -1,0 +1,191 @@
+"""The rebuilder: does a job run, and why? (Dirtiness is decided here only.)
+
+Verifying traces, as in "Build systems a la carte": a job's key is a content
+hash of what it does and what it reads (FLOWFILE.md, "When a job runs
+again"); it runs when an output is missing or not made by flow, when an
+output changed since flow made it, or when the key differs from the one
+recorded with its outputs. Because the key hashes input *contents*, a
+dependency that ran again but wrote the same bytes does not make its
+consumers run (early cutoff), and touching a file changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from dataclasses import dataclass
+from typing import Any
+
+import xxhash
+
+from flow.rules import ActionError, JobContext, Namespace, Prepared
+
+from .dag import Job
+from .errors import UserError
+from .hashing import Hasher
+from .model import Workflow, job_namespaces
+from .state import State
+
+
+@dataclass(frozen=True)
+class Reason:
+    kind: str  # forced, missing, unrecorded, modified, input, code, params, outputs, upstream, temp
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class Rebuilder:
+    def __init__(self, workflow: Workflow, state: State, hasher: Hasher,
+                 forceall: bool = False, forcerules: set[str] | None = None,
+                 targets: set[str] | None = None):
+        self.wf = workflow
+        self.state = state
+        self.hasher = hasher
+        self.forceall = forceall
+        self.forcerules = forcerules or set()
+        self.targets = targets or set()
+        self.globals = _picklable_globals(workflow)
+        self._prepared: dict[str, Prepared] = {}
+
+    # what the job does ----------------------------------------------------------
+
+    def context(self, job: Job) -> JobContext:
+        wildcards, params = job_namespaces(job.rule, job.wildcards, job.params)
+        return JobContext(
+            rule=job.rule.name, input=job.named("input"), output=job.named("output"),
+            params=params, wildcards=wildcards, threads=job.rule.threads,
+            resources=Namespace(job.rule.resources), log=job.named("log"),
+            config=self.wf.config, globals=self.globals,
+        )
+
+    def prepared(self, job: Job) -> Prepared | None:
+        if job.rule.action is None:
+            return None
+        p = self._prepared.get(job.id)
+        if p is None:
+            try:
+                p = job.rule.action.prepare(self.context(job))
+            except ActionError as e:
+                raise UserError(f"{job.rule.where(job.rule.action.kind)}: rule {job.label}: {e}") from None
+            self._prepared[job.id] = p
+        return p
+
+    # the key ----------------------------------------------------------------------
+
+    def key(self, job: Job, recorded_hashes: bool = True) -> tuple[str, dict]:
+        """The job's key and its parts. For an input a temp() output that flow
+        deleted, the hash recorded when it was made stands in."""
+        prepared = self.prepared(job)
+        action = _h(prepared.signature if prepared else "")
+        _, params_ns = job_namespaces(job.rule, job.wildcards, job.params)
+        params = _h(json.dumps(_plain(dict(params_ns.items())), sort_keys=True, default=repr))
+        inputs: list[list[str]] = []
+        for i, path in enumerate(job.inputs):
+            if "ancient" in job.input_flags(i):
+                inputs.append([path, "ancient"])
+                continue
+            digest = self.hasher.digest(path)
+            if digest is None and recorded_hashes:
+                rec = self.state.outputs.get(path)
+                digest = rec.hash if rec is not None and rec.temp else None
+            inputs.append([path, digest or "missing"])
+        parts = {"action": action, "params": params, "inputs": inputs, "outputs": job.outputs}
+        key = _h(json.dumps(parts, separators=(",", ":")))
+        return key, parts
+
+    # the decision ------------------------------------------------------------------
+
+    def reason(self, job: Job) -> tuple[Reason | None, str, dict]:
+        """Why ``job`` must run (None if it is up to date), with its key and parts.
+        Call once every dependency of the job is done."""
+        key, parts = self.key(job)
+        if self.forceall or job.rule.name in self.forcerules:
+            return Reason("forced", "forced by -F/-R"), key, parts
+        for i, out in enumerate(job.outputs):
+            rec = self.state.outputs.get(out)
+            digest = self.hasher.digest(out)
+            if digest is None:
+                if rec is not None and rec.temp and out not in self.targets:
+                    continue  # deleted after use; see needs_temp_inputs
+                return Reason("missing", f"output {out} is missing"), key, parts
+            if rec is None:
+                return Reason("unrecorded", f"output {out} exists but was not made by flow"), key, parts
+            if rec.hash != digest:
+                return Reason("modified", f"output {out} was modified outside flow"), key, parts
+        if not job.outputs:
+            return self._gather_reason(job, key)
+        recorded = {self.state.outputs[o].key for o in job.outputs}
+        if recorded != {key}:
+            return self._explain(job, parts), key, parts
+        return None, key, parts
+
+    def _gather_reason(self, job: Job, key: str) -> tuple[Reason | None, str, dict]:
+        # A rule without outputs (e.g. `all`) only gathers; it has nothing to run.
+        if job.rule.action is not None:
+            return Reason("missing", "the rule has no outputs, so it always runs"), key, {}
+        return None, key, {}
+
+    def _explain(self, job: Job, parts: dict) -> Reason:
+        old = self.state.job_parts(job.id)
+        if old is None:
+            return Reason("outputs", "its outputs were recorded for another job")
+        if old.get("action") != parts["action"]:
+            kind = job.rule.action.kind if job.rule.action else "action"
+            what = {"shell": "command", "run": "run: block", "script": "script"}.get(kind, kind)
+            return Reason("code", f"the {what} changed")
+        if old.get("params") != parts["params"]:
+            return Reason("params", "params changed")
+        old_inputs = {p: h for p, h in old.get("inputs", [])}
+        new_inputs = {p: h for p, h in parts["inputs"]}
+        changed = [p for p in new_inputs if p in old_inputs and old_inputs[p] != new_inputs[p]]
+        if changed:
+            more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+            return Reason("input", f"input {changed[0]}{more} changed")
+        if set(old_inputs) != set(new_inputs):
+            added = sorted(set(new_inputs) - set(old_inputs))
+            removed = sorted(set(old_inputs) - set(new_inputs))
+            what = f"input {added[0]} was added" if added else f"input {removed[0]} was removed"
+            return Reason("input", what)
+        if old.get("outputs") != parts["outputs"]:
+            return Reason("outputs", "its output paths changed")
+        return Reason("input", "its inputs changed")
+
+    def missing_temp_inputs(self, job: Job) -> list[str]:
+        """Inputs that flow deleted as temp() and that a running job needs back."""
+        missing = []
+        for path in job.inputs:
+            rec = self.state.outputs.get(path)
+            if rec is not None and rec.temp and not os.path.exists(path):
+                missing.append(path)
+        return missing
+
+
+def _h(text: str) -> str:
+    return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _picklable_globals(workflow: Workflow) -> dict[str, Any]:
+    """Top-level names a run: block may use (those a worker can receive)."""
+    out = {}
+    for name, value in workflow.env.names.items():
+        if name == "config" or type(value).__name__ == "Deferred":
+            continue
+        if isinstance(value, tuple) and hasattr(value, "_fields"):
+            value = tuple(value)
+        try:
+            pickle.dumps(value)
+        except Exception:  # noqa: BLE001 - anything unpicklable simply stays out
+            continue
+        out[name] = value
+    return out

@@ -1,0 +1,128 @@
+"""What a run prints: a live progress line on a terminal, otherwise one line
+per finished job, and a summary at the end. Nothing here decides anything."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def _fmt_seconds(s: float) -> str:
+    if s < 60:
+        return f"{s:.1f}s"
+    m, s = divmod(int(s), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Reporter:
+    def __init__(self, quiet: bool = False, printshellcmds: bool = False,
+                 stream: TextIO | None = None, live: bool | None = None):
+        self.out = stream or sys.stderr
+        self.quiet = quiet
+        self.printshellcmds = printshellcmds
+        self.live = self.out.isatty() if live is None else live
+        self.total = 0
+        self.finished = 0  # done, up to date or ran
+        self.ran = 0
+        self.failed = 0
+        self.running: dict[str, float] = {}
+        self.start = time.monotonic()
+        self._line_shown = False
+        self._last_draw = 0.0
+        self._durations: list[float] = []
+
+    # events ---------------------------------------------------------------------
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+
+    def job_started(self, label: str, reason: str, command: str | None, message: str | None) -> None:
+        self.running[label] = time.monotonic()
+        if self.quiet:
+            return
+        if message:
+            self._print(message)
+        elif not self.live:
+            self._print(f"run   {label}: {reason}")
+        if self.printshellcmds and command:
+            self._print(f"      {command}")
+        self._draw()
+
+    def job_done(self, label: str, ran: bool) -> None:
+        self.finished += 1
+        if not ran:
+            self._draw()
+            return
+        self.ran += 1
+        started = self.running.pop(label, None)
+        took = time.monotonic() - started if started is not None else 0.0
+        self._durations.append(took)
+        if not self.quiet and not self.live:
+            self._print(f"done  {label} ({_fmt_seconds(took)}) [{self.finished}/{self.total}]")
+        self._draw()
+
+    def job_failed(self, label: str, error: str, will_retry: bool) -> None:
+        self.running.pop(label, None)
+        if will_retry:
+            self._print(f"retry {label}: {error.splitlines()[0] if error else 'failed'}")
+            return
+        self.failed += 1
+        self._print(f"error {label}:\n" + "\n".join("      " + ln for ln in (error or "failed").splitlines()))
+        self._draw()
+
+    def would_run(self, label: str, reason: str, command: str | None) -> None:
+        self._print(f"would run  {label}: {reason}")
+        if self.printshellcmds and command:
+            self._print(f"           {command}")
+
+    def note(self, text: str) -> None:
+        self._print(text)
+
+    # output ---------------------------------------------------------------------
+
+    def _print(self, text: str) -> None:
+        self._clear()
+        print(text, file=self.out, flush=True)
+        self._draw(force=True)
+
+    def _clear(self) -> None:
+        if self._line_shown:
+            self.out.write("\r\x1b[2K")
+            self._line_shown = False
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.live or self.quiet:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < 0.1:
+            return
+        self._last_draw = now
+        if not self.running and self.finished == 0:
+            return
+        parts = [f"[{self.finished}/{self.total}]", f"{len(self.running)} running", f"{self.ran} ran"]
+        if self.failed:
+            parts.append(f"{self.failed} failed")
+        eta = self._eta()
+        if eta is not None:
+            parts.append(f"ETA {_fmt_seconds(eta)}")
+        self.out.write("\r\x1b[2K" + "  ".join(parts))
+        self.out.flush()
+        self._line_shown = True
+
+    def _eta(self) -> float | None:
+        elapsed = time.monotonic() - self.start
+        if self.finished < 2 or elapsed < 1:
+            return None
+        rate = self.finished / elapsed
+        return max(0.0, (self.total - self.finished) / rate)
+
+    def summary(self, text: str) -> None:
+        self._clear()
+        if not self.quiet or self.failed:
+            print(text, file=self.out, flush=True)
+
+    def close(self) -> None:
+        self._clear()
+        self.out.flush()

@@ -1,0 +1,466 @@
+"""The scheduler: which job runs next (the rebuilder says whether it runs).
+
+A topological scheduler that restarts: a job is decided when all its
+dependencies are done; up-to-date jobs finish at once, the others wait in a
+ready queue ordered by priority, then by the longest path to a target, and
+start while threads (``-j``) and ``--resources`` allow. Two events restart
+parts of the plan: a job that must run but needs a ``temp()`` file flow
+already deleted puts that file's producer back into the plan, and a finished
+checkpoint lets the DAG grow (``DAG.expand``). A dry run is the same loop
+with nothing started: jobs that would run count as changed for their
+dependants.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import shutil
+import stat
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from .dag import DAG, Job
+from .errors import Interrupted, JobsFailed, UserError
+from .executor import Completion, Executor, Task
+from .rebuild import Reason, Rebuilder
+from .report import Reporter
+from .state import State
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread by the CLI's signal handler."""
+
+
+@dataclass
+class Options:
+    cores: int = 1
+    resources: dict[str, float] = field(default_factory=dict)
+    keep_going: bool = False
+    dry_run: bool = False
+    notemp: bool = False
+    touch: bool = False
+
+
+@dataclass
+class _Running:
+    job: Job
+    reason: Reason
+    key: str
+    parts: dict
+    started: float
+    deadline: float | None
+    attempt: int
+    threads: int
+
+
+@dataclass
+class Summary:
+    ran: int = 0
+    up_to_date: int = 0
+    failed: list[str] = field(default_factory=list)
+    blocked: int = 0
+    would_run: list[tuple[Job, Reason]] = field(default_factory=list)
+    undetermined: list[Job] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Scheduler:
+    def __init__(self, dag: DAG, rebuilder: Rebuilder, executor: Executor | None,
+                 state: State, reporter: Reporter, options: Options):
+        self.dag = dag
+        self.rebuilder = rebuilder
+        self.executor = executor
+        self.state = state
+        self.report = reporter
+        self.opt = options
+        self.jobs: dict[str, Job] = {}
+        self.consumers: dict[str, list[Job]] = {}
+        self.remaining: dict[str, int] = {}
+        self.depth: dict[str, int] = {}
+        self.done: set[str] = set()
+        self.changed: set[str] = set()  # ran (or, in a dry run, would run)
+        self.failed: set[str] = set()
+        self.ready: list[tuple] = []
+        self.queue: deque[Job] = deque()
+        self.running: dict[str, _Running] = {}
+        self.attempts: dict[str, int] = {}
+        self.temp_needed: dict[str, str] = {}  # producer id -> why it runs again
+        self.free_threads = options.cores
+        self.free_resources = dict(options.resources)
+        self.stopping = False
+        self.summary = Summary()
+        self.seq = 0
+
+    # setup -----------------------------------------------------------------------
+
+    def _add(self, jobs: list[Job]) -> None:
+        """Register jobs (dependencies first) and compute their depth."""
+        new = [j for j in jobs if j.id not in self.jobs]
+        for job in new:
+            self.jobs[job.id] = job
+            self.consumers.setdefault(job.id, [])
+        for job in new:
+            for dep in job.deps:
+                self.consumers.setdefault(dep.id, []).append(job)
+            self.remaining[job.id] = sum(1 for d in job.deps if d.id not in self.done)
+        for job in reversed(new):
+            d = self.depth.get(job.id, 0)
+            for dep in job.deps:
+                if self.depth.get(dep.id, -1) < d + 1:
+                    self.depth[dep.id] = d + 1
+        for job in new:
+            if self.remaining[job.id] == 0:
+                self.queue.append(job)
+        self.report.set_total(len(self.jobs))
+
+    # the loop ------------------------------------------------------------------------
+
+    def run(self, targets: list[Job]) -> Summary:
+        started = time.monotonic()
+        try:
+            self._add(self.dag.reachable(targets))
+            self._loop()
+        except (KeyboardInterrupt, Terminated) as e:
+            self._interrupt(2 if isinstance(e, KeyboardInterrupt) else 15)
+        finally:
+            self.state.save_stats(self.rebuilder.hasher.take_learned())
+        self.summary.seconds = time.monotonic() - started
+        self.summary.blocked = len(self.jobs) - len(self.done) - len(self.failed)
+        if self.failed:
+            raise JobsFailed(self.summary)
+        return self.summary
+
+    def _loop(self) -> None:
+        while True:
+            self._drain_queue()
+            self._start_ready()
+            if not self.running:
+                if self.queue:
+                    continue
+                return
+            completions = self.executor.wait(self._wait_timeout())
+            for c in completions:
+                self._complete(c)
+            self._enforce_deadlines()
+
+    def _drain_queue(self) -> None:
+        while self.queue and not self.stopping:
+            self._decide(self.queue.popleft())
+
+    def _decide(self, job: Job) -> None:
+        """All dependencies of ``job`` are done: expand, skip or queue it."""
+        if job.id in self.done or job.id in self.running:
+            return
+        if job.pending is not None:
+            if not self._expand(job):
+                return
+        upstream = [d for d in job.deps if d.id in self.changed]
+        if job.id in self.temp_needed:
+            reason = Reason("temp", self.temp_needed.pop(job.id))
+            key, parts = self.rebuilder.key(job)
+        elif self.opt.dry_run and upstream:
+            reason = Reason("upstream", f"{upstream[0].label} would run first")
+            key, parts = "", {}
+        else:
+            reason, key, parts = self.rebuilder.reason(job)
+        if reason is None:
+            self._finish(job, ran=False)
+            return
+        if self.opt.touch and reason.kind != "forced":
+            self._touch(job, key, parts)
+            return
+        if self._restart_temp_producers(job):
+            return
+        if self.opt.dry_run:
+            prepared = self.rebuilder.prepared(job) if job.rule.action is not None else None
+            self.report.would_run(job.label, str(reason), prepared.display if prepared else None)
+            self.summary.would_run.append((job, reason))
+            self.changed.add(job.id)
+            self._finish(job, ran=False)
+            return
+        self.seq += 1
+        heapq.heappush(self.ready, (-job.rule.priority, -self.depth.get(job.id, 0), self.seq, job, reason, key, parts))
+
+    def _expand(self, job: Job) -> bool:
+        """Grow the DAG behind a finished checkpoint; False if the job must wait."""
+        if self.opt.dry_run and any(d.id in self.changed for d in job.deps):
+            self.summary.undetermined.append(job)
+            self.report.note(f"later      {job.label}: its inputs are known once checkpoint "
+                             f"{job.deps[0].label} has run")
+            self.changed.add(job.id)
+            self._finish(job, ran=False)
+            return False
+        new = self.dag.expand(job)
+        self._add(new)
+        self.remaining[job.id] = sum(1 for d in job.deps if d.id not in self.done)
+        for dep in job.deps:
+            if job not in self.consumers.setdefault(dep.id, []):
+                self.consumers[dep.id].append(job)
+        if self.remaining[job.id] > 0:
+            return False
+        if job.pending is not None:  # nested checkpoint, already done
+            return self._expand(job)
+        return True
+
+    def _restart_temp_producers(self, job: Job) -> bool:
+        """A job that must run needs temp() inputs flow deleted: run their producers again."""
+        missing = self.rebuilder.missing_temp_inputs(job)
+        restarted = False
+        for path in missing:
+            producer = self.dag.producer.get(path)
+            if producer is None or producer.id in self.running or producer.id in self.temp_needed:
+                continue
+            self.done.discard(producer.id)
+            self.changed.discard(producer.id)
+            self.temp_needed[producer.id] = f"{path} (temp) is needed again by {job.label}"
+            self.remaining[job.id] = self.remaining.get(job.id, 0) + 1
+            if job not in self.consumers.setdefault(producer.id, []):
+                self.consumers[producer.id].append(job)
+            self.queue.append(producer)
+            restarted = True
+        return restarted
+
+    def _start_ready(self) -> None:
+        skipped = []
+        while self.ready and not self.stopping:
+            entry = heapq.heappop(self.ready)
+            job = entry[3]
+            threads = min(job.rule.threads, self.opt.cores)
+            if threads > self.free_threads or not self._resources_fit(job):
+                skipped.append(entry)
+                if not self.running:
+                    continue
+                if len(skipped) > 64:  # nothing small enough is likely further down
+                    break
+                continue
+            self._start(job, entry[4], entry[5], entry[6], threads)
+        for entry in skipped:
+            heapq.heappush(self.ready, entry)
+
+    def _resources_fit(self, job: Job) -> bool:
+        for name, limit in self.opt.resources.items():
+            need = job.rule.resources.get(name, 0)
+            if need > limit:
+                raise UserError(
+                    f"rule {job.label} needs {name}={need}, but --resources allows {name}={limit}",
+                    f"Raise --resources {name}=..., or lower the rule's resources:.",
+                )
+            if need > self.free_resources.get(name, 0):
+                return False
+        return True
+
+    def _start(self, job: Job, reason: Reason, key: str, parts: dict, threads: int) -> None:
+        problem = self._prepare_outputs(job)
+        prepared = self.rebuilder.prepared(job)
+        attempt = self.attempts.get(job.id, 0) + 1
+        self.attempts[job.id] = attempt
+        runtime = job.rule.resources.get("runtime")
+        now = time.monotonic()
+        self.running[job.id] = _Running(job, reason, key, parts, time.time(),
+                                        now + runtime * 60 if runtime else None, attempt, threads)
+        self.free_threads -= threads
+        for name in self.opt.resources:
+            self.free_resources[name] -= job.rule.resources.get(name, 0)
+        message = None
+        if job.rule.message:
+            try:
+                from flow.rules.shell import format_command
+
+                message = format_command(job.rule.message, self.rebuilder.context(job).format_namespace(), quote=False)
+            except Exception:  # noqa: BLE001 - a bad message must not stop the job
+                message = job.rule.message
+        self.report.job_started(job.label, str(reason), prepared.display if prepared else None, message)
+        if problem is not None:
+            self.executor_done(Completion(job.id, False, problem))
+            return
+        if prepared is None:  # a rule with outputs but no action: they must exist already
+            self.executor_done(Completion(job.id, True))
+            return
+        ctx = None if prepared.kind == "shell" else self.rebuilder.context(job)
+        self.executor.submit(Task(job.id, prepared.kind, prepared.payload, ctx))
+
+    def executor_done(self, c: Completion) -> None:
+        self._complete(c)
+
+    def _prepare_outputs(self, job: Job) -> str | None:
+        """Remove old outputs (so that a half-written one is never mistaken for
+        new) and create the directories outputs and logs go into."""
+        for i, out in enumerate(job.outputs):
+            if os.path.lexists(out):
+                if "protected" in job.output_flags(i) and not os.access(out, os.W_OK):
+                    return (f"output {out} is protected (read-only); delete it yourself "
+                            "if it should be made again")
+                _remove(out)
+            parent = os.path.dirname(out)
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+            if "directory" in job.output_flags(i):
+                pass  # the job makes the directory itself, as in Snakemake
+        for path in job.logs + ([job.benchmark] if job.benchmark else []):
+            parent = os.path.dirname(path)
+            if parent:
+                os.makedirs(parent, exist_ok=True)
+        return None
+
+    def _complete(self, c: Completion) -> None:
+        r = self.running.pop(c.job_id, None)
+        if r is None:
+            return
+        job = r.job
+        self.free_threads += r.threads
+        for name in self.opt.resources:
+            self.free_resources[name] += job.rule.resources.get(name, 0)
+        ended = time.time()
+        error = c.error
+        if c.ok:
+            error = self._record(job, r, ended, c)
+        if error is None:
+            self.report.job_done(job.label, ran=True)
+            self.summary.ran += 1
+            self.changed.add(job.id)
+            self._finish(job, ran=True)
+            return
+        for out in job.outputs:
+            _remove(out)
+        self.state.record_failure(job.id, job.rule.name, job.wildcards, r.started, ended, c.returncode or 1)
+        if r.attempt <= job.rule.retries and not self.stopping:
+            self.report.job_failed(job.label, error, will_retry=True)
+            self.seq += 1
+            heapq.heappush(self.ready, (-job.rule.priority, -self.depth.get(job.id, 0), self.seq, job, r.reason, r.key, r.parts))
+            return
+        self.report.job_failed(job.label, error, will_retry=False)
+        self.failed.add(job.id)
+        self.summary.failed.append(job.label)
+        if not self.opt.keep_going:
+            self.stopping = True
+
+    def _record(self, job: Job, r: _Running, ended: float, c: Completion) -> str | None:
+        """Check and record a job's outputs; an error text if they are not right."""
+        hasher = self.rebuilder.hasher
+        outputs = []
+        for i, out in enumerate(job.outputs):
+            hasher.forget(out)
+            digest = hasher.digest(out)
+            if digest is None:
+                return f"the job finished but did not make its output {out}"
+            flags = job.output_flags(i)
+            if "directory" in flags and not os.path.isdir(out):
+                return f"output {out} is marked directory() but is a file"
+            outputs.append((out, digest, "temp" in flags))
+        for i, out in enumerate(job.outputs):
+            if "protected" in job.output_flags(i):
+                _make_readonly(out)
+        if job.benchmark:
+            _write_benchmark(job.benchmark, ended - r.started, c)
+        key, parts = self.rebuilder.key(job, recorded_hashes=False) if not r.key else (r.key, r.parts)
+        self.state.record_job(job.id, job.rule.name, job.wildcards, key, parts, outputs,
+                              hasher.take_learned(), r.started, ended)
+        return None
+
+    def _touch(self, job: Job, key: str, parts: dict) -> None:
+        """--touch: record existing outputs as made by flow, without running."""
+        hasher = self.rebuilder.hasher
+        outputs = []
+        for i, out in enumerate(job.outputs):
+            digest = hasher.digest(out)
+            if digest is None:
+                raise UserError(f"--touch: output {out} of {job.label} does not exist, so it cannot be recorded")
+            outputs.append((out, digest, "temp" in job.output_flags(i)))
+        now = time.time()
+        self.state.record_job(job.id, job.rule.name, job.wildcards, key, parts, outputs,
+                              hasher.take_learned(), now, now)
+        self.report.note(f"touch {job.label}")
+        self._finish(job, ran=False)
+
+    def _finish(self, job: Job, ran: bool) -> None:
+        self.done.add(job.id)
+        if not ran:
+            self.summary.up_to_date += 0 if self.opt.dry_run and job.id in self.changed else 1
+            self.report.job_done(job.label, ran=False)
+        if job.rule.checkpoint and not (self.opt.dry_run and job.id in self.changed):
+            self.dag.checkpoint_done(job)
+        for consumer in self.consumers.get(job.id, ()):
+            if consumer.id in self.done:
+                continue
+            n = self.remaining.get(consumer.id, 0) - 1
+            self.remaining[consumer.id] = n
+            if n == 0:
+                self.queue.append(consumer)
+        if not self.opt.dry_run and not self.opt.notemp:
+            self._release_temps(job)
+
+    def _release_temps(self, job: Job) -> None:
+        """Delete temp() outputs of dependencies once every consumer is done."""
+        for dep in job.deps:
+            if not any("temp" in dep.output_flags(i) for i in range(len(dep.outputs))):
+                continue
+            if all(c.id in self.done for c in self.consumers.get(dep.id, ())):
+                for i, out in enumerate(dep.outputs):
+                    if "temp" in dep.output_flags(i) and out not in self.rebuilder.targets:
+                        if os.path.lexists(out):
+                            _remove(out)
+                        self.rebuilder.hasher.forget(out)
+
+    # time limits and interruption --------------------------------------------------
+
+    def _wait_timeout(self) -> float | None:
+        deadlines = [r.deadline for r in self.running.values() if r.deadline is not None]
+        if not deadlines:
+            return 0.5 if self.report.live else None
+        return max(0.0, min(min(deadlines) - time.monotonic(), 0.5))
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for r in list(self.running.values()):
+            if r.deadline is not None and now > r.deadline:
+                runtime = r.job.rule.resources.get("runtime")
+                r.deadline = None
+                self.report.note(f"stop  {r.job.label}: it ran longer than runtime={runtime} minutes")
+                self.executor.cancel(r.job.id)
+
+    def _interrupt(self, signum: int) -> None:
+        running = list(self.running.values())
+        if self.executor is not None:
+            self.executor.shutdown()
+        for r in running:
+            for out in r.job.outputs:
+                _remove(out)
+        self.report.close()
+        raise Interrupted(signum, self.summary.ran)
+
+
+def _remove(path: str) -> None:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, onerror=_force_remove)
+        elif os.path.lexists(path):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _force_remove(func, path, exc_info) -> None:
+    os.chmod(os.path.dirname(path), stat.S_IRWXU)
+    func(path)
+
+
+def _make_readonly(path: str) -> None:
+    paths = [path]
+    if os.path.isdir(path):
+        for dirpath, dirnames, filenames in os.walk(path):
+            paths.extend(os.path.join(dirpath, f) for f in filenames)
+    for p in paths:
+        mode = os.stat(p).st_mode
+        os.chmod(p, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _write_benchmark(path: str, seconds: float, c: Completion) -> None:
+    h, rem = divmod(int(seconds), 3600)
+    m, s = divmod(rem, 60)
+    rss = f"{c.max_rss_kb / 1024:.2f}" if c.max_rss_kb else "NA"
+    cpu = f"{c.cpu_seconds:.2f}" if c.cpu_seconds is not None else "NA"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("s\th:m:s\tmax_rss\tcpu_time\n")
+        f.write(f"{seconds:.4f}\t{h}:{m:02d}:{s:02d}\t{rss}\t{cpu}\n")

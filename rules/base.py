@@ -1,0 +1,117 @@
+"""What every action kind shares: the job context it receives and the
+interface the engine calls.
+
+An action is built once per rule from the rule's directive (``shell:``,
+``run:``, ...). For each job the engine asks it for a ``Prepared`` action:
+``signature`` is the text that goes into the job's key (so changing a
+command, a run block, a script or SQL reruns the job), and ``payload`` is
+what the executor needs to run it. Only ``shell`` actions run as a plain
+subprocess; the others run in a long-lived Python worker (``rules.worker``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class NamedList(list):
+    """A list whose entries may also have names: ``input[0]``, ``input.lookup``.
+
+    A named entry that expanded to several paths maps to a slice, so
+    ``input.parts`` is itself a list."""
+
+    def __init__(self, items=(), names: dict[str, int | tuple[int, int]] | None = None):
+        super().__init__(items)
+        object.__setattr__(self, "_names", dict(names or {}))
+
+    def __getattr__(self, name: str):
+        names = object.__getattribute__(self, "_names")
+        if name in names:
+            where = names[name]
+            if isinstance(where, tuple):
+                return NamedList(self[where[0] : where[1]])
+            return self[where]
+        raise AttributeError(f"no entry named {name!r} (names: {', '.join(names) or 'none'})")
+
+    def __setattr__(self, name, value):
+        raise AttributeError("job lists are read-only")
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+    def items(self):
+        return [(k, getattr(self, k)) for k in self._names]
+
+    def __reduce__(self):
+        return (NamedList, (list(self), self._names))
+
+    def __str__(self) -> str:
+        return " ".join(str(x) for x in self)
+
+
+class Namespace(NamedList):
+    """Named values only (``params``, ``wildcards``, ``resources``), in order."""
+
+    def __init__(self, values: dict[str, Any] | None = None, positional=()):
+        values = dict(values or {})
+        items = list(positional) + list(values.values())
+        names = {k: len(positional) + i for i, k in enumerate(values)}
+        super().__init__(items, names)
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return getattr(self, key)
+        return super().__getitem__(key)
+
+    def __reduce__(self):
+        names = self._names
+        values = {k: self[i] for k, i in names.items()}
+        return (Namespace, (values, list(self)[: len(self) - len(values)]))
+
+    def get(self, key, default=None):
+        return getattr(self, key) if key in self._names else default
+
+
+@dataclass
+class JobContext:
+    """Everything a job's code may read, as Snakemake exposes it to ``run:``
+    blocks and scripts (``snakemake.input`` etc.). Picklable."""
+
+    rule: str
+    input: NamedList
+    output: NamedList
+    params: Namespace
+    wildcards: Namespace
+    threads: int
+    resources: Namespace
+    log: NamedList
+    config: dict
+    scriptdir: str = "."
+    globals: dict = field(default_factory=dict)
+
+    def format_namespace(self) -> dict[str, Any]:
+        return {
+            "input": self.input, "output": self.output, "params": self.params,
+            "wildcards": self.wildcards, "threads": self.threads,
+            "resources": self.resources, "log": self.log, "config": self.config,
+            "rule": self.rule,
+        }
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One job's action, ready to run: ``kind`` selects the runner."""
+
+    kind: str  # "shell" runs in a subprocess; any other kind in a Python worker
+    signature: str
+    payload: Any = None
+    display: str | None = None  # what -p prints
+
+
+class ActionError(Exception):
+    """A job's action could not be prepared (a bad placeholder, ...)."""
+
+
+class JobFailed(Exception):
+    """Raised inside a worker for a failure that needs no Python traceback."""

@@ -1,0 +1,87 @@
+"""``shell:`` actions and the formatting of commands.
+
+Every substituted value is shell-quoted unless it needs no quoting, so a file
+named ``x;rm -rf ~`` stays a file name; ``{x:raw}`` opts out.
+"""
+
+from __future__ import annotations
+
+import shlex
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from .base import ActionError, JobContext, Prepared
+
+
+def _flatten(value: Any) -> list[str]:
+    if isinstance(value, (list, tuple)):
+        out: list[str] = []
+        for v in value:
+            out.extend(_flatten(v))
+        return out
+    return [str(value)]
+
+
+class _CommandFormatter(string.Formatter):
+    def __init__(self, quote: bool):
+        super().__init__()
+        self.quote = quote
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        raw = format_spec == "raw"
+        if format_spec in ("raw", "q"):
+            format_spec = ""
+        if format_spec and not isinstance(value, (list, tuple)):
+            value = format(value, format_spec)
+        parts = _flatten(value)
+        if self.quote and not raw:
+            parts = [shlex.quote(p) for p in parts]
+        return " ".join(parts)
+
+    def get_value(self, key, args, kwargs):
+        if isinstance(key, int):
+            raise ActionError(f"positional placeholder {{{key}}}; name a value, e.g. {{input[{key}]}}")
+        if key not in kwargs:
+            known = ", ".join(sorted(kwargs))
+            raise ActionError(f"unknown placeholder {{{key}}} (known: {known})")
+        return kwargs[key]
+
+    def get_field(self, field_name, args, kwargs):
+        try:
+            return super().get_field(field_name, args, kwargs)
+        except ActionError:
+            raise
+        except (AttributeError, KeyError, IndexError, TypeError) as e:
+            raise ActionError(f"cannot resolve {{{field_name}}}: {_clean(e)}") from None
+
+
+def _clean(e: Exception) -> str:
+    text = str(e)
+    return text.strip("'\"") if isinstance(e, KeyError) else text
+
+
+def format_command(template: str, namespace: Mapping[str, Any], quote: bool = True) -> str:
+    """Format ``template`` with ``{input}``-style fields; quote values if ``quote``."""
+    try:
+        return _CommandFormatter(quote).vformat(template, (), dict(namespace))
+    except ActionError:
+        raise
+    except ValueError as e:  # a single '{' or '}', a bad format spec
+        raise ActionError(f"{e} (write literal braces as {{{{ and }}}})") from None
+
+
+class ShellAction:
+    kind = "shell"
+
+    def __init__(self, template: str):
+        self.template = template
+
+    def prepare(self, ctx: JobContext) -> Prepared:
+        command = format_command(self.template, ctx.format_namespace())
+        return Prepared("shell", command, command, command)
+
+
+def bash_argv(command: str) -> list[str]:
+    """How a shell job runs: strict bash, as Snakemake does."""
+    return ["bash", "-euo", "pipefail", "-c", command]
