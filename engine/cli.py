@@ -15,9 +15,9 @@ import time
 import traceback
 
 import click
+from flow.grammar import FlowfileError
 
 from flow import __version__
-from flow.grammar import FlowfileError
 
 from .errors import Interrupted, JobsFailed, UserError
 

@@ -15,12 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from flow.grammar import FlowfileError, ast, parse_file
-from flow.rules import ActionError, NamedList, Namespace, RunAction, ScriptAction, ShellAction, action_for_kind
+from flow.rules import (
+    ActionError,
+    NamedList,
+    Namespace,
+    RunAction,
+    ScriptAction,
+    ShellAction,
+    action_for_kind,
+)
 
 from .errors import UserError
 from .expressions import CheckpointPending, Deferred, Env, EvalError, FlaggedPath, evaluate
+from .index import CheckpointGuard
 from .patterns import Pattern, PatternError, parse_pattern
 
 FLOWFILE_NAMES = ("Flowfile", "workflow/Flowfile", "Snakefile", "workflow/Snakefile")
@@ -89,6 +97,7 @@ class Workflow:
     default_target: str | None
     workdir: str
     sources: list[str]  # the Flowfile, its includes and config files
+    guard: CheckpointGuard
 
 
 def find_flowfile(explicit: str | None) -> str:
@@ -127,10 +136,12 @@ class _Loader:
     def __init__(self, overrides: dict[str, Any]):
         self.overrides = overrides
         self.config: dict = dict(overrides)
-        self.env = Env(names={"config": self.config})
+        self.constraints: dict[str, str] = {}
+        self.guard = CheckpointGuard(self.constraints)
+        self.env = Env(names={"config": self.config}, guard=self.guard)
+        self.assignments: list[ast.Assign] = []
         self.rules: dict[str, Rule] = {}
         self.ruleorder: list[tuple[str, ...]] = []
-        self.constraints: dict[str, str] = {}
         self.localrules: set[str] = set()
         self.default_target: str | None = None
         self.first_rule: str | None = None
@@ -141,13 +152,20 @@ class _Loader:
     def load(self, flowfile: str) -> Workflow:
         path = os.path.abspath(flowfile)
         self._file(path)
+        if self.guard.rules:
+            # Now that every checkpoint is known, globs inside their outputs
+            # must wait, whatever the order of the file.
+            for stmt in self.assignments:
+                self._assign(stmt)
+        for rule in self.rules.values():
+            self._inputs_and_params(rule)
         for order in self.ruleorder:
             for name in order:
                 if name not in self.rules:
                     raise UserError(f"ruleorder names `{name}`, but there is no rule of that name")
         target = self.default_target or self.first_rule
         return Workflow(path, self.rules, self.ruleorder, self.constraints, self.localrules,
-                        self.config, self.env, target, self.workdir, self.sources)
+                        self.config, self.env, target, self.workdir, self.sources, self.guard)
 
     def _file(self, path: str) -> None:
         if path in self.including:
@@ -163,16 +181,57 @@ class _Loader:
         if isinstance(stmt, ast.Assign):
             if stmt.name == "config":
                 raise FlowfileError.at(stmt.pos, "`config` cannot be reassigned", "Use configfile: or --config.")
-            try:
-                self.env.names[stmt.name] = self._eval(stmt.value)
-            except CheckpointPending:
-                self.env.names[stmt.name] = Deferred(stmt.value)
+            self.assignments.append(stmt)
+            self._assign(stmt)
         elif isinstance(stmt, ast.RuleOrder):
             self.ruleorder.append(stmt.names)
         elif isinstance(stmt, ast.Rule):
             self._rule(stmt)
         elif isinstance(stmt, ast.Directive):
             getattr(self, f"_top_{stmt.name}")(stmt, path)
+
+    def _assign(self, stmt: ast.Assign) -> None:
+        try:
+            self.env.names[stmt.name] = self._eval(stmt.value)
+        except CheckpointPending:
+            self.env.names[stmt.name] = Deferred(stmt.value)
+
+    def _inputs_and_params(self, rule: Rule) -> None:
+        """Evaluate input: and params: unless they wait for a checkpoint
+        (then the DAG evaluates them once it has run)."""
+        label = f"rule {rule.name}"
+        if rule.input_expr is None:
+            rule.inputs = PathList([], {})
+        else:
+            d = ast.Directive("input", rule.input_expr, rule.where("input"))
+            try:
+                rule.inputs = self._paths(d, label)
+                rule.input_expr = None
+            except CheckpointPending:
+                pass
+            else:
+                self._check_wildcards("input", rule.inputs, d, rule.wildcard_names, label)
+        if rule.params_expr is None:
+            rule.params = {}
+        else:
+            try:
+                rule.params = self._params(rule.params_expr)
+                rule.params_expr = None
+            except CheckpointPending:
+                pass
+
+    def _check_wildcards(self, what: str, plist: PathList, d: ast.Directive | None,
+                         wildcard_names: tuple[str, ...], label: str) -> None:
+        for spec in plist.specs:
+            extra = [n for n in spec.pattern.names if n not in wildcard_names]
+            if extra:
+                raise FlowfileError.at(
+                    d.pos,
+                    f"{what} {spec.text!r} of {label} uses wildcard {{{extra[0]}}}, "
+                    f"which its output does not have",
+                    "Wildcards in inputs and logs are filled from the output; "
+                    "use {{" + extra[0] + "}} in expand() to keep it, or add it to the output.",
+                )
 
     def _eval(self, expr: ast.Expr) -> Any:
         try:
@@ -269,38 +328,8 @@ class _Loader:
                 )
         constraints = dict(self._constraints(ds["wildcard_constraints"])) if "wildcard_constraints" in ds else {}
 
-        inputs: PathList | None = None
-        input_expr = ds["input"].value if "input" in ds else None
-        if input_expr is None:
-            inputs = PathList([], {})
-        else:
-            try:
-                inputs = self._paths(ds["input"], label)
-                input_expr = None
-            except CheckpointPending:
-                pass
         logs = self._paths(ds["log"], label) if "log" in ds else PathList([], {})
-        for what, plist, d in (("input", inputs, ds.get("input")), ("log", logs, ds.get("log"))):
-            for spec in plist.specs if plist else []:
-                extra = [n for n in spec.pattern.names if n not in wildcard_names]
-                if extra:
-                    raise FlowfileError.at(
-                        d.pos,
-                        f"{what} {spec.text!r} of {label} uses wildcard {{{extra[0]}}}, "
-                        f"which its output does not have",
-                        "Wildcards in inputs and logs are filled from the output; "
-                        "use {{" + extra[0] + "}} in expand() to keep it, or add it to the output.",
-                    )
-        params: dict[str, Any] | None = None
-        params_expr = ds["params"].value if "params" in ds else None
-        if params_expr is None:
-            params = {}
-        else:
-            try:
-                params = self._params(params_expr)
-                params_expr = None
-            except CheckpointPending:
-                pass
+        self._check_wildcards("log", logs, ds.get("log"), wildcard_names, label)
         benchmark = None
         if "benchmark" in ds:
             benchmark = self._pattern(self._single(ds["benchmark"], str, "path (a string)"), ds["benchmark"])
@@ -329,8 +358,9 @@ class _Loader:
         action = self._action(r, ds, label)
         rule = Rule(
             name=name, checkpoint=r.checkpoint, pos=r.pos, outputs=outputs,
-            wildcard_names=wildcard_names, constraints=constraints, input_expr=input_expr,
-            inputs=inputs, params_expr=params_expr, params=params, logs=logs,
+            wildcard_names=wildcard_names, constraints=constraints,
+            input_expr=ds["input"].value if "input" in ds else None, inputs=None,
+            params_expr=ds["params"].value if "params" in ds else None, params=None, logs=logs,
             benchmark=benchmark, message=message, threads=threads, resources=resources,
             retries=retries, priority=priority, action=action, schema=schema,
             default_target=default_target,
@@ -341,6 +371,8 @@ class _Loader:
             if extra:
                 raise FlowfileError.at(ds["benchmark"].pos, f"benchmark of {label} uses wildcard {{{extra[0]}}}, which its output does not have")
         self.rules[name] = rule
+        if rule.checkpoint:
+            self.guard.add(rule)
         if self.first_rule is None:
             self.first_rule = name
         if default_target:

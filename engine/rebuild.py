@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import xxhash
-
 from flow.rules import ActionError, JobContext, Namespace, Prepared
 
 from .dag import Job
@@ -104,7 +103,7 @@ class Rebuilder:
         key, parts = self.key(job)
         if self.forceall or job.rule.name in self.forcerules:
             return Reason("forced", "forced by -F/-R"), key, parts
-        for i, out in enumerate(job.outputs):
+        for _i, out in enumerate(job.outputs):
             rec = self.state.outputs.get(out)
             digest = self.hasher.digest(out)
             if digest is None:

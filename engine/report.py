@@ -63,6 +63,10 @@ class Reporter:
             self._print(f"done  {label} ({_fmt_seconds(took)}) [{self.finished}/{self.total}]")
         self._draw()
 
+    def reopen(self) -> None:
+        """A job counted as done must run after all (a temp() file is needed again)."""
+        self.finished -= 1
+
     def job_failed(self, label: str, error: str, will_retry: bool) -> None:
         self.running.pop(label, None)
         if will_retry:

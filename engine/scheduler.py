@@ -210,10 +210,13 @@ class Scheduler:
         restarted = False
         for path in missing:
             producer = self.dag.producer.get(path)
-            if producer is None or producer.id in self.running or producer.id in self.temp_needed:
-                continue
-            self.done.discard(producer.id)
-            self.changed.discard(producer.id)
+            if (producer is None or producer.id in self.running or producer.id in self.temp_needed
+                    or producer.id in self.changed):
+                continue  # not flow's to remake, or already remade in this run
+            if producer.id in self.done:
+                self.done.discard(producer.id)
+                self.summary.up_to_date -= 1
+                self.report.reopen()
             self.temp_needed[producer.id] = f"{path} (temp) is needed again by {job.label}"
             self.remaining[job.id] = self.remaining.get(job.id, 0) + 1
             if job not in self.consumers.setdefault(producer.id, []):
@@ -449,7 +452,7 @@ def _force_remove(func, path, exc_info) -> None:
 def _make_readonly(path: str) -> None:
     paths = [path]
     if os.path.isdir(path):
-        for dirpath, dirnames, filenames in os.walk(path):
+        for dirpath, _dirnames, filenames in os.walk(path):
             paths.extend(os.path.join(dirpath, f) for f in filenames)
     for p in paths:
         mode = os.stat(p).st_mode
