@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         _show(debug, e.render())
         return 2
     except UserError as e:
-        _show(debug, f"flow: error: {e}")
+        _show(debug, e.render())
         return e.exit_code
     except JobsFailed as e:
         s = e.args[0]

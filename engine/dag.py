@@ -177,7 +177,7 @@ class DAG:
             raise self.failed[key]
         for i, j in enumerate(self.stack):
             if j.id == key:
-                chain = " -> ".join(f"{x.label}" for x in self.stack[i:]) + f" -> {j.label}"
+                chain = " -> ".join(f"{x.label} [{', '.join(x.outputs)}]" for x in self.stack[i:]) + f" -> {j.label}"
                 raise CycleError(f"cycle in the workflow: {chain}",
                                  "A job needs, through its inputs, a file it makes itself.")
         job = Job(rule, wildcards)
@@ -218,8 +218,9 @@ class DAG:
             if dep is None:
                 if not os.path.exists(path):
                     raise MissingInputError(
-                        f"{rule.where('input')}: rule {job.label} needs {path}, which does not exist and no rule makes",
+                        f"rule {job.label} needs {path}, which does not exist, and no rule makes it",
                         "Check the path, or add a rule whose output matches it.",
+                        pos=rule.where("input"),
                     )
             else:
                 deps.append(dep)

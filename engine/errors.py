@@ -9,13 +9,21 @@ class UserError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, pos=None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.pos = pos  # a Flowfile position (file, line, column) when there is one
 
     def __str__(self) -> str:
         return self.message + (f"\n{self.hint}" if self.hint else "")
+
+    def render(self) -> str:
+        if self.pos is not None:
+            from flow.grammar import FlowfileError
+
+            return FlowfileError.at(self.pos, self.message, self.hint).render()
+        return f"flow: error: {self}"
 
 
 class MissingInputError(UserError):

@@ -151,12 +151,15 @@ class _Positioned(Exception):
         self.message, self.line, self.column, self.hint = message, line, column, hint
 
 
+_INDENTER = FlowIndenter()
+
+
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     return Lark(
         _GRAMMAR.read_text(encoding="utf-8"),
         parser="lalr",
-        postlex=FlowIndenter(),
+        postlex=_INDENTER,
         propagate_positions=True,
         maybe_placeholders=True,
         cache=True,
@@ -508,6 +511,10 @@ def _from_lark(e: UnexpectedInput, text: str, file: str) -> FlowfileError:
                            for t in e.expected if not t.startswith("__")})
         msg = f"unexpected {_describe_token(e.token)}"
         hint = None
+        if _INDENTER.open_brackets:
+            b = _INDENTER.open_brackets[-1]
+            return FlowfileError(msg, file, line, column,
+                                 f"The '{b.value}' at line {b.line}, column {b.column} is never closed.", source)
         if e.token.type == "_INDENT":
             msg = "unexpected indentation"
         elif expected and len(expected) <= 6:

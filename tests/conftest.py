@@ -1,0 +1,76 @@
+"""Shared helpers: write a Flowfile into a temporary directory and run the
+real ``flow`` command on it in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+FLOW = [sys.executable, "-m", "flow.engine.cli"]
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class Project:
+    """A working directory with a Flowfile, and ways to run flow in it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+        return path
+
+    def flowfile(self, text: str) -> Path:
+        return self.write("Flowfile", text)
+
+    def read(self, name: str) -> str:
+        return (self.root / name).read_text()
+
+    def exists(self, name: str) -> bool:
+        return (self.root / name).exists()
+
+    def flow(self, *args: str, timeout: float = 120, env: dict | None = None) -> Result:
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.run(
+            [*FLOW, *args], cwd=self.root, capture_output=True, text=True,
+            timeout=timeout, env=full_env,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def run(self, *args: str, **kw) -> Result:
+        """``flow run ARGS``, asserting success."""
+        r = self.flow("run", *args, **kw)
+        assert r.returncode == 0, r.output
+        return r
+
+    def ran(self, *args: str) -> list[str]:
+        """The labels of the jobs a ``flow run`` ran (from its per-job lines)."""
+        r = self.run(*args)
+        return [ln.split("  ", 1)[1].rsplit(" (", 1)[0] for ln in r.stderr.splitlines() if ln.startswith("done  ")]
+
+    def would_run(self, *args: str) -> list[str]:
+        r = self.run("-n", *args)
+        return [ln[len("would run  "):].split(":", 1)[0] for ln in r.stderr.splitlines() if ln.startswith("would run  ")]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return Project(tmp_path)
