@@ -130,7 +130,8 @@ class DAG:
             job = self._directory_producer(path)
             self.producer[path] = job
             return job
-        candidates.sort(key=lambda c: -sum((c[0].name, o[0].name) in self.dominates for o in candidates))
+        names = [rule.name for rule, _ in candidates]
+        candidates.sort(key=lambda c: -sum((c[0].name, o) in self.dominates for o in names))
         chosen: list[Job] = []
         errors: list[UserError] = []
         for rule, wc in candidates:

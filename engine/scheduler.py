@@ -404,6 +404,7 @@ class Scheduler:
                     if "temp" in dep.output_flags(i) and out not in self.rebuilder.targets:
                         if os.path.lexists(out):
                             _remove(out)
+                            _remove_empty_parents(out)
                         self.rebuilder.hasher.forget(out)
 
     # time limits and interruption --------------------------------------------------
@@ -442,6 +443,17 @@ def _remove(path: str) -> None:
             os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _remove_empty_parents(path: str) -> None:
+    """Remove directories left empty by deleting ``path`` (as Snakemake does for temp files)."""
+    parent = os.path.dirname(path)
+    while parent:
+        try:
+            os.rmdir(parent)
+        except OSError:
+            return
+        parent = os.path.dirname(parent)
 
 
 def _force_remove(func, path, exc_info) -> None:
