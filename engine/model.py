@@ -438,7 +438,8 @@ def paths_from(d: ast.Directive, evaluate_expr, label: str) -> PathList:
         flags = value.flags if isinstance(value, FlaggedPath) else frozenset()
         try:
             pattern = parse_pattern(_clean_path(str(value)))
-            pattern.regex({})
+            if pattern.names:
+                pattern.regex({})  # check inline constraints now
         except PatternError as err:
             raise FlowfileError.at(e.pos, str(err)) from None
         specs.append(PathSpec(pattern, flags))
