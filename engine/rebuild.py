@@ -68,7 +68,7 @@ class Rebuilder:
             try:
                 p = job.rule.action.prepare(self.context(job))
             except ActionError as e:
-                raise UserError(f"{job.rule.where(job.rule.action.kind)}: rule {job.label}: {e}") from None
+                raise UserError(f"rule {job.label}: {e}", pos=job.rule.where(job.rule.action.kind)) from None
             self._prepared[job.id] = p
         return p
 

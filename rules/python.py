@@ -39,16 +39,20 @@ class ScriptAction:
 
     def __init__(self, path: str):
         self.path = path
+        self._digests: dict[str, str] = {}  # a script is read once per run, not once per job
 
     def prepare(self, ctx: JobContext) -> Prepared:
         path = format_command(self.path, ctx.format_namespace(), quote=False)
         if not path.endswith(".py"):
             raise ActionError(f"script {path!r}: flow runs Python scripts (.py) only")
-        try:
-            data = Path(path).read_bytes()
-        except OSError as e:
-            raise ActionError(f"cannot read script {path}: {e.strerror}") from None
-        return Prepared("script", f"script {path} {xxhash.xxh3_128_hexdigest(data)}", path)
+        digest = self._digests.get(path)
+        if digest is None:
+            try:
+                digest = xxhash.xxh3_128_hexdigest(Path(path).read_bytes())
+            except OSError as e:
+                raise ActionError(f"cannot read script {path}: {e.strerror}") from None
+            self._digests[path] = digest
+        return Prepared("script", f"script {path} {digest}", path)
 
 
 def make_shell(ctx: JobContext):

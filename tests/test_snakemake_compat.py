@@ -13,7 +13,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import FLOW
 
 REPO = Path(__file__).resolve().parent.parent
