@@ -80,25 +80,35 @@ def expand(patterns: Any, *combinators: Any, allow_missing: bool = False, **list
         patterns = [patterns]
     if combinators and not all(c is ZIP for c in combinators):
         raise TypeError("expand() takes a pattern, optionally `zip`, then name=list arguments")
-    names = list(lists)
-    values = [_as_list(lists[n]) for n in names]
-    if combinators:
-        lengths = {len(v) for v in values}
-        if len(lengths) > 1:
-            raise TypeError("expand(..., zip, ...) needs lists of equal length")
-        combos = list(zip(*values, strict=True))
-    else:
-        total = 1
-        for v in values:
-            total *= len(v)
-        if total > MAX_SIZE:
-            raise TypeError(f"expand() would make {total} paths")
-        combos = list(itertools.product(*values))
     out: list[str] = []
     for pattern in patterns:
+        # Each pattern takes only the lists of the wildcards it has, as in Snakemake.
+        fields = _fields(str(pattern))
+        names = [n for n in lists if n in fields]
+        values = [_as_list(lists[n]) for n in names]
+        if combinators:
+            if len({len(v) for v in values}) > 1:
+                raise TypeError("expand(..., zip, ...) needs lists of equal length")
+            combos = list(zip(*values, strict=True))
+        else:
+            total = 1
+            for v in values:
+                total *= len(v)
+            if total > MAX_SIZE:
+                raise TypeError(f"expand() would make {total} paths")
+            combos = list(itertools.product(*values))
         for combo in combos:
             out.append(_format_expand(str(pattern), dict(zip(names, combo, strict=True)), allow_missing))
     return out
+
+
+def _fields(pattern: str) -> set[str]:
+    import string
+
+    try:
+        return {f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(pattern) if f}
+    except ValueError as e:
+        raise TypeError(f"cannot format {pattern!r}: {e}") from None
 
 
 class _Keep(dict):
@@ -117,14 +127,14 @@ def _format_expand(pattern: str, values: dict[str, Any], allow_missing: bool) ->
             )
         return pattern.format(**values)
     except KeyError as e:
-        raise TypeError(f"expand(): no values for wildcard {{{e.args[0]}}} in {pattern!r}") from None
+        raise TypeError(f"no values for wildcard {{{e.args[0]}}} in {pattern!r}") from None
     except (IndexError, ValueError) as e:
-        raise TypeError(f"expand(): cannot format {pattern!r}: {e}") from None
+        raise TypeError(f"cannot format {pattern!r}: {e}") from None
 
 
 def _keep_or_fill(m: re.Match, values: dict[str, Any]) -> str:
     if m.group(0) in ("{{", "}}"):
-        return m.group(0)
+        return m.group(0)[0]
     name = m.group(1).split(",")[0].split(":")[0].strip()
     if name in values:
         return ("{" + m.group(1) + "}").format(**values)

@@ -8,6 +8,7 @@ one set of wildcards per rule, ruleorder names, the default target.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass, field
@@ -135,7 +136,7 @@ def load(flowfile: str, overrides: dict[str, Any] | None = None) -> Workflow:
 class _Loader:
     def __init__(self, overrides: dict[str, Any]):
         self.overrides = overrides
-        self.config: dict = dict(overrides)
+        self.config: dict = copy.deepcopy(overrides)
         self.constraints: dict[str, str] = {}
         self.guard = CheckpointGuard(self.constraints)
         self.env = Env(names={"config": self.config}, guard=self.guard)
@@ -265,7 +266,7 @@ class _Loader:
         if not isinstance(data, dict):
             raise FlowfileError.at(d.pos, f"config file {name} must hold a mapping, not {type(data).__name__}")
         _merge(self.config, data)
-        _merge(self.config, self.overrides)
+        _merge(self.config, copy.deepcopy(self.overrides))
         self.sources.append(os.path.abspath(name))
 
     def _top_include(self, d: ast.Directive, path: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast as pyast
 import re
-import textwrap
 from functools import lru_cache
 from pathlib import Path
 
@@ -200,11 +199,13 @@ def _extract_run_blocks(text: str, file: str) -> tuple[str, list[ast.RunBlock]]:
                     continue
                 j = i + 1
                 body: list[str] = []
+                in_string: str | None = None  # a triple-quoted string may reach column 0
                 while j < len(lines):
                     nxt = lines[j]
-                    if nxt.strip() and len(nxt) - len(nxt.lstrip(" \t")) <= indent:
+                    if in_string is None and nxt.strip() and len(nxt) - len(nxt.lstrip(" \t")) <= indent:
                         break
                     body.append(nxt)
+                    in_string = _long_string_state(nxt, in_string)
                     j += 1
                 while body and not body[-1].strip():
                     body.pop()
@@ -213,7 +214,7 @@ def _extract_run_blocks(text: str, file: str) -> tuple[str, list[ast.RunBlock]]:
                         "`run:` has no code: indent the Python block below it",
                         file, i + 1, indent + 1, source_line=line,
                     )
-                code = textwrap.dedent("\n".join(body))
+                code = _dedent_code(body)
                 first_col = len(body[0]) - len(body[0].lstrip()) + 1
                 blocks.append(ast.RunBlock(code, ast.Pos(file, i + 2, first_col)))
                 lines[i] = f"{m.group(1)}run: @run{len(blocks) - 1}"
@@ -224,6 +225,22 @@ def _extract_run_blocks(text: str, file: str) -> tuple[str, list[ast.RunBlock]]:
         in_long_string = _long_string_state(line, in_long_string)
         i += 1
     return "\n".join(lines), blocks
+
+
+def _dedent_code(body: list[str]) -> str:
+    """Remove the block's indentation from its code lines, but not from the
+    lines of a triple-quoted string (their text is the string's content)."""
+    first = next(ln for ln in body if ln.strip())
+    width = len(first) - len(first.lstrip())
+    out, state = [], None
+    for ln in body:
+        if state is None:
+            lead = len(ln) - len(ln.lstrip(" "))
+            out.append(ln[min(lead, width):])
+        else:
+            out.append(ln)
+        state = _long_string_state(ln, state)
+    return "\n".join(out)
 
 
 def _check_tabs(line: str, lineno: int, file: str) -> None:
@@ -461,19 +478,35 @@ def _describe_token(tok: Token) -> str:
     return f"`{tok.value}`"
 
 
-def _keyword_on_line(source_line: str, column: int) -> str | None:
-    """The first Python keyword on the line up to ``column``, outside strings."""
-    code = re.sub(r"(\"[^\"]*\"|'[^']*')", lambda m: " " * len(m.group(0)), source_line)
+def _blank_strings(line: str) -> str:
+    return re.sub(r"(\"[^\"]*\"|'[^']*')", lambda m: " " * len(m.group(0)), line)
+
+
+def _keyword_on_line(source_line: str, column: int) -> tuple[str, int] | None:
+    """The first Python keyword on the line up to ``column``, outside strings,
+    with its column."""
+    code = _blank_strings(source_line)
     for m in re.finditer(r"[^\W\d]\w*", code[: max(column, 1) + 20]):
         if m.group(0) in PYTHON_KEYWORDS and m.start() < max(column, 1):
-            return m.group(0)
+            return m.group(0), m.start() + 1
     return None
+
+
+def _after_block_header(lines: list[str], line: int) -> bool:
+    """Whether the line before ``line`` (1-based) opens a block (``rule a:``)."""
+    for prev in reversed(lines[: max(line - 1, 0)]):
+        code = _blank_strings(prev).split("#", 1)[0].strip()
+        if code:
+            return code.endswith(":") and code.split()[0] in ("rule", "checkpoint")
+    return False
 
 
 def _from_lark(e: UnexpectedInput, text: str, file: str) -> FlowfileError:
     lines = text.split("\n")
     line, column = e.line, e.column
-    if isinstance(e, UnexpectedToken) and e.token.type in ("_NL", "_DEDENT", "$END"):
+    if isinstance(e, UnexpectedToken) and e.token.type == "_INDENT":
+        line, column = e.token.end_line or line, e.token.end_column or column
+    elif isinstance(e, UnexpectedToken) and e.token.type in ("_NL", "_DEDENT", "$END"):
         # point at the end of the previous line rather than at the next one
         tok = e.token
         line = tok.line if tok.line is not None else len(lines)
@@ -483,13 +516,13 @@ def _from_lark(e: UnexpectedInput, text: str, file: str) -> FlowfileError:
                 line -= 1
         column = len(lines[line - 1].rstrip()) + 1 if 0 < line <= len(lines) else 1
     source = lines[line - 1] if 0 < (line or 0) <= len(lines) else ""
-    keyword = None
+    found = None
     if isinstance(e, UnexpectedToken) and e.token.type == "NAME" and e.token.value in PYTHON_KEYWORDS:
-        keyword = e.token.value
+        found = (e.token.value, column)
     elif source:
-        keyword = _keyword_on_line(source, column or 1)
-    if keyword is not None:
-        kcol = re.search(rf"\b{keyword}\b", source)
+        found = _keyword_on_line(source, column or 1)
+    if found is not None:
+        keyword, kcol = found
         what = {
             "import": "`import` statements are",
             "from": "`from ... import` statements are",
@@ -502,7 +535,7 @@ def _from_lark(e: UnexpectedInput, text: str, file: str) -> FlowfileError:
         }.get(keyword, f"`{keyword}` is")
         return FlowfileError(
             f"{what} not allowed in a Flowfile", file, line,
-            (kcol.start() + 1) if kcol else column, DECLARATIVE_HINT, source,
+            kcol, DECLARATIVE_HINT, source,
         )
     if isinstance(e, UnexpectedCharacters):
         return FlowfileError(f"unexpected character {e.char!r}", file, line, column, None, source)
@@ -511,12 +544,14 @@ def _from_lark(e: UnexpectedInput, text: str, file: str) -> FlowfileError:
                            for t in e.expected if not t.startswith("__")})
         msg = f"unexpected {_describe_token(e.token)}"
         hint = None
-        if _INDENTER.open_brackets:
+        if _INDENTER.open_brackets and _INDENTER.open_brackets[-1].line < line:
             b = _INDENTER.open_brackets[-1]
             return FlowfileError(msg, file, line, column,
                                  f"The '{b.value}' at line {b.line}, column {b.column} is never closed.", source)
         if e.token.type == "_INDENT":
             msg = "unexpected indentation"
+        elif "_INDENT" in e.expected or _after_block_header(lines, line):
+            hint = "Expected an indented block: indent the lines under it with spaces."
         elif expected and len(expected) <= 6:
             hint = "Expected " + " or ".join(expected) + "."
         return FlowfileError(msg, file, line, column, hint, source)
@@ -530,7 +565,8 @@ def parse(text: str, file: str = "Flowfile") -> ast.Module:
     if "\x00" in text:
         idx = text.index("\x00")
         ln = text.count("\n", 0, idx) + 1
-        raise FlowfileError("the file contains a NUL byte; is it a binary file?", file, ln, 1)
+        col = idx - (text.rfind("\n", 0, idx) + 1) + 1
+        raise FlowfileError("the file contains a NUL byte; is it a binary file?", file, ln, col)
     text = text.replace("\r\n", "\n")
     if not text.endswith("\n"):
         text += "\n"

@@ -1,0 +1,1493 @@
+"""The Flowfile parser (flow.grammar): what FLOWFILE.md's "Top level",
+"Expressions" and "Rules" sections allow parses into the expected AST, and
+everything else is refused with a FlowfileError at the right line and column."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+from flow.grammar import BUILTIN_FUNCTIONS, FlowfileError, ast, parse, parse_file
+
+# ---------------------------------------------------------------- helpers
+
+
+def _src(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+def statements(text: str) -> tuple:
+    return parse(_src(text), "Flowfile").statements
+
+
+def only(text: str):
+    stmts = statements(text)
+    assert len(stmts) == 1, stmts
+    return stmts[0]
+
+
+def value_of(expr_text: str) -> ast.Expr:
+    """The AST of one expression, via ``X = <expr>``."""
+    stmt = only(f"X = {expr_text}\n")
+    assert isinstance(stmt, ast.Assign)
+    return stmt.value
+
+
+def const(expr_text: str) -> object:
+    expr = value_of(expr_text)
+    assert isinstance(expr, ast.Const), expr
+    return expr.value
+
+
+def rule_of(text: str) -> ast.Rule:
+    stmt = only(text)
+    assert isinstance(stmt, ast.Rule)
+    return stmt
+
+
+def consts(args: ast.Arguments) -> tuple[list, dict]:
+    """Positional and named entries of a directive whose values are constants."""
+    pos = []
+    for e in args.positional:
+        assert isinstance(e, ast.Const), e
+        pos.append(e.value)
+    named = {}
+    for k in args.named:
+        assert isinstance(k.value, ast.Const), k
+        named[k.name] = k.value.value
+    return pos, named
+
+
+def error_of(text: str, dedent: bool = True) -> FlowfileError:
+    with pytest.raises(FlowfileError) as info:
+        parse(_src(text) if dedent else text, "Flowfile")
+    return info.value
+
+
+def where(e: FlowfileError) -> tuple[str | None, int | None, int | None]:
+    return e.file, e.line, e.column
+
+
+def pos0() -> ast.Pos:
+    return ast.Pos("x", 0, 0)
+
+
+def c(v) -> ast.Const:
+    return ast.Const(pos0(), v)
+
+
+def n(name: str) -> ast.Name:
+    return ast.Name(pos0(), name)
+
+
+# ============================================================== top level
+
+
+def test_configfile_directive_holds_its_path():
+    d = only('configfile: "config.yaml"\n')
+    assert isinstance(d, ast.Directive)
+    assert d.name == "configfile"
+    assert consts(d.value) == (["config.yaml"], {})
+    assert (d.pos.line, d.pos.column) == (1, 1)
+
+
+def test_include_directive_holds_its_path():
+    d = only('include: "rules/more.flow"\n')
+    assert (d.name, consts(d.value)) == ("include", (["rules/more.flow"], {}))
+
+
+def test_workdir_directive_holds_its_path():
+    d = only('workdir: "data"\n')
+    assert (d.name, consts(d.value)) == ("workdir", (["data"], {}))
+
+
+def test_ruleorder_lists_rules_highest_priority_first():
+    r = only("ruleorder: b > a > c\n")
+    assert isinstance(r, ast.RuleOrder)
+    assert r.names == ("b", "a", "c")
+
+
+def test_ruleorder_accepts_a_trailing_comment():
+    r = only("ruleorder: special > generic  # prefer the special rule\n")
+    assert r.names == ("special", "generic")
+
+
+def test_global_wildcard_constraints_as_an_indented_block():
+    d = only(
+        """
+        wildcard_constraints:
+            year="[0-9]{4}",
+            sample="[a-z]+"
+        """
+    )
+    assert d.name == "wildcard_constraints"
+    assert consts(d.value) == ([], {"year": "[0-9]{4}", "sample": "[a-z]+"})
+
+
+def test_localrules_takes_bare_rule_names():
+    d = only("localrules: all, report\n")
+    assert d.name == "localrules"
+    assert d.value.positional == (n("all"), n("report"))
+
+
+def test_assignments_bind_names_in_order():
+    stmts = statements(
+        """
+        YEARS = [2022, 2023, 2024]        # assignment of an expression
+        OUT = "results"
+        """
+    )
+    assert [s.name for s in stmts] == ["YEARS", "OUT"]
+    assert stmts[0].value == ast.ListExpr(pos0(), (c(2022), c(2023), c(2024)))
+    assert stmts[1].value == c("results")
+    assert (stmts[1].pos.line, stmts[1].pos.column) == (2, 1)
+
+
+def test_comment_lines_and_trailing_comments_are_ignored():
+    stmts = statements(
+        """
+        # a comment on its own line
+        A = 1  # a trailing comment with "quotes" and 'apostrophes'
+            # an indented comment line
+
+        B = 2
+        """
+    )
+    assert [(s.name, s.value) for s in stmts] == [("A", c(1)), ("B", c(2))]
+
+
+def test_comment_at_column_zero_inside_a_rule_does_not_end_it():
+    r = rule_of(
+        """
+        rule a:
+            output: "x"
+        # commented out: threads: 4
+            shell: "touch {output}"
+        """
+    )
+    assert [d.name for d in r.directives] == ["output", "shell"]
+
+
+def test_empty_file_has_no_statements():
+    assert parse("", "Flowfile").statements == ()
+
+
+def test_file_of_only_comments_has_no_statements():
+    assert parse("# nothing\n\n# here\n", "Flowfile").statements == ()
+
+
+def test_last_line_without_newline_parses():
+    assert parse('A = "x"', "Flowfile").statements[0].value == c("x")
+
+
+def test_crlf_line_endings_parse_with_the_same_lines():
+    stmts = parse('A = 1\r\nrule a:\r\n    output: "x"\r\n', "Flowfile").statements
+    assert stmts[0].value == c(1)
+    assert stmts[1].name == "a"
+    assert stmts[1].directives[0].pos.line == 3
+
+
+def test_statement_positions_carry_the_file_name():
+    module = parse('A = 1\n\nrule a:\n    output: "x"\n', "dir/Flowfile")
+    assert module.path == "dir/Flowfile"
+    assign, rule = module.statements
+    assert assign.pos == ast.Pos("dir/Flowfile", 1, 1)
+    assert rule.pos == ast.Pos("dir/Flowfile", 3, 1)
+    assert rule.directives[0].pos == ast.Pos("dir/Flowfile", 4, 5)
+
+
+# ============================================================= expressions
+
+
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [
+        ("'single'", "single"),
+        ('"double"', "double"),
+        ('"tab\\there"', "tab\there"),
+        ("u'unicode prefix'", "unicode prefix"),
+        ("'it\\'s'", "it's"),
+        ('"{sample}/{{literal}}"', "{sample}/{{literal}}"),
+    ],
+)
+def test_string_literal(literal, value):
+    assert const(literal) == value
+
+
+def test_raw_string_keeps_backslashes():
+    assert const(r'r"\d+\.txt"') == r"\d+\.txt"
+
+
+def test_uppercase_raw_prefix_is_accepted():
+    assert const(r"R'\w'") == r"\w"
+
+
+def test_triple_quoted_string_spans_lines():
+    stmt = only(
+        '''
+        X = """first
+        second"""
+        '''
+    )
+    assert stmt.value == c("first\nsecond")
+
+
+def test_triple_single_quoted_string():
+    assert const("'''a \"quoted\" word'''") == 'a "quoted" word'
+
+
+def test_adjacent_string_literals_concatenate_on_one_line():
+    assert const("'a' \"b\" '''c'''") == "abc"
+
+
+def test_adjacent_string_literals_concatenate_across_lines_inside_brackets():
+    stmt = only(
+        """
+        X = ("results/"
+             "{sample}"
+             ".txt")
+        """
+    )
+    assert stmt.value == c("results/{sample}.txt")
+
+
+def test_raw_and_plain_literals_concatenate():
+    assert const(r"r'\d' '\t'") == "\\d\t"
+
+
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [
+        ("42", 42),
+        ("1_000", 1000),
+        ("0x1F", 31),
+        ("2.5", 2.5),
+        ("1.5e3", 1500.0),
+        ("True", True),
+        ("False", False),
+        ("None", None),
+    ],
+)
+def test_number_and_constant_literal(literal, value):
+    got = const(literal)
+    assert got == value and type(got) is type(value)
+
+
+def test_negative_number_is_unary_minus():
+    assert value_of("-2") == ast.UnaryOp(pos0(), "-", c(2))
+
+
+def test_list_literal_with_trailing_comma():
+    assert value_of("[1, 'a',]") == ast.ListExpr(pos0(), (c(1), c("a")))
+
+
+def test_empty_list():
+    assert value_of("[]") == ast.ListExpr(pos0(), ())
+
+
+def test_tuple_literals():
+    assert value_of("(1, 2)") == ast.TupleExpr(pos0(), (c(1), c(2)))
+    assert value_of("(1,)") == ast.TupleExpr(pos0(), (c(1),))
+    assert value_of("()") == ast.TupleExpr(pos0(), ())
+
+
+def test_parenthesised_expression_is_not_a_tuple():
+    assert value_of("(1)") == c(1)
+
+
+def test_dict_literal():
+    assert value_of('{"a": 1, 2: [3], "n": None}') == ast.DictExpr(
+        pos0(),
+        ((c("a"), c(1)), (c(2), ast.ListExpr(pos0(), (c(3),))), (c("n"), c(None))),
+    )
+
+
+def test_multiline_list_with_comments_inside_brackets():
+    stmt = only(
+        """
+        X = [
+            "a",  # first
+            # a comment line inside the brackets
+            "b",
+        ]
+        """
+    )
+    assert stmt.value == ast.ListExpr(pos0(), (c("a"), c("b")))
+
+
+def test_backslash_continues_a_line():
+    stmt = only("X = 1 + \\\n    2\n")
+    assert stmt.value == ast.BinOp(pos0(), "+", c(1), c(2))
+
+
+def test_chained_subscripts_of_config():
+    assert value_of('config["db"]["path"]') == ast.Subscript(
+        pos0(), ast.Subscript(pos0(), n("config"), c("db")), c("path")
+    )
+
+
+def test_attribute_of_a_call_result():
+    assert value_of('glob_wildcards("raw/{sample}.csv").sample') == ast.Attribute(
+        pos0(), ast.Call(pos0(), n("glob_wildcards"), (c("raw/{sample}.csv"),), ()), "sample"
+    )
+
+
+def test_multiplication_binds_tighter_than_addition():
+    assert value_of("A + B * 2") == ast.BinOp(
+        pos0(), "+", n("A"), ast.BinOp(pos0(), "*", n("B"), c(2))
+    )
+
+
+def test_addition_is_left_associative():
+    assert value_of("A + B + C") == ast.BinOp(
+        pos0(), "+", ast.BinOp(pos0(), "+", n("A"), n("B")), n("C")
+    )
+
+
+def test_call_with_positional_and_keyword_arguments():
+    assert value_of('expand("{a}_{b}", zip, a=A, b=B)') == ast.Call(
+        pos0(),
+        n("expand"),
+        (c("{a}_{b}"), n("zip")),
+        (ast.Keyword("a", n("A")), ast.Keyword("b", n("B"))),
+    )
+
+
+def test_call_without_arguments():
+    assert value_of("list()") == ast.Call(pos0(), n("list"), (), ())
+
+
+def test_pure_method_call_on_config():
+    assert value_of('config.get("threads", 4)') == ast.Call(
+        pos0(), ast.Attribute(pos0(), n("config"), "get"), (c("threads"), c(4)), ()
+    )
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        'expand("{x}", x=[1])',
+        'glob_wildcards("{x}.txt")',
+        'temp("a")',
+        'protected("a")',
+        'directory("a")',
+        'ancient("a")',
+        'multiext("a", ".b", ".c")',
+        "range(3)",
+        "len(A)",
+        "str(1)",
+        'int("2")',
+        "sorted(A)",
+    ],
+)
+def test_builtin_function_of_the_contract_parses_as_a_call(call):
+    expr = value_of(call)
+    assert isinstance(expr, ast.Call)
+    assert expr.func.id == call.split("(")[0]
+
+
+def test_every_builtin_of_the_contract_is_known():
+    contract = {"expand", "glob_wildcards", "temp", "protected", "directory", "ancient",
+                "multiext", "range", "len", "str", "int", "sorted"}
+    assert contract <= BUILTIN_FUNCTIONS
+
+
+def test_expression_positions_point_at_the_expression():
+    stmt = only('X = [1, config["a"]]\n')
+    item = stmt.value.items[1]
+    assert (item.pos.line, item.pos.column) == (1, 9)
+    assert (item.index.pos.line, item.index.pos.column) == (1, 16)
+
+
+# ================================================================== rules
+
+
+CONTRACT_RULE = """
+rule extract:
+    input: "raw/{year}.csv", lookup="ref/regions.csv"
+    output: "data/{year}.parquet"
+    params: region=config["region"], tag="y{year}"
+    threads: 2
+    resources: mem_mb=2000, runtime=10
+    retries: 1
+    priority: 5
+    log: "logs/extract/{year}.log"
+    benchmark: "bench/extract/{year}.tsv"
+    message: "extracting {wildcards.year}"
+    wildcard_constraints: year="[0-9]{4}"
+    shell: "python scripts/extract.py {input[0]} {input.lookup} {output} --region {params.region} 2> {log}"
+"""
+
+
+def test_contract_example_rule_has_every_directive_in_order():
+    r = rule_of(CONTRACT_RULE)
+    assert r.name == "extract"
+    assert r.checkpoint is False
+    assert r.run is None
+    assert [d.name for d in r.directives] == [
+        "input", "output", "params", "threads", "resources", "retries", "priority",
+        "log", "benchmark", "message", "wildcard_constraints", "shell",
+    ]
+    assert [d.pos.line for d in r.directives] == list(range(2, 14))
+    assert all(d.pos.column == 5 for d in r.directives)
+
+
+def test_contract_example_rule_values():
+    r = rule_of(CONTRACT_RULE)
+    assert consts(r.directive("input").value) == (["raw/{year}.csv"], {"lookup": "ref/regions.csv"})
+    assert consts(r.directive("resources").value) == ([], {"mem_mb": 2000, "runtime": 10})
+    assert consts(r.directive("threads").value) == ([2], {})
+    assert consts(r.directive("retries").value) == ([1], {})
+    assert consts(r.directive("priority").value) == ([5], {})
+    assert consts(r.directive("wildcard_constraints").value) == ([], {"year": "[0-9]{4}"})
+    params = r.directive("params").value
+    assert params.named[0] == ast.Keyword("region", ast.Subscript(pos0(), n("config"), c("region")))
+    assert params.named[1] == ast.Keyword("tag", c("y{year}"))
+    assert consts(r.directive("shell").value) == (
+        ["python scripts/extract.py {input[0]} {input.lookup} {output} "
+         "--region {params.region} 2> {log}"],
+        {},
+    )
+
+
+def test_rule_position_is_its_header():
+    stmts = statements(
+        """
+        A = 1
+
+        rule first:
+            output: "a"
+        """
+    )
+    assert (stmts[1].pos.line, stmts[1].pos.column) == (3, 1)
+
+
+def test_directive_value_as_indented_block_equals_one_line_form():
+    block = rule_of(
+        """
+        rule a:
+            input:
+                "a.txt",
+                ref="ref.txt",
+            output:
+                "b.txt"
+        """
+    )
+    line = rule_of(
+        """
+        rule a:
+            input: "a.txt", ref="ref.txt",
+            output: "b.txt"
+        """
+    )
+    assert block.directives == tuple(
+        ast.Directive(d.name, d.value, block.directives[i].pos) for i, d in enumerate(line.directives)
+    )
+    assert consts(block.directive("input").value) == (["a.txt"], {"ref": "ref.txt"})
+
+
+def test_directive_value_starts_on_its_line_and_continues_below():
+    r = rule_of(
+        """
+        rule a:
+            input: "a.txt",
+                "b.txt",
+                c="c.txt"
+            output: "out"
+        """
+    )
+    assert consts(r.directive("input").value) == (["a.txt", "b.txt"], {"c": "c.txt"})
+    assert r.directive("output").pos.line == 5
+
+
+def test_blank_line_between_directive_and_its_block():
+    r = rule_of(
+        """
+        rule a:
+            input:
+
+                "a.txt"
+        """
+    )
+    assert consts(r.directive("input").value) == (["a.txt"], {})
+
+
+def test_comment_lines_inside_an_indented_directive_value():
+    r = rule_of(
+        """
+        rule a:
+            input:
+                "a.txt",
+                # "skipped.txt",
+                "b.txt",
+        """
+    )
+    assert consts(r.directive("input").value) == (["a.txt", "b.txt"], {})
+
+
+def test_adjacent_strings_concatenate_across_lines_in_a_directive_block():
+    r = rule_of(
+        """
+        rule report:
+            output: "out/report.txt"
+            shell:
+                "cat {input} "
+                "| sort "
+                "> {output}"
+        """
+    )
+    assert consts(r.directive("shell").value) == (["cat {input} | sort > {output}"], {})
+
+
+def test_adjacent_strings_starting_on_the_directive_line_continue_below():
+    r = rule_of(
+        """
+        rule a:
+            output: "x"
+            shell: "echo one; "
+                "echo two > {output}"
+        """
+    )
+    assert consts(r.directive("shell").value) == (["echo one; echo two > {output}"], {})
+
+
+def test_adjacent_strings_concatenate_across_lines_in_a_named_entry():
+    r = rule_of(
+        """
+        rule a:
+            output: "x"
+            params:
+                cmd="--first "
+                    "--second",
+                n=3
+        """
+    )
+    assert consts(r.directive("params").value) == ([], {"cmd": "--first --second", "n": 3})
+
+
+def test_triple_quoted_shell_command_as_a_block():
+    r = rule_of(
+        '''
+        rule a:
+            output: "x"
+            shell:
+                """
+                echo one > {output}
+                echo two >> {output}
+                """
+        '''
+    )
+    cmd = r.directive("shell").value.positional[0].value
+    assert cmd == "\n        echo one > {output}\n        echo two >> {output}\n        "
+
+
+def test_tab_inside_a_triple_quoted_string_is_not_indentation():
+    text = 'rule a:\n    output: "x"\n    shell: """\n\tprintf "%s" x\n    """\n'
+    r = parse(text, "Flowfile").statements[0]
+    assert r.directive("shell").value.positional[0].value == '\n\tprintf "%s" x\n    '
+
+
+def test_directives_may_be_indented_by_eight_spaces():
+    r = rule_of(
+        """
+        rule a:
+                output: "x"
+                shell: "y"
+        """
+    )
+    assert [(d.name, d.pos.column) for d in r.directives] == [("output", 9), ("shell", 9)]
+
+
+def test_rule_without_action_only_gathers_inputs():
+    r = rule_of(
+        """
+        rule all:
+            input: "a", "b"
+        """
+    )
+    assert r.run is None
+    assert [d.name for d in r.directives] == ["input"]
+
+
+def test_checkpoint_rule_is_marked_as_checkpoint():
+    stmts = statements(
+        """
+        checkpoint split:
+            output: directory("parts")
+            shell: "mkdir -p {output}"
+
+        rule gather:
+            input: "x"
+        """
+    )
+    assert (stmts[0].name, stmts[0].checkpoint) == ("split", True)
+    assert (stmts[1].name, stmts[1].checkpoint) == ("gather", False)
+
+
+def test_default_target_directive():
+    r = rule_of(
+        """
+        rule all:
+            input: "a"
+            default_target: True
+        """
+    )
+    assert consts(r.directive("default_target").value) == ([True], {})
+
+
+def test_localrule_directive_inside_a_rule():
+    r = rule_of(
+        """
+        rule a:
+            output: "x"
+            localrule: True
+        """
+    )
+    assert consts(r.directive("localrule").value) == ([True], {})
+
+
+def test_log_takes_positional_and_named_entries():
+    r = rule_of(
+        """
+        rule a:
+            output: "x"
+            log: "logs/a.log", err="logs/a.err"
+        """
+    )
+    assert consts(r.directive("log").value) == (["logs/a.log"], {"err": "logs/a.err"})
+
+
+def test_script_directive():
+    r = rule_of(
+        """
+        rule a:
+            output: "x"
+            script: "scripts/make.py"
+        """
+    )
+    assert consts(r.directive("script").value) == (["scripts/make.py"], {})
+
+
+def test_duckdb_directive_holds_its_sql():
+    r = rule_of(
+        """
+        rule clean:
+            input: "raw.csv"
+            output: "clean.parquet"
+            duckdb: "SELECT * FROM input WHERE year = getvariable('year')"
+        """
+    )
+    assert consts(r.directive("duckdb").value) == (
+        ["SELECT * FROM input WHERE year = getvariable('year')"], {}
+    )
+
+
+def test_duckdb_sql_as_a_triple_quoted_block():
+    r = rule_of(
+        '''
+        rule q:
+            output: "y.csv"
+            duckdb:
+                """
+                SELECT 1 AS x
+                """
+        '''
+    )
+    assert r.directive("duckdb").value.positional[0].value.strip() == "SELECT 1 AS x"
+
+
+def test_mlx_directive_with_params():
+    r = rule_of(
+        """
+        rule attend:
+            input: "q.npz"
+            output: "out.npz"
+            params: heads=8, block=128
+            mlx: "ring_attention"
+        """
+    )
+    assert consts(r.directive("mlx").value) == (["ring_attention"], {})
+    assert consts(r.directive("params").value) == ([], {"heads": 8, "block": 128})
+
+
+def test_schema_directive_is_a_dict():
+    r = rule_of(
+        """
+        rule clean:
+            output: "clean/{year}.parquet"
+            schema: {"ts": "timestamp", "value": "double", "region": "string"}
+        """
+    )
+    schema = r.directive("schema").value.positional[0]
+    assert schema == ast.DictExpr(
+        pos0(),
+        ((c("ts"), c("timestamp")), (c("value"), c("double")), (c("region"), c("string"))),
+    )
+
+
+def test_rule_named_run_is_a_rule_not_a_run_block():
+    r = rule_of(
+        """
+        rule run:
+            output: "x"
+        """
+    )
+    assert (r.name, r.run) == ("run", None)
+
+
+# ------------------------------------------------------------- run blocks
+
+
+RUN_RULE = """
+rule count:
+    input: "tmp/{sample}.upper"
+    output: "out/{sample}.count"
+    run:
+        import collections
+        with open(input[0]) as f:
+            n = sum(1 for _ in f)  # Python, not Flowfile
+
+        if n > 0:
+            lambda_ = [x for x in range(n)]
+        with open(output[0], "w") as f:
+            f.write(f"{wildcards.sample}\\t{n}\\n")
+
+rule after:
+    output: "y"
+"""
+
+
+def test_run_block_code_is_kept_verbatim_and_dedented():
+    r = statements(RUN_RULE)[0]
+    assert r.run.code == (
+        "import collections\n"
+        "with open(input[0]) as f:\n"
+        "    n = sum(1 for _ in f)  # Python, not Flowfile\n"
+        "\n"
+        "if n > 0:\n"
+        "    lambda_ = [x for x in range(n)]\n"
+        'with open(output[0], "w") as f:\n'
+        '    f.write(f"{wildcards.sample}\\t{n}\\n")'
+    )
+
+
+def test_run_block_position_is_its_first_line_of_code():
+    r = statements(RUN_RULE)[0]
+    assert (r.run.pos.file, r.run.pos.line, r.run.pos.column) == ("Flowfile", 5, 9)
+
+
+def test_run_block_is_not_a_directive():
+    r = statements(RUN_RULE)[0]
+    assert [d.name for d in r.directives] == ["input", "output"]
+
+
+def test_rule_after_a_run_block_parses_at_its_own_line():
+    after = statements(RUN_RULE)[1]
+    assert (after.name, after.pos.line) == ("after", 14)
+    assert consts(after.directive("output").value) == (["y"], {})
+
+
+def test_run_block_code_compiles_as_python():
+    r = statements(RUN_RULE)[0]
+    compile(r.run.code, "run", "exec")
+
+
+def test_one_line_run_block():
+    r = rule_of(
+        """
+        rule a:
+            output: "x"
+            run: open(output[0], "w").close()
+        """
+    )
+    assert r.run.code == 'open(output[0], "w").close()'
+    assert (r.run.pos.line, r.run.pos.column) == (3, 10)
+
+
+def test_run_block_with_a_comment_on_its_header_line():
+    r = rule_of(
+        """
+        rule a:
+            output: "x"
+            run:  # write the file
+                x = 1
+        """
+    )
+    assert (r.run.code, r.run.pos.line) == ("x = 1", 4)
+
+
+def test_run_block_in_a_checkpoint():
+    r = rule_of(
+        """
+        checkpoint split:
+            output: directory("parts")
+            run:
+                import os
+                os.makedirs(output[0])
+        """
+    )
+    assert r.checkpoint is True
+    assert r.run.code == "import os\nos.makedirs(output[0])"
+
+
+def test_two_rules_with_run_blocks_each_keep_their_own_code():
+    a, b = statements(
+        """
+        rule a:
+            output: "a"
+            run:
+                x = 1
+        rule b:
+            output: "b"
+            run:
+                y = 2
+        """
+    )
+    assert (a.run.code, a.run.pos.line) == ("x = 1", 4)
+    assert (b.run.code, b.run.pos.line) == ("y = 2", 8)
+
+
+def test_run_block_with_triple_quoted_string_lines_at_column_zero():
+    # Snakemake tokenizes run: blocks as Python, so a multi-line string whose
+    # lines start at column 0 belongs to the block.
+    r = rule_of(
+        '''
+        rule a:
+            output: "x"
+            run:
+                text = """
+        header
+        """
+                done = True
+        '''
+    )
+    assert r.run.pos.line == 4
+    ns: dict = {}
+    exec(compile(r.run.code, "run", "exec"), ns)
+    assert (ns["text"], ns["done"]) == ("\nheader\n", True)
+
+
+# ===================================================== realistic Snakefiles
+
+
+RNASEQ_SNAKEFILE = r'''
+# RNA-seq style workflow using only the Flowfile subset of Snakemake.
+configfile: "config.yaml"
+
+SAMPLES = config["samples"]
+READS = ["R1", "R2"]
+REF = config["ref"]["genome"]
+OUT = "results"
+
+wildcard_constraints:
+    sample="[A-Za-z0-9]+",
+    read="R[12]"
+
+localrules: all
+
+ruleorder: trim_paired > trim_single
+
+rule all:
+    input:
+        expand(OUT + "/counts/{sample}.tsv", sample=SAMPLES),
+        expand("qc/{sample}_{read}_fastqc.html", sample=SAMPLES, read=READS),
+        "report/summary.txt",
+
+rule fastqc:
+    input: "reads/{sample}_{read}.fastq.gz"
+    output:
+        html="qc/{sample}_{read}_fastqc.html",
+        zip="qc/{sample}_{read}_fastqc.zip"
+    log: "logs/fastqc/{sample}_{read}.log"
+    threads: 2
+    shell:
+        "fastqc --threads {threads} --outdir qc {input} "
+        "> {log} 2>&1"
+
+rule trim_paired:
+    input:
+        r1="reads/{sample}_R1.fastq.gz",
+        r2="reads/{sample}_R2.fastq.gz",
+    output:
+        r1=temp("trimmed/{sample}_R1.fastq.gz"),
+        r2=temp("trimmed/{sample}_R2.fastq.gz"),
+    params:
+        adapter=config["adapter"],
+        extra="--quality-cutoff 20"
+    resources: mem_mb=4000, runtime=30
+    retries: 2
+    shell:
+        """
+        cutadapt -a {params.adapter} {params.extra} \
+            -o {output.r1} -p {output.r2} {input.r1} {input.r2}
+        """
+
+rule trim_single:
+    input: "reads/{sample}_R1.fastq.gz"
+    output: temp("trimmed/{sample}_R1.fastq.gz")
+    shell: "cutadapt -o {output} {input}"
+
+rule align:
+    input:
+        reads=expand("trimmed/{{sample}}_{read}.fastq.gz", read=READS),
+        index=multiext(REF, ".1.ht2", ".2.ht2"),
+    output: protected("aligned/{sample}.bam")
+    log: "logs/align/{sample}.log"
+    threads: 8
+    priority: 10
+    benchmark: "bench/align/{sample}.tsv"
+    message: "aligning {wildcards.sample}"
+    shell: "hisat2 -p {threads} -x {REF} -1 {input.reads[0]} -2 {input.reads[1]} 2> {log} | samtools view -b -o {output}"
+
+rule count:
+    input: bam=ancient("aligned/{sample}.bam"), gtf=config["ref"]["gtf"]
+    output: OUT + "/counts/{sample}.tsv"
+    run:
+        import collections
+        counts = collections.Counter()
+        with open(input.bam) as f:
+            for line in f:
+                if line.startswith("@"):
+                    continue
+                counts[line.split("\t")[2]] += 1
+        with open(output[0], "w") as out:
+            for gene, n in sorted(counts.items()):
+                out.write(f"{gene}\t{n}\n")
+
+checkpoint split_report:
+    input: expand(OUT + "/counts/{sample}.tsv", sample=SAMPLES)
+    output: directory("report/parts")
+    shell: "mkdir -p {output} && split -l 100 {input} {output}/part_"
+
+rule summary:
+    input: expand("report/parts/{part}", part=glob_wildcards("report/parts/{part}").part)
+    output: "report/summary.txt"
+    shell: "cat {input} > {output}"
+'''
+
+
+def test_realistic_snakefile_parses_into_its_rules():
+    stmts = statements(RNASEQ_SNAKEFILE)
+    rules = [s for s in stmts if isinstance(s, ast.Rule)]
+    assert [(r.name, r.checkpoint) for r in rules] == [
+        ("all", False), ("fastqc", False), ("trim_paired", False), ("trim_single", False),
+        ("align", False), ("count", False), ("split_report", True), ("summary", False),
+    ]
+    assert [s.name for s in stmts if isinstance(s, ast.Assign)] == ["SAMPLES", "READS", "REF", "OUT"]
+    assert [s.name for s in stmts if isinstance(s, ast.Directive)] == [
+        "configfile", "wildcard_constraints", "localrules",
+    ]
+    assert [s.names for s in stmts if isinstance(s, ast.RuleOrder)] == [("trim_paired", "trim_single")]
+
+
+def test_realistic_snakefile_directive_values():
+    rules = {s.name: s for s in statements(RNASEQ_SNAKEFILE) if isinstance(s, ast.Rule)}
+    assert consts(rules["fastqc"].directive("shell").value) == (
+        ["fastqc --threads {threads} --outdir qc {input} > {log} 2>&1"], {}
+    )
+    trim_cmd = rules["trim_paired"].directive("shell").value.positional[0].value
+    assert "cutadapt -a {params.adapter} {params.extra}             -o {output.r1}" in trim_cmd
+    assert [k.name for k in rules["trim_paired"].directive("output").value.named] == ["r1", "r2"]
+    assert [k.name for k in rules["align"].directive("input").value.named] == ["reads", "index"]
+    assert rules["all"].directive("input").pos.line == 18
+
+
+def test_realistic_snakefile_run_block():
+    rules = {s.name: s for s in statements(RNASEQ_SNAKEFILE) if isinstance(s, ast.Rule)}
+    run = rules["count"].run
+    assert run.pos.line == 73
+    assert run.code.splitlines()[0] == "import collections"
+    assert run.code.splitlines()[-1] == '        out.write(f"{gene}\\t{n}\\n")'
+    assert len(run.code.splitlines()) == 10
+    compile(run.code, "run", "exec")
+
+
+FLOW_PIPELINE = '''
+configfile: "config.json"
+include: "rules/common.flow"
+workdir: "work"
+
+YEARS = [2022, 2023, 2024]
+REGIONS = config.get("regions", ["north", "south"])
+DB = config["db"]["path"]
+
+rule report:
+    input: expand("clean/{year}.parquet", year=YEARS)
+    output: "report.csv"
+    duckdb: """
+        SELECT year, region, avg(value) AS mean
+        FROM input
+        GROUP BY ALL
+    """
+
+rule clean:
+    input:
+        raw="raw/{year}.csv",
+        regions=ancient("ref/regions.csv"),
+    output: "clean/{year,[0-9]{4}}.parquet"
+    schema: {"ts": "timestamp", "value": "double", "region": "string"}
+    params: min_value=config.get("min_value", 0)
+    duckdb:
+        "SELECT * FROM raw JOIN regions USING (region) "
+        "WHERE value >= getvariable('min_value')"
+
+rule weights:
+    input: "clean/2024.parquet"
+    output: "model/weights.npz"
+    params: heads=8, dim=64
+    resources: mem_mb=16000
+    mlx: "ring_attention"
+
+rule all:
+    input: "report.csv", "model/weights.npz"
+    default_target: True
+'''
+
+
+def test_flow_pipeline_with_flow_directives_parses():
+    stmts = statements(FLOW_PIPELINE)
+    rules = {s.name: s for s in stmts if isinstance(s, ast.Rule)}
+    assert list(rules) == ["report", "clean", "weights", "all"]
+    assert [s.name for s in stmts if isinstance(s, ast.Directive)] == [
+        "configfile", "include", "workdir",
+    ]
+    assert [d.name for d in rules["clean"].directives] == [
+        "input", "output", "schema", "params", "duckdb",
+    ]
+    assert consts(rules["clean"].directive("duckdb").value) == (
+        ["SELECT * FROM raw JOIN regions USING (region) WHERE value >= getvariable('min_value')"],
+        {},
+    )
+    assert consts(rules["clean"].directive("output").value) == (["clean/{year,[0-9]{4}}.parquet"], {})
+    assert consts(rules["weights"].directive("mlx").value) == (["ring_attention"], {})
+    assert consts(rules["all"].directive("default_target").value) == ([True], {})
+
+
+def test_parse_file_reads_a_realistic_snakefile(tmp_path):
+    path = tmp_path / "Snakefile"
+    path.write_text(_src(RNASEQ_SNAKEFILE), encoding="utf-8")
+    module = parse_file(path)
+    assert module.path == str(path)
+    assert len([s for s in module.statements if isinstance(s, ast.Rule)]) == 8
+    assert module.statements[0].pos.file == str(path)
+
+
+# ============================================================== rejections
+
+
+def test_tab_in_rule_indentation_is_rejected():
+    e = error_of('rule a:\n\toutput: "x"\n', dedent=False)
+    assert where(e) == ("Flowfile", 2, 1)
+    assert e.message == "a tab in indentation"
+    assert "spaces" in e.hint
+
+
+def test_tab_after_spaces_points_at_the_tab():
+    e = error_of('rule a:\n    output: "x"\n  \tshell: "y"\n', dedent=False)
+    assert where(e) == ("Flowfile", 3, 3)
+    assert e.message == "a tab in indentation"
+
+
+def test_tab_indenting_a_continuation_line_is_rejected():
+    e = error_of("X = [\n\t1,\n]\n", dedent=False)
+    assert (e.line, e.column, e.message) == (2, 1, "a tab in indentation")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "message"),
+    [
+        ("import os\n", 1, 1, "`import` statements are not allowed in a Flowfile"),
+        ("A = 1\nfrom os import path\n", 2, 1,
+         "`from ... import` statements are not allowed in a Flowfile"),
+        ("if X:\n    Y = 1\n", 1, 1, "`if` statements and expressions are not allowed in a Flowfile"),
+        ("X = 1 if Y else 2\n", 1, 7, "`if` statements and expressions are not allowed in a Flowfile"),
+        ("for s in S:\n    pass\n", 1, 1,
+         "loops and comprehensions (`for`) are not allowed in a Flowfile"),
+        ("X = [s + '.txt' for s in S]\n", 1, 17,
+         "loops and comprehensions (`for`) are not allowed in a Flowfile"),
+        ("X = {k: 1 for k in S}\n", 1, 11,
+         "loops and comprehensions (`for`) are not allowed in a Flowfile"),
+        ("X = sorted(s for s in S)\n", 1, 14,
+         "loops and comprehensions (`for`) are not allowed in a Flowfile"),
+        ("def f(x):\n    return x\n", 1, 1,
+         "function definitions (`def`) are not allowed in a Flowfile"),
+        ("F = lambda w: w.sample\n", 1, 5, "`lambda` functions are not allowed in a Flowfile"),
+        ("while True:\n    pass\n", 1, 1, "`while` loops are not allowed in a Flowfile"),
+        ("class A:\n    pass\n", 1, 1, "class definitions are not allowed in a Flowfile"),
+    ],
+    ids=["import", "from-import", "if", "if-expression", "for", "list-comprehension",
+         "dict-comprehension", "generator", "def", "lambda", "while", "class"],
+)
+def test_python_construct_is_rejected_at_its_position(text, line, column, message):
+    e = error_of(text, dedent=False)
+    assert where(e) == ("Flowfile", line, column)
+    assert e.message == message
+    assert "declarative" in e.hint
+
+
+def test_lambda_as_an_input_function_is_rejected():
+    e = error_of(
+        """
+        rule a:
+            input: lambda wildcards: "raw/" + wildcards.sample
+            output: "x"
+        """
+    )
+    assert (e.line, e.column) == (2, 12)
+    assert e.message == "`lambda` functions are not allowed in a Flowfile"
+
+
+def test_comprehension_in_a_rule_is_rejected():
+    e = error_of(
+        """
+        rule a:
+            output: "x"
+            params: names=[s.upper() for s in S]
+        """
+    )
+    assert (e.line, e.column) == (3, 30)
+    assert e.message == "loops and comprehensions (`for`) are not allowed in a Flowfile"
+
+
+def test_import_inside_a_rule_is_rejected():
+    e = error_of(
+        """
+        rule a:
+            output: "x"
+            import os
+        """
+    )
+    assert (e.line, e.column) == (3, 5)
+    assert e.message == "`import` statements are not allowed in a Flowfile"
+
+
+def test_keyword_column_is_not_taken_from_inside_a_string():
+    # the word "for" inside the string literal is not the comprehension
+    e = error_of('X = "for me" + [x for x in Y]\n', dedent=False)
+    assert e.message == "loops and comprehensions (`for`) are not allowed in a Flowfile"
+    assert (e.line, e.column) == (1, 19)
+
+
+def test_if_column_is_not_taken_from_inside_a_string():
+    e = error_of("X = 'if' + 1 if Y else 2\n", dedent=False)
+    assert e.message == "`if` statements and expressions are not allowed in a Flowfile"
+    assert (e.line, e.column) == (1, 14)
+
+
+def test_python_keyword_used_as_a_value_is_rejected():
+    e = error_of("X = [lambda]\n", dedent=False)
+    assert (e.line, e.column) == (1, 6)
+    assert e.message == "`lambda` is not allowed here"
+
+
+def test_declarative_error_renders_file_line_caret_and_hint(tmp_path):
+    path = tmp_path / "Flowfile"
+    path.write_text('OUT = "results"\nimport os\n', encoding="utf-8")
+    with pytest.raises(FlowfileError) as info:
+        parse_file(path)
+    text = info.value.render()
+    assert text.splitlines() == [
+        f"{path}:2:1: error: `import` statements are not allowed in a Flowfile",
+        "    import os",
+        "    ^",
+        "Flowfiles are declarative: Python belongs in `run:` blocks and `script:` files, "
+        "which run only inside jobs.",
+    ]
+
+
+def test_unknown_function_is_rejected_with_the_list_of_functions():
+    e = error_of('X = open("f.txt")\n', dedent=False)
+    assert where(e) == ("Flowfile", 1, 5)
+    assert e.message == "unknown function `open`"
+    assert "expand" in e.hint and "glob_wildcards" in e.hint and "declarative" in e.hint
+
+
+def test_unknown_function_in_a_rule_points_at_it():
+    e = error_of(
+        """
+        rule a:
+            output: "x"
+            input: get_inputs("x")
+        """
+    )
+    assert (e.line, e.column, e.message) == (3, 12, "unknown function `get_inputs`")
+
+
+def test_method_outside_the_pure_ones_is_rejected():
+    e = error_of('X = config.pop("a")\n', dedent=False)
+    assert (e.line, e.column) == (1, 5)
+    assert e.message == "method `.pop()` is not allowed here"
+
+
+def test_unknown_rule_directive_is_rejected():
+    e = error_of(
+        """
+        rule a:
+            output: "x"
+            outptu: "y"
+        """
+    )
+    assert (e.line, e.column) == (3, 5)
+    assert e.message == "unknown directive `outptu:` in rule a"
+    assert "input" in e.hint and "output" in e.hint
+
+
+def test_unsupported_snakemake_directive_says_so():
+    e = error_of(
+        """
+        rule a:
+            output: "x"
+            conda: "envs/a.yaml"
+            shell: "true"
+        """
+    )
+    assert (e.line, e.column) == (3, 5)
+    assert e.message == "unknown directive `conda:` in rule a"
+    assert e.hint == "Snakemake's `conda:` is not supported by flow."
+
+
+def test_top_level_directive_inside_a_rule_is_rejected():
+    e = error_of(
+        """
+        rule a:
+            output: "x"
+            configfile: "c.yaml"
+        """
+    )
+    assert (e.line, e.column) == (3, 5)
+    assert e.message == "unknown directive `configfile:` in rule a"
+
+
+def test_unknown_top_level_directive_is_rejected():
+    e = error_of('A = 1\nonstart: "x"\n', dedent=False)
+    assert where(e) == ("Flowfile", 2, 1)
+    assert e.message == "unknown top-level directive `onstart:`"
+    assert "configfile" in e.hint
+
+
+def test_rule_directive_at_top_level_is_rejected():
+    e = error_of('shell: "echo hi"\n', dedent=False)
+    assert (e.line, e.column) == (1, 1)
+    assert e.message == "`shell:` belongs inside a rule"
+
+
+def test_run_block_at_top_level_is_rejected():
+    e = error_of("run:\n    x = 1\n", dedent=False)
+    assert (e.line, e.column) == (1, 1)
+    assert e.message == "unknown top-level directive `run:`"
+
+
+def test_two_actions_in_one_rule_are_rejected():
+    e = error_of(
+        """
+        A = 1
+        rule both:
+            output: "x"
+            shell: "touch {output}"
+            script: "make.py"
+        """
+    )
+    assert (e.line, e.column) == (2, 1)
+    assert e.message == "rule both has 2 actions (shell, script)"
+    assert "exactly one" in e.hint
+
+
+def test_shell_and_run_in_one_rule_are_rejected():
+    e = error_of(
+        """
+        rule both:
+            output: "x"
+            shell: "touch {output}"
+            run:
+                print(1)
+        """
+    )
+    assert (e.line, e.column) == (1, 1)
+    assert e.message == "rule both has 2 actions (shell, run)"
+
+
+def test_duckdb_and_mlx_in_one_rule_are_rejected():
+    e = error_of(
+        """
+        rule both:
+            output: "x.parquet"
+            duckdb: "SELECT 1"
+            mlx: "tensors"
+        """
+    )
+    assert e.message == "rule both has 2 actions (duckdb, mlx)"
+
+
+def test_directive_appearing_twice_is_rejected_at_the_second():
+    e = error_of(
+        """
+        rule a:
+            output: "x"
+            threads: 2
+            output: "y"
+        """
+    )
+    assert (e.line, e.column) == (4, 5)
+    assert e.message == "`output:` appears twice in rule a"
+
+
+def test_positional_entry_after_named_is_rejected():
+    e = error_of(
+        """
+        rule a:
+            input: ref="r.txt", "a.txt"
+        """
+    )
+    assert (e.line, e.column) == (2, 25)
+    assert e.message == "a positional entry follows a named one"
+
+
+def test_unclosed_bracket_hint_names_its_position():
+    e = error_of(
+        """
+        rule a:
+            input: expand("x/{s}", s=S
+            output: "y"
+        """
+    )
+    assert (e.line, e.column) == (3, 5)
+    assert e.hint == "The '(' at line 2, column 18 is never closed."
+
+
+def test_unclosed_list_hint_names_its_position():
+    e = error_of("X = [1, 2,\nY = 3\n", dedent=False)
+    assert (e.line, e.column) == (2, 3)
+    assert e.hint == "The '[' at line 1, column 5 is never closed."
+
+
+def test_unclosed_bracket_at_end_of_file_points_at_the_bracket():
+    e = error_of('A = 1\nX = {"a": 1,\n  "b": 2\n', dedent=False)
+    assert where(e) == ("Flowfile", 2, 5)
+    assert e.message == "'{' is never closed"
+
+
+def test_syntax_error_inside_closed_brackets_does_not_blame_the_bracket():
+    e = error_of("X = [1 2]\n", dedent=False)
+    assert (e.line, e.column) == (1, 8)
+    assert e.message == "unexpected `2`"
+    assert "never closed" not in (e.hint or "")
+
+
+def test_unmatched_closing_bracket_is_rejected():
+    e = error_of("X = (1, 2))\n", dedent=False)
+    assert (e.line, e.column) == (1, 11)
+    assert e.message == "unexpected `)`"
+
+
+def test_dedent_to_no_enclosing_level_is_rejected():
+    e = error_of(
+        """
+        rule a:
+            output: "x"
+          shell: "y"
+        """
+    )
+    assert (e.line, e.column) == (3, 3)
+    assert e.message == "this line's indentation matches no enclosing block"
+
+
+def test_unexpected_indentation_points_at_the_indented_line():
+    e = error_of("A = 1\nB = 2\n    C = 3\n", dedent=False)
+    assert e.message == "unexpected indentation"
+    assert (e.line, e.column) == (3, 5)
+
+
+def test_line_indented_under_a_one_line_directive_is_rejected():
+    e = error_of(
+        """
+        rule a:
+            output: "x"
+            shell: "y"
+                threads: 2
+        """
+    )
+    assert (e.line, e.column) == (4, 9)
+    assert e.message == "unexpected `threads`"
+
+
+def test_run_without_code_is_rejected():
+    e = error_of(
+        """
+        rule a:
+            output: "x"
+            run:
+        rule b:
+            output: "y"
+        """
+    )
+    assert (e.line, e.column) == (3, 5)
+    assert e.message == "`run:` has no code: indent the Python block below it"
+
+
+def test_f_string_is_rejected():
+    e = error_of('OUT = "results"\nX = f"{OUT}/a.txt"\n', dedent=False)
+    assert where(e) == ("Flowfile", 2, 5)
+    assert e.message == "f-strings are not supported in Flowfiles"
+    assert "expand()" in e.hint
+
+
+def test_f_string_inside_a_concatenation_points_at_the_f_string():
+    e = error_of("X = 'a/' f'{B}'\n", dedent=False)
+    assert (e.line, e.column) == (1, 10)
+    assert e.message == "f-strings are not supported in Flowfiles"
+
+
+@pytest.mark.parametrize("prefix", ["F", "rf", "fR"])
+def test_f_string_with_other_prefix_spelling_is_rejected(prefix):
+    e = error_of(f"X = {prefix}'x'\n", dedent=False)
+    assert e.message == "f-strings are not supported in Flowfiles"
+
+
+def test_bytes_literal_is_rejected():
+    e = error_of("X = b'raw'\n", dedent=False)
+    assert (e.line, e.column) == (1, 5)
+    assert e.message == "string prefix `b` is not supported"
+
+
+def test_nul_byte_is_rejected_at_its_position():
+    e = error_of('A = 1\nB = 2\nC = "\x00"\n', dedent=False)
+    assert e.message == "the file contains a NUL byte; is it a binary file?"
+    assert where(e) == ("Flowfile", 3, 6)
+
+
+def test_nul_byte_at_the_start_is_rejected():
+    e = error_of("\x00\x01\x02", dedent=False)
+    assert where(e) == ("Flowfile", 1, 1)
+    assert "NUL byte" in e.message
+
+
+def test_parse_file_rejects_non_utf8_text(tmp_path):
+    path = tmp_path / "Flowfile"
+    path.write_bytes(b'X = "\xff"\n')
+    with pytest.raises(FlowfileError) as info:
+        parse_file(path)
+    assert info.value.file == str(path)
+    assert "is not UTF-8 text" in info.value.message
+
+
+def test_parse_file_of_missing_file_is_a_flowfile_error(tmp_path):
+    with pytest.raises(FlowfileError) as info:
+        parse_file(tmp_path / "nope")
+    assert info.value.message.startswith(f"cannot read {tmp_path / 'nope'}")
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [("X = 1; Y = 2\n", 6), ("X = 1 < 2\n", 7), ("X = (y := 2)\n", 8), ("@rule\nA = 1\n", 1),
+     ("X += 1\n", 3), ("X = expand(*S)\n", 12)],
+    ids=["semicolon", "comparison", "walrus", "decorator", "augmented", "star-args"],
+)
+def test_other_python_syntax_is_an_error_at_the_offending_token(text, column):
+    e = error_of(text, dedent=False)
+    assert where(e) == ("Flowfile", 1, column)
+
+
+def test_rule_header_without_an_indented_body_asks_for_indentation():
+    e = error_of('rule a:\noutput: "x"\n', dedent=False)
+    assert (e.line, e.column) == (2, 1)
+    assert "indent" in f"{e.message} {e.hint}"
