@@ -85,6 +85,8 @@ class DAG:
         self.producer: dict[str, Job | None] = {}
         self.failed: dict[str, UserError] = {}
         self.stack: list[Job] = []
+        self.on_stack: dict[str, int] = {}  # rule name -> jobs of it on the stack
+        self.stack_ids: set[str] = set()
         self.created: list[Job] = []
         self.root = os.path.realpath(os.getcwd())
         self._safe_dirs: set[str] = set()
@@ -137,12 +139,21 @@ class DAG:
         for rule, wc in candidates:
             if any((c.rule.name, rule.name) in self.dominates for c in chosen):
                 continue
+            if self.on_stack.get(rule.name) and job_id(rule.name, wc) not in self.stack_ids:
+                # As in Snakemake, a rule is not applied to (a file derived from) its own
+                # output further down the same path: `{x}` from `{x}.gz` would never end.
+                errors.append(CycleError(
+                    f"rule {rule.name} would have to make {path} from its own output",
+                    "Provide the file, or narrow the rule's output with wildcard_constraints:.",
+                    pos=rule.where("output"),
+                ))
+                continue
             try:
                 chosen.append(self._job(rule, wc))
             except (MissingInputError, CycleError) as e:
                 errors.append(e)
         if not chosen:
-            if all(isinstance(e, MissingInputError) for e in errors) and os.path.exists(path):
+            if os.path.exists(path):
                 self.producer[path] = None
                 return None
             raise errors[0]
@@ -184,6 +195,8 @@ class DAG:
         job = Job(rule, wildcards)
         self._check_outputs(job)
         self.stack.append(job)
+        self.on_stack[rule.name] = self.on_stack.get(rule.name, 0) + 1
+        self.stack_ids.add(key)
         try:
             self._resolve_inputs(job)
         except MissingInputError as e:
@@ -191,6 +204,8 @@ class DAG:
             raise
         finally:
             self.stack.pop()
+            self.on_stack[rule.name] -= 1
+            self.stack_ids.discard(key)
         self.jobs[key] = job
         self.created.append(job)
         for out in job.outputs:

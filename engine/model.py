@@ -389,9 +389,7 @@ class _Loader:
             return ShellAction(cmd)
         if "script" in ds:
             script = self._single(ds["script"], str, "path (a string)")
-            base = os.path.dirname(ds["script"].pos.file)
-            full = os.path.join(base, script)
-            return ScriptAction(os.path.relpath(full) if not os.path.isabs(script) else script)
+            return ScriptAction(script, os.path.dirname(ds["script"].pos.file))
         for kind in ("duckdb", "mlx"):
             if kind in ds:
                 text = self._single(ds[kind], str, "string")

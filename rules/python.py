@@ -37,14 +37,17 @@ class RunAction:
 class ScriptAction:
     kind = "script"
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, base: str = "."):
+        """``path`` as written in the Flowfile, relative to ``base``, its directory."""
         self.path = path
+        self.base = base
         self._digests: dict[str, str] = {}  # a script is read once per run, not once per job
 
     def prepare(self, ctx: JobContext) -> Prepared:
-        path = format_command(self.path, ctx.format_namespace(), quote=False)
-        if not path.endswith(".py"):
-            raise ActionError(f"script {path!r}: flow runs Python scripts (.py) only")
+        written = format_command(self.path, ctx.format_namespace(), quote=False)
+        if not written.endswith(".py"):
+            raise ActionError(f"script {written!r}: flow runs Python scripts (.py) only")
+        path = os.path.relpath(os.path.join(self.base, written))
         digest = self._digests.get(path)
         if digest is None:
             try:
@@ -52,7 +55,8 @@ class ScriptAction:
             except OSError as e:
                 raise ActionError(f"cannot read script {path}: {e.strerror}") from None
             self._digests[path] = digest
-        return Prepared("script", f"script {path} {digest}", path)
+        # the key names the script as written, so moving the project reruns nothing
+        return Prepared("script", f"script {written} {digest}", path)
 
 
 def make_shell(ctx: JobContext):
