@@ -1,0 +1,447 @@
+"""DAG resolution: the graph ``flow dag`` prints, targets, which rule makes
+a file (wildcard constraints), source files, ``include:``, ``workdir:``,
+``default_target:``, and a large generated workflow."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+DIAMOND = """\
+rule all:
+    input: "report.txt"
+
+rule extract:
+    input: "raw/{s}.txt"
+    output: "clean/{s}.txt"
+    shell: "tr a-z A-Z < {input} > {output}"
+
+rule count:
+    input: "clean/{s}.txt"
+    output: "counts/{s}.txt"
+    shell: "wc -c < {input} > {output}"
+
+rule report:
+    input: expand("counts/{s}.txt", s=["a", "b"]), extra="clean/a.txt"
+    output: "report.txt"
+    shell: "cat {input} > {output}"
+"""
+
+
+def _diamond(project):
+    project.write("raw/a.txt", "alpha\n")
+    project.write("raw/b.txt", "beta\n")
+    project.flowfile(DIAMOND)
+
+
+def _dot_graph(text: str) -> tuple[set[str], set[tuple[str, str]]]:
+    """Node labels (wildcards joined with spaces) and edges between labels."""
+    nodes = {m[0]: m[1].replace("\\n", " ") for m in re.findall(r'^\s*(j\d+) \[label="(.*)"\];$', text, re.M)}
+    edges = {(nodes[a], nodes[b]) for a, b in re.findall(r"^\s*(j\d+) -> (j\d+);$", text, re.M)}
+    return set(nodes.values()), edges
+
+
+def _mermaid_graph(text: str) -> tuple[set[str], set[tuple[str, str]]]:
+    nodes = {m[0]: m[1].replace("<br/>", " ") for m in re.findall(r'^\s*(j\d+)\["(.*)"\]$', text, re.M)}
+    edges = {(nodes[a], nodes[b]) for a, b in re.findall(r"^\s*(j\d+) --> (j\d+)$", text, re.M)}
+    return set(nodes.values()), edges
+
+
+DIAMOND_NODES = {"all", "report", "extract s: a", "extract s: b", "count s: a", "count s: b"}
+DIAMOND_EDGES = {
+    ("extract s: a", "count s: a"),
+    ("extract s: b", "count s: b"),
+    ("count s: a", "report"),
+    ("count s: b", "report"),
+    ("extract s: a", "report"),
+    ("report", "all"),
+}
+
+
+def test_dag_dot_has_a_node_per_job_and_an_edge_per_dependency(project):
+    _diamond(project)
+    r = project.flow("dag")
+    assert r.returncode == 0, r.output
+    assert r.stdout.startswith("digraph")
+    nodes, edges = _dot_graph(r.stdout)
+    assert nodes == DIAMOND_NODES
+    assert edges == DIAMOND_EDGES
+
+
+def test_dag_mermaid_has_the_same_graph(project):
+    _diamond(project)
+    r = project.flow("dag", "--format", "mermaid")
+    assert r.returncode == 0, r.output
+    assert r.stdout.startswith("flowchart")
+    nodes, edges = _mermaid_graph(r.stdout)
+    assert nodes == DIAMOND_NODES
+    assert edges == DIAMOND_EDGES
+
+
+def test_dag_of_a_file_target_has_only_what_it_needs(project):
+    _diamond(project)
+    r = project.flow("dag", "counts/b.txt")
+    assert r.returncode == 0, r.output
+    nodes, edges = _dot_graph(r.stdout)
+    assert nodes == {"extract s: b", "count s: b"}
+    assert edges == {("extract s: b", "count s: b")}
+
+
+def test_dag_does_not_run_anything(project):
+    _diamond(project)
+    assert project.flow("dag").returncode == 0
+    assert not project.exists("clean")
+    assert not project.exists("report.txt")
+
+
+def test_dag_of_a_cycle_is_an_error(project):
+    project.flowfile("""\
+        rule ping:
+            input: "pong.txt"
+            output: "ping.txt"
+            shell: "cp {input} {output}"
+
+        rule pong:
+            input: "ping.txt"
+            output: "pong.txt"
+            shell: "cp {input} {output}"
+        """)
+    r = project.flow("dag")
+    assert r.returncode == 2, r.output
+    assert "ping" in r.stderr and "pong" in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_target_by_file_runs_only_that_file_and_its_dependencies(project):
+    _diamond(project)
+    assert sorted(project.would_run("counts/a.txt")) == ["count (s=a)", "extract (s=a)"]
+
+
+def test_target_by_rule_name(project):
+    _diamond(project)
+    assert sorted(project.would_run("report")) == [
+        "count (s=a)", "count (s=b)", "extract (s=a)", "extract (s=b)", "report",
+    ]
+
+
+def test_first_rule_is_the_default_target(project):
+    _diamond(project)
+    ran = project.ran("-j", "2")
+    assert "all" not in ran  # it has no action; it only gathers
+    assert sorted(ran) == ["count (s=a)", "count (s=b)", "extract (s=a)", "extract (s=b)", "report"]
+    assert project.exists("report.txt")
+
+
+def test_rule_with_wildcards_as_target_by_name_is_an_error(project):
+    _diamond(project)
+    r = project.flow("run", "-n", "extract")
+    assert r.returncode == 2, r.output
+    assert "extract" in r.stderr and "wildcard" in r.stderr
+    assert "Traceback" not in r.output
+
+
+# which rule makes a file --------------------------------------------------------------
+
+TWO_RULES = """\
+{top}
+rule number:
+    output: "{number_out}"
+{number_extra}    shell: "echo number > {{output}}"
+
+rule word:
+    output: "{word_out}"
+{word_extra}    shell: "echo word > {{output}}"
+"""
+
+
+def _which(project, path: str) -> list[str]:
+    return project.would_run(path)
+
+
+def test_rule_level_wildcard_constraints_decide_which_rule_matches(project):
+    project.flowfile(TWO_RULES.format(
+        top="",
+        number_out="{x}.txt", number_extra='    wildcard_constraints: x="[0-9]+"\n',
+        word_out="{x}.txt", word_extra='    wildcard_constraints: x="[a-z]+"\n',
+    ))
+    assert _which(project, "123.txt") == ["number (x=123)"]
+    assert _which(project, "abc.txt") == ["word (x=abc)"]
+
+
+def test_global_wildcard_constraints_decide_which_rule_matches(project):
+    project.flowfile(TWO_RULES.format(
+        top='wildcard_constraints:\n    n="[0-9]+",\n    w="[a-z]+"\n',
+        number_out="{n}.txt", number_extra="",
+        word_out="{w}.txt", word_extra="",
+    ))
+    assert _which(project, "123.txt") == ["number (n=123)"]
+    assert _which(project, "abc.txt") == ["word (w=abc)"]
+
+
+def test_inline_wildcard_constraints_decide_which_rule_matches(project):
+    project.flowfile(TWO_RULES.format(
+        top="",
+        number_out="{x,[0-9]+}.txt", number_extra="",
+        word_out="{x,[a-z]+}.txt", word_extra="",
+    ))
+    assert _which(project, "123.txt") == ["number (x=123)"]
+    assert _which(project, "abc.txt") == ["word (x=abc)"]
+    project.run("-j", "1", "123.txt", "abc.txt")
+    assert project.read("123.txt") == "number\n"
+    assert project.read("abc.txt") == "word\n"
+
+
+def test_rule_level_constraint_overrides_global_one(project):
+    project.flowfile(TWO_RULES.format(
+        top='wildcard_constraints:\n    x="[0-9]+"\n',
+        number_out="{x}.txt", number_extra="",
+        word_out="{x}.txt", word_extra='    wildcard_constraints: x="[a-z]+"\n',
+    ))
+    assert _which(project, "123.txt") == ["number (x=123)"]
+    assert _which(project, "abc.txt") == ["word (x=abc)"]
+
+
+def test_file_matching_no_constrained_pattern_has_no_rule(project):
+    project.flowfile(TWO_RULES.format(
+        top="",
+        number_out="{x,[0-9]+}.txt", number_extra="",
+        word_out="{x,[a-z]+}.txt", word_extra="",
+    ))
+    r = project.flow("run", "-n", "ABC-1.txt")
+    assert r.returncode == 2, r.output
+    assert "ABC-1.txt" in r.stderr
+
+
+def test_existing_file_whose_rule_lacks_inputs_is_a_source_file(project):
+    project.write("data/a.csv", "existing\n")
+    project.flowfile("""\
+        rule use:
+            input: "data/a.csv"
+            output: "out.txt"
+            shell: "cp {input} {output}"
+
+        rule generate:
+            input: "raw/{x}.src"
+            output: "data/{x}.csv"
+            shell: "cp {input} {output}"
+        """)
+    assert project.ran("-j", "1") == ["use"]
+    assert project.read("out.txt") == "existing\n"
+    assert project.read("data/a.csv") == "existing\n"
+
+
+def test_missing_file_whose_rule_lacks_inputs_is_an_error_naming_the_deepest_input(project):
+    project.flowfile("""\
+        rule use:
+            input: "data/a.csv"
+            output: "out.txt"
+            shell: "cp {input} {output}"
+
+        rule generate:
+            input: "raw/{x}.src"
+            output: "data/{x}.csv"
+            shell: "cp {input} {output}"
+        """)
+    r = project.flow("run", "-n")
+    assert r.returncode == 2, r.output
+    assert "raw/a.src" in r.stderr and "generate" in r.stderr
+
+
+SELF_FEEDING = """\
+rule all:
+    input: "f.txt"
+
+rule unzip:
+    input: "{x}.gz"
+    output: "{x}"
+    shell: "gunzip -c {input} > {output}"
+"""
+
+
+def _flow_within(project, seconds: float, *args: str):
+    try:
+        return project.flow(*args, timeout=seconds)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"flow {' '.join(args)} did not finish in {seconds}s") from None
+
+
+def test_rule_whose_input_matches_its_own_output_uses_existing_source(project):
+    # {x} <- {x}.gz: f.txt needs f.txt.gz, which exists; the rule must not be
+    # applied again to f.txt.gz (and f.txt.gz.gz, ...), as Snakemake does not.
+    (project.root / "f.txt.gz").write_bytes(subprocess.run(
+        ["gzip", "-c"], input=b"hello\n", capture_output=True, check=True).stdout)
+    project.flowfile(SELF_FEEDING)
+    r = _flow_within(project, 6, "run", "-j", "1")
+    assert r.returncode == 0, r.output
+    assert project.read("f.txt") == "hello\n"
+
+
+def test_rule_whose_input_matches_its_own_output_without_source_is_an_error(project):
+    project.flowfile(SELF_FEEDING)
+    r = _flow_within(project, 6, "run", "-n")
+    assert r.returncode == 2, r.output
+    assert "unzip" in r.stderr
+    assert "Traceback" not in r.output
+
+
+def test_absolute_input_path_outside_the_working_directory_is_a_source_file(project, tmp_path_factory):
+    ref = tmp_path_factory.mktemp("reference") / "genome.txt"
+    ref.write_text("ACGT\n")
+    project.flowfile(f"""\
+        rule all:
+            input: "out.txt"
+
+        rule copy:
+            input: "{ref}"
+            output: "out.txt"
+            shell: "cp {{input}} {{output}}"
+
+        rule other:
+            output: "x/{{name}}.txt"
+            shell: "echo other > {{output}}"
+        """)
+    r = _flow_within(project, 6, "run", "-j", "1")
+    assert r.returncode == 0, r.output
+    assert project.read("out.txt") == "ACGT\n"
+
+
+def test_absolute_target_that_no_rule_makes_is_an_error(project, tmp_path_factory):
+    missing = tmp_path_factory.mktemp("elsewhere") / "nothing.txt"
+    project.flowfile("""\
+        rule a:
+            output: "a/{name}.txt"
+            shell: "echo a > {output}"
+        """)
+    r = _flow_within(project, 6, "run", "-n", str(missing))
+    assert r.returncode == 2, r.output
+    assert str(missing) in r.stderr
+    assert "Traceback" not in r.output
+
+
+# include:, workdir:, default_target: -----------------------------------------------
+
+
+def test_include_path_is_relative_to_the_including_file(project):
+    project.flowfile("""\
+        include: "rules/more.flow"
+
+        rule all:
+            input: "more.txt", "extra.txt"
+        """)
+    project.write("rules/more.flow", """\
+        include: "sub/extra.flow"
+
+        rule more:
+            output: "more.txt"
+            shell: "echo more > {output}"
+        """)
+    project.write("rules/sub/extra.flow", """\
+        rule extra:
+            output: "extra.txt"
+            shell: "echo extra > {output}"
+        """)
+    assert sorted(project.ran("-j", "1", "all")) == ["extra", "more"]
+    assert project.read("more.txt") == "more\n"
+    assert project.read("extra.txt") == "extra\n"
+
+
+def test_included_rule_comes_first_if_included_first(project):
+    project.flowfile("""\
+        include: "rules/first.flow"
+
+        rule second:
+            output: "second.txt"
+            shell: "echo second > {output}"
+        """)
+    project.write("rules/first.flow", """\
+        rule first:
+            output: "first.txt"
+            shell: "echo first > {output}"
+        """)
+    assert project.ran("-j", "1") == ["first"]
+
+
+def test_workdir_runs_jobs_relative_to_that_directory(project):
+    project.write("data/in.txt", "inside data\n")
+    project.flowfile("""\
+        workdir: "data"
+
+        rule copy:
+            input: "in.txt"
+            output: "out/copy.txt"
+            shell: "cp {input} {output}; pwd > {output}.pwd"
+        """)
+    project.run("-j", "1")
+    assert project.read("data/out/copy.txt") == "inside data\n"
+    assert project.read("data/out/copy.txt.pwd").strip().endswith("/data")
+    assert not project.exists("out")
+
+
+def test_script_path_is_relative_to_the_flowfile_when_workdir_comes_after_the_rule(project):
+    # As in Snakemake, script: paths are relative to the Flowfile wherever workdir: is.
+    project.write("scripts/make.py", """\
+        with open(snakemake.output[0], "w") as f:
+            f.write("from script\\n")
+        """)
+    project.flowfile("""\
+        rule make:
+            output: "made.txt"
+            script: "scripts/make.py"
+
+        workdir: "data"
+        """)
+    r = project.flow("run", "-j", "1")
+    assert r.returncode == 0, r.output
+    assert project.read("data/made.txt") == "from script\n"
+
+
+def test_script_path_is_relative_to_the_flowfile_under_workdir(project):
+    project.write("scripts/make.py", """\
+        with open(snakemake.output[0], "w") as f:
+            f.write("from script\\n")
+        """)
+    project.flowfile("""\
+        workdir: "data"
+
+        rule make:
+            output: "made.txt"
+            script: "scripts/make.py"
+        """)
+    project.run("-j", "1")
+    assert project.read("data/made.txt") == "from script\n"
+
+
+def test_default_target_overrides_first_rule(project):
+    project.flowfile("""\
+        rule first:
+            output: "first.txt"
+            shell: "echo first > {output}"
+
+        rule chosen:
+            output: "chosen.txt"
+            default_target: True
+            shell: "echo chosen > {output}"
+        """)
+    assert project.ran("-j", "1") == ["chosen"]
+    assert not project.exists("first.txt")
+
+
+# a large generated workflow --------------------------------------------------------------
+
+
+def test_two_thousand_job_workflow_resolves_in_a_dry_run(project):
+    project.flowfile("""\
+        rule all:
+            input: expand("out/{i}.txt", i=range(2000))
+
+        rule make:
+            output: "out/{i}.txt"
+            shell: "echo {wildcards.i} > {output}"
+        """)
+    r = project.flow("run", "-n")
+    assert r.returncode == 0, r.output
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("would run  ")]
+    assert len(lines) == 2001
+    labels = {ln[len("would run  "):].split(":", 1)[0] for ln in lines}
+    assert labels == {f"make (i={i})" for i in range(2000)} | {"all"}
+    assert not project.exists("out")

@@ -1,0 +1,369 @@
+"""Crash safety: a run stopped by ``kill -9``, Ctrl-C or SIGTERM resumes.
+
+Each finished job is recorded in its own transaction in ``.flow/state.db``;
+a job that was running was not, so its outputs count as out of date. These
+tests stop a real ``flow run`` at various moments and check that the next run
+finishes the work with correct files, never reruns a job recorded as
+finished, and that the state database is intact."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import FLOW
+
+# processes ---------------------------------------------------------------------------------
+
+
+def _start(project, *args: str) -> subprocess.Popen:
+    """``flow run ARGS`` in the background, in its own session (so that its
+    process group can be killed), its stderr going to ``flow.err``."""
+    err = open(project.root / "flow.err", "w")  # noqa: SIM115 - closed by _finish
+    proc = subprocess.Popen([*FLOW, "run", *args], cwd=project.root, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    proc.err_file = err  # type: ignore[attr-defined]
+    return proc
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 20) -> int:
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        proc.err_file.close()  # type: ignore[attr-defined]
+
+
+def _wait_for(condition, timeout: float = 15, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, process group) of a live process, None if there is none.
+    A zombie counts as gone: PID 1 here may never reap orphans."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":
+        return None
+    return fields[0], int(fields[2])
+
+
+def _alive(pid: int) -> bool:
+    return _proc_stat(pid) is not None
+
+
+def _group_alive(pgid: int) -> list[int]:
+    """The live (non-zombie) processes of process group ``pgid``."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _proc_stat(int(entry))
+            if st is not None and st[1] == pgid:
+                out.append(int(entry))
+    return out
+
+
+def _processes_in(root: Path) -> list[int]:
+    """Live processes whose working directory is ``root`` (the jobs of a run)."""
+    real = os.path.realpath(root)
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+        except OSError:
+            continue
+        if cwd == real and _alive(int(entry)):
+            out.append(int(entry))
+    return out
+
+
+def _integrity(project) -> str:
+    db = sqlite3.connect(project.root / ".flow/state.db")
+    try:
+        return db.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        db.close()
+
+
+def _recorded_outputs(project) -> set[str]:
+    db = sqlite3.connect(project.root / ".flow/state.db")
+    try:
+        return {p for (p,) in db.execute("SELECT path FROM outputs")}
+    finally:
+        db.close()
+
+
+# (a) kill -9 in the middle of a run -------------------------------------------------------------
+
+GROUPS, PER_GROUP = 8, 4  # 32 leaves, 8 groups and 1 total: 41 jobs
+
+CRASH_FLOWFILE = f"""\
+wildcard_constraints:
+    g="[0-9]+",
+    k="[0-9]+"
+
+rule all:
+    input: "total.txt"
+
+rule leaf:
+    output: "leaf/{{g}}_{{k}}.txt"
+    shell: "echo x >> counts/leaf_{{wildcards.g}}_{{wildcards.k}}; sleep 0.03; echo {{wildcards.g}}.{{wildcards.k}} one > {{output}}; sleep 0.04; echo {{wildcards.g}}.{{wildcards.k}} two >> {{output}}"
+
+rule group:
+    input: expand("leaf/{{{{g}}}}_{{k}}.txt", k=range({PER_GROUP}))
+    output: "group/{{g}}.txt"
+    shell: "echo x >> counts/group_{{wildcards.g}}; cat {{input[0]}} {{input[1]}} > {{output}}; sleep 0.03; cat {{input[2]}} {{input[3]}} >> {{output}}"
+
+rule total:
+    input: expand("group/{{g}}.txt", g=range({GROUPS}))
+    output: "total.txt"
+    shell: "echo x >> counts/total; cat {{input}} > {{output}}; sleep 0.03; echo end >> {{output}}"
+"""
+
+
+def _leaf_text(g: int, k: int) -> str:
+    return f"{g}.{k} one\n{g}.{k} two\n"
+
+
+def _expected_files() -> dict[str, tuple[str, str]]:
+    """output path -> (count file, expected content)."""
+    out = {}
+    for g in range(GROUPS):
+        for k in range(PER_GROUP):
+            out[f"leaf/{g}_{k}.txt"] = (f"leaf_{g}_{k}", _leaf_text(g, k))
+        out[f"group/{g}.txt"] = (f"group_{g}", "".join(_leaf_text(g, k) for k in range(PER_GROUP)))
+    total = "".join(out[f"group/{g}.txt"][1] for g in range(GROUPS)) + "end\n"
+    out["total.txt"] = ("total", total)
+    return out
+
+
+def _counts(project) -> dict[str, int]:
+    d = project.root / "counts"
+    return {p.name: len(p.read_text().splitlines()) for p in d.iterdir()}
+
+
+_RNG = random.Random(20250611)
+# How many output files must exist before the kill, and a further delay.
+KILL_MOMENTS = [(n, round(_RNG.uniform(0, 0.05), 3)) for n in sorted(_RNG.sample(range(2, 38), 4))]
+
+
+@pytest.mark.parametrize(("outputs_before_kill", "delay"), KILL_MOMENTS)
+def test_kill_9_mid_run_resumes_with_correct_outputs_and_no_finished_job_rerun(project, outputs_before_kill, delay):
+    project.flowfile(CRASH_FLOWFILE)
+    (project.root / "counts").mkdir()
+    expected = _expected_files()
+    paths = list(expected)
+
+    proc = _start(project, "-j", "2")
+    _wait_for(lambda: sum(os.path.exists(project.root / p) for p in paths) >= outputs_before_kill
+              or proc.poll() is not None, what=f"{outputs_before_kill} outputs")
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGKILL)
+    _finish(proc)
+    assert proc.returncode == -signal.SIGKILL, "flow finished before it could be killed"
+
+    # Jobs run in sessions of their own and outlive flow; let them end, as
+    # they would have before anyone started flow again.
+    _wait_for(lambda: not _processes_in(project.root), timeout=10, what="orphaned jobs to end")
+    recorded = _recorded_outputs(project)
+    before = _counts(project)
+    assert 0 < len(recorded) < len(paths), recorded
+    assert _integrity(project) == "ok"
+
+    project.run("-j", "4")
+
+    after = _counts(project)
+    for path, (count_name, text) in expected.items():
+        assert project.read(path) == text, path
+        if path in recorded:
+            assert after[count_name] == before[count_name], f"{path} was recorded as finished, yet ran again"
+        else:
+            assert after[count_name] == before.get(count_name, 0) + 1, f"{path}: ran {after[count_name]} times"
+    assert _integrity(project) == "ok"
+    assert project.ran() == []
+
+
+def test_rerun_right_after_kill_9_ends_with_correct_output_despite_the_killed_runs_job(project):
+    # kill -9 stops flow but not, by itself, the job it had started; a run
+    # started at once must still end with the output the job makes, and never
+    # record a mixture of the old job's and the new job's writes as done.
+    project.flowfile("""\
+rule a:
+    output: "out.txt"
+    shell: "echo start > {output}; sleep 1; echo end >> {output}"
+""")
+    proc = _start(project, "-j", "1")
+    _wait_for(lambda: project.exists("out.txt"), what="the job to start")
+    os.killpg(proc.pid, signal.SIGKILL)
+    _finish(proc)
+    project.flow("run")  # at once, as a user would
+    _wait_for(lambda: not _processes_in(project.root), timeout=10, what="all jobs to end")
+    project.run()
+    assert project.read("out.txt") == "start\nend\n"
+
+
+# (b) Ctrl-C, (c) SIGTERM --------------------------------------------------------------------------
+
+SLOW_FLOWFILE = """\
+rule all:
+    input: "fast.txt", expand("slow/{n}.txt", n=[1, 2])
+
+rule fast:
+    output: "fast.txt"
+    shell: "echo fast > {output}"
+
+rule slow:
+    input: "fast.txt"
+    output: "slow/{n}.txt"
+    shell: "echo $$ > pids/{wildcards.n}; echo partial > {output}; if [ -e slow.flag ]; then sleep 30; fi; echo rest >> {output}"
+"""
+
+
+def _interrupted_run(project, sig: int) -> tuple[int, str, list[int]]:
+    """Start a run whose slow jobs hang, send ``sig`` to flow alone once both
+    have written part of their output; the exit code, stderr and job PIDs."""
+    project.flowfile(SLOW_FLOWFILE)
+    (project.root / "pids").mkdir()
+    project.write("slow.flag", "")
+    proc = _start(project, "-j", "2")
+    pid_files = [project.root / "pids/1", project.root / "pids/2"]
+    _wait_for(lambda: all(p.exists() and p.read_text().strip() for p in pid_files)
+              and all(project.exists(f"slow/{n}.txt") for n in (1, 2)), what="both slow jobs to start")
+    time.sleep(0.1)  # the jobs are now inside `sleep 30`
+    pids = [int(p.read_text()) for p in pid_files]
+    os.kill(proc.pid, sig)
+    code = _finish(proc, timeout=15)
+    return code, project.read("flow.err"), pids
+
+
+def test_ctrl_c_exits_130_and_says_flow_run_resumes(project):
+    code, err, _ = _interrupted_run(project, signal.SIGINT)
+    assert code == 130, err
+    assert "`flow run` resumes" in err, err
+
+
+def test_ctrl_c_stops_the_running_jobs_and_their_children(project):
+    _, err, pids = _interrupted_run(project, signal.SIGINT)
+    time.sleep(0.3)
+    for pid in pids:
+        assert not _alive(pid), f"job shell {pid} still runs\n{err}"
+        assert _group_alive(pid) == [], f"processes of job group {pid} still run\n{err}"
+
+
+def test_ctrl_c_kills_a_job_that_ignores_sigterm(project):
+    project.flowfile("""\
+rule stubborn:
+    output: "out.txt"
+    shell: "trap '' TERM INT; echo $$ > pid; echo start > {output}; sleep 30; echo end >> {output}"
+""")
+    proc = _start(project, "-j", "1")
+    _wait_for(lambda: project.exists("out.txt") and project.exists("pid") and project.read("pid").strip(),
+              what="the job to start")
+    time.sleep(0.1)
+    pid = int(project.read("pid"))
+    os.kill(proc.pid, signal.SIGINT)
+    assert _finish(proc, timeout=15) == 130, project.read("flow.err")
+    time.sleep(0.3)
+    assert _group_alive(pid) == []
+    assert not project.exists("out.txt")
+
+
+def test_ctrl_c_removes_partial_outputs_of_running_jobs(project):
+    _, err, _ = _interrupted_run(project, signal.SIGINT)
+    assert not project.exists("slow/1.txt"), err
+    assert not project.exists("slow/2.txt"), err
+    assert project.read("fast.txt") == "fast\n"
+
+
+def test_run_after_ctrl_c_reruns_only_the_interrupted_jobs(project):
+    _interrupted_run(project, signal.SIGINT)
+    os.remove(project.root / "slow.flag")
+    assert sorted(project.ran()) == ["slow (n=1)", "slow (n=2)"]
+    assert project.read("slow/1.txt") == "partial\nrest\n"
+    assert _integrity(project) == "ok"
+
+
+def test_ctrl_c_stops_python_run_block_jobs(project):
+    project.flowfile("""\
+rule all:
+    input: "py.txt"
+
+rule py:
+    output: "py.txt"
+    run:
+        import os, time
+        with open("pid", "w") as f:
+            f.write(str(os.getpid()))
+        with open(output[0], "w") as f:
+            f.write("partial")
+        time.sleep(30)
+""")
+    proc = _start(project, "-j", "1")
+    _wait_for(lambda: project.exists("py.txt") and project.exists("pid") and project.read("pid"),
+              what="the run: block to start")
+    pid = int(project.read("pid"))
+    os.kill(proc.pid, signal.SIGINT)
+    code = _finish(proc, timeout=15)
+    assert code == 130, project.read("flow.err")
+    time.sleep(0.3)
+    assert not _alive(pid)
+    assert not project.exists("py.txt")
+
+
+def test_sigterm_exits_143(project):
+    code, err, _ = _interrupted_run(project, signal.SIGTERM)
+    assert code == 143, err
+    assert "SIGTERM" in err, err
+
+
+def test_sigterm_stops_the_running_jobs_and_removes_their_partial_outputs(project):
+    _, err, pids = _interrupted_run(project, signal.SIGTERM)
+    time.sleep(0.3)
+    for pid in pids:
+        assert _group_alive(pid) == [], f"processes of job group {pid} still run\n{err}"
+    assert not project.exists("slow/1.txt"), err
+
+
+# (d) a half-written output is never taken as done ---------------------------------------------------
+
+
+def test_half_written_output_from_a_killed_run_is_rerun(project):
+    project.flowfile(SLOW_FLOWFILE)
+    (project.root / "pids").mkdir()
+    project.write("slow.flag", "")
+    proc = _start(project, "-j", "2")
+    _wait_for(lambda: project.exists("pids/1") and project.read("pids/1").strip()
+              and project.exists("slow/1.txt"), what="a slow job to start")
+    time.sleep(0.1)
+    job = int(project.read("pids/1"))
+    # A crash: flow and its jobs die at once, leaving `slow/1.txt` half written.
+    os.killpg(proc.pid, signal.SIGKILL)
+    for n in (1, 2):
+        try:
+            os.killpg(int(project.read(f"pids/{n}")), signal.SIGKILL)
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            pass
+    _finish(proc)
+    _wait_for(lambda: not _group_alive(job), what="the job to die")
+    assert project.read("slow/1.txt") == "partial\n"
+    os.remove(project.root / "slow.flag")
+
+    reasons = [ln for ln in project.run("-n").stderr.splitlines() if ln.startswith("would run  slow (n=1)")]
+    assert reasons, "the half-written output was taken as done"
+    assert "slow (n=1)" in project.ran()
+    assert project.read("slow/1.txt") == "partial\nrest\n"
+    assert project.ran() == []
