@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Callable
 
 from .hashing import Hasher
@@ -35,7 +36,7 @@ def clean_outputs(dry_run: bool, force: bool, echo: Callable[[str], None]) -> in
             if hasher.digest(path) != rec.hash:
                 echo(f"kept {path}: it changed since flow made it")
                 continue
-            if not force and not os.access(path, os.W_OK):
+            if not force and not os.stat(path).st_mode & stat.S_IWUSR:
                 echo(f"kept {path}: protected (use --force to remove it)")
                 continue
         if dry_run:

@@ -19,7 +19,7 @@ from flow.grammar import FlowfileError
 
 from flow import __version__
 
-from .errors import Interrupted, JobsFailed, UserError
+from .errors import Interrupted, JobsFailed, Terminated, UserError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -116,7 +116,7 @@ def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items,
         target_paths = {o for j in jobs for o in j.outputs}
         rebuilder = Rebuilder(wf, state, Hasher(state.files), forceall=forceall,
                               forcerules=set(forcerun), targets=target_paths)
-        executor = None if dry_run else LocalExecutor(cores)
+        executor = None if dry_run else LocalExecutor(cores, keep_fds=(lock.fd,))
         options = Options(cores=cores, resources=resources, keep_going=keep_going,
                           dry_run=dry_run, notemp=notemp, touch=touch)
         scheduler = Scheduler(dag, rebuilder, executor, state, reporter, options)
@@ -205,8 +205,6 @@ def dag(targets, fmt, directory, flowfile, config_items) -> None:
 
 
 def _on_sigterm(signum, frame):
-    from .scheduler import Terminated
-
     raise Terminated()
 
 
@@ -246,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _show(debug, "flow: interrupted")
         return 130
+    except Terminated:
+        _show(debug, "flow: stopped by SIGTERM")
+        return 143
     except BrokenPipeError:
         return 1
     except Exception as e:  # a bug in flow: one line, and the traceback with --debug

@@ -170,7 +170,7 @@ class DAG:
 
     def _directory_producer(self, path: str) -> Job | None:
         d = os.path.dirname(path)
-        while d:
+        while d and d != os.path.dirname(d):
             if d in self.producer and self.producer[d] is not None:
                 job = self.producer[d]
                 if any("directory" in job.output_flags(i) for i, o in enumerate(job.outputs) if o == d):

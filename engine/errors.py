@@ -42,6 +42,11 @@ class JobsFailed(Exception):
     exit_code = 1
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread by the CLI's signal handler; a
+    BaseException like KeyboardInterrupt, so no ``except Exception`` swallows it."""
+
+
 class Interrupted(Exception):
     def __init__(self, signum: int, finished: int):
         super().__init__(signum)

@@ -56,10 +56,13 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, keep_fds: tuple[int, ...] = ()):
+        # Jobs inherit the run lock (keep_fds): after a kill -9 of flow, jobs that
+        # still run keep the directory locked, so no new run can mix its writes with theirs.
+        self.keep_fds = keep_fds
         self.done: queue.SimpleQueue[Completion] = queue.SimpleQueue()
         self.procs: dict[str, subprocess.Popen] = {}
-        self.pool = WorkerPool(max(1, workers), self.done)
+        self.pool = WorkerPool(max(1, workers), self.done, keep_fds)
         self.lock = threading.Lock()
 
     def submit(self, task: Task) -> None:
@@ -70,7 +73,8 @@ class LocalExecutor:
 
     def _spawn_shell(self, task: Task) -> None:
         try:
-            proc = subprocess.Popen(bash_argv(task.payload), stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(bash_argv(task.payload), stdin=subprocess.DEVNULL,
+                                    start_new_session=True, pass_fds=self.keep_fds)
         except OSError as e:
             self.done.put(Completion(task.job_id, False, f"cannot start bash: {e.strerror}"))
             return
@@ -138,12 +142,12 @@ def _kill_group(pid: int, sig: int) -> None:
 
 
 class _Worker:
-    def __init__(self, done: queue.SimpleQueue, on_exit):
+    def __init__(self, done: queue.SimpleQueue, on_exit, keep_fds: tuple[int, ...] = ()):
         r_req, w_req = os.pipe()
         r_res, w_res = os.pipe()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flow.rules.worker", str(r_req), str(w_res)],
-            pass_fds=(r_req, w_res), stdin=subprocess.DEVNULL, start_new_session=True,
+            pass_fds=(r_req, w_res, *keep_fds), stdin=subprocess.DEVNULL, start_new_session=True,
         )
         os.close(r_req)
         os.close(w_res)
@@ -192,7 +196,8 @@ class _Worker:
 class WorkerPool:
     """Long-lived Python workers, started on first use, one job at a time each."""
 
-    def __init__(self, size: int, done: queue.SimpleQueue):
+    def __init__(self, size: int, done: queue.SimpleQueue, keep_fds: tuple[int, ...] = ()):
+        self.keep_fds = keep_fds
         self.size = size
         self.done = done
         self.idle: list[_Worker] = []
@@ -203,7 +208,7 @@ class WorkerPool:
         with self.lock:
             worker = self.idle.pop() if self.idle else None
         if worker is None:
-            worker = _Worker(self.done, self._on_exit)
+            worker = _Worker(self.done, self._on_exit, self.keep_fds)
         with self.lock:
             self.busy[task.job_id] = worker
         try:

@@ -25,7 +25,7 @@ class RunLock:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise UserError(
-                f"another flow process (pid {holder}) is running in {os.getcwd()}",
+                f"another flow run (pid {holder}), or jobs it started, is running in {os.getcwd()}",
                 "Wait for it to finish, or stop it; read-only commands (run -n, list, dag) work meanwhile.",
             ) from None
         os.ftruncate(fd, 0)

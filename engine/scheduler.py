@@ -22,15 +22,11 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from .dag import DAG, Job
-from .errors import Interrupted, JobsFailed, UserError
+from .errors import Interrupted, JobsFailed, Terminated, UserError
 from .executor import Completion, Executor, Task
 from .rebuild import Reason, Rebuilder
 from .report import Reporter
 from .state import State
-
-
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread by the CLI's signal handler."""
 
 
 @dataclass
@@ -158,7 +154,7 @@ class Scheduler:
                 return
         upstream = [d for d in job.deps if d.id in self.changed]
         if job.id in self.temp_needed:
-            reason = Reason("temp", self.temp_needed.pop(job.id))
+            reason = Reason("temp", self.temp_needed[job.id])  # kept until it really runs
             key, parts = self.rebuilder.key(job)
         elif self.opt.dry_run and upstream:
             reason = Reason("upstream", f"{upstream[0].label} would run first")
@@ -173,6 +169,7 @@ class Scheduler:
             return
         if self._restart_temp_producers(job):
             return
+        self.temp_needed.pop(job.id, None)
         if self.opt.dry_run:
             prepared = self.rebuilder.prepared(job) if job.rule.action is not None else None
             self.report.would_run(job.label, str(reason), prepared.display if prepared else None)
@@ -275,24 +272,21 @@ class Scheduler:
             except Exception:  # noqa: BLE001 - a bad message must not stop the job
                 message = job.rule.message
         self.report.job_started(job.label, str(reason), prepared.display if prepared else None, message)
-        if problem is not None:
-            self.executor_done(Completion(job.id, False, problem))
+        if problem is not None:  # the old outputs stay: they are not this attempt's
+            self._fail(self.running.pop(job.id), problem, 1, remove_outputs=False)
             return
         if prepared is None:  # a rule with outputs but no action: they must exist already
-            self.executor_done(Completion(job.id, True))
+            self._complete(Completion(job.id, True))
             return
         ctx = None if prepared.kind == "shell" else self.rebuilder.context(job)
         self.executor.submit(Task(job.id, prepared.kind, prepared.payload, ctx))
-
-    def executor_done(self, c: Completion) -> None:
-        self._complete(c)
 
     def _prepare_outputs(self, job: Job) -> str | None:
         """Remove old outputs (so that a half-written one is never mistaken for
         new) and create the directories outputs and logs go into."""
         for i, out in enumerate(job.outputs):
             if os.path.lexists(out):
-                if "protected" in job.output_flags(i) and not os.access(out, os.W_OK):
+                if "protected" in job.output_flags(i) and not os.stat(out).st_mode & stat.S_IWUSR:
                     return (f"output {out} is protected (read-only); delete it yourself "
                             "if it should be made again")
                 _remove(out)
@@ -312,22 +306,30 @@ class Scheduler:
         if r is None:
             return
         job = r.job
+        error = self._record(job, r, time.time(), c) if c.ok else c.error
+        if error is not None:
+            self._fail(r, error, c.returncode or 1)
+            return
+        self._release(r)
+        self.report.job_done(job.label, ran=True)
+        self.summary.ran += 1
+        self.changed.add(job.id)
+        self._finish(job, ran=True)
+
+    def _release(self, r: _Running) -> None:
+        """Give a finished job's threads and resources back."""
         self.free_threads += r.threads
         for name in self.opt.resources:
-            self.free_resources[name] += job.rule.resources.get(name, 0)
-        ended = time.time()
-        error = c.error
-        if c.ok:
-            error = self._record(job, r, ended, c)
-        if error is None:
-            self.report.job_done(job.label, ran=True)
-            self.summary.ran += 1
-            self.changed.add(job.id)
-            self._finish(job, ran=True)
-            return
-        for out in job.outputs:
-            _remove(out)
-        self.state.record_failure(job.id, job.rule.name, job.wildcards, r.started, ended, c.returncode or 1)
+            self.free_resources[name] += r.job.rule.resources.get(name, 0)
+
+    def _fail(self, r: _Running, error: str, status: int, remove_outputs: bool = True) -> None:
+        """A job attempt failed: remove what it wrote, record the attempt, retry or stop."""
+        job = r.job
+        self._release(r)
+        if remove_outputs:
+            for out in job.outputs:
+                _remove(out)
+        self.state.record_failure(job.id, job.rule.name, job.wildcards, r.started, time.time(), status)
         if r.attempt <= job.rule.retries and not self.stopping:
             self.report.job_failed(job.label, error, will_retry=True)
             self.seq += 1
