@@ -77,6 +77,8 @@ class Reporter:
         self._draw()
 
     def would_run(self, label: str, reason: str, command: str | None) -> None:
+        if self.quiet:
+            return
         self._print(f"would run  {label}: {reason}")
         if self.printshellcmds and command:
             self._print(f"           {command}")
@@ -124,8 +126,7 @@ class Reporter:
 
     def summary(self, text: str) -> None:
         self._clear()
-        if not self.quiet or self.failed:
-            print(text, file=self.out, flush=True)
+        print(text, file=self.out, flush=True)
 
     def close(self) -> None:
         self._clear()

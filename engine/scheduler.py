@@ -156,7 +156,7 @@ class Scheduler:
         if job.id in self.temp_needed:
             reason = Reason("temp", self.temp_needed[job.id])  # kept until it really runs
             key, parts = self.rebuilder.key(job)
-        elif self.opt.dry_run and upstream:
+        elif self.opt.dry_run and upstream and job.rule.action is not None:
             reason = Reason("upstream", f"{upstream[0].label} would run first")
             key, parts = "", {}
         else:

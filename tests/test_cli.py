@@ -526,6 +526,12 @@ def test_quiet_prints_no_per_job_lines(project):
     assert project.read("out/1.txt") == "marker-1\n"
 
 
+def test_quiet_dry_run_prints_only_the_summary(project):
+    project.flowfile(ECHO)
+    r = project.run("-n", "-q")
+    assert r.stderr.strip().splitlines() == ["flow: would run 2 jobs, 1 up to date"], r.stderr
+
+
 def test_default_output_has_a_done_line_per_job(project):
     project.flowfile(ECHO)
     assert sorted(project.ran("-j", "1")) == ["echo (i=0)", "echo (i=1)"]
