@@ -49,13 +49,21 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _load(directory: str | None, flowfile: str | None, config_items: tuple[str, ...]):
     from .model import find_flowfile, load, parse_config_overrides
 
+    _chdir(directory)
+    overrides = parse_config_overrides(list(config_items))
+    return load(find_flowfile(flowfile), overrides)
+
+
+def _jobs(n: int) -> str:
+    return f"{n} job" if n == 1 else f"{n} jobs"
+
+
+def _chdir(directory: str | None) -> None:
     if directory:
         try:
             os.chdir(directory)
         except OSError as e:
             raise UserError(f"-C {directory}: {e.strerror}") from None
-    overrides = parse_config_overrides(list(config_items))
-    return load(find_flowfile(flowfile), overrides)
 
 
 def _parse_resources(items: tuple[str, ...]) -> dict[str, float]:
@@ -113,9 +121,11 @@ def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items,
         reporter = Reporter(quiet=quiet, printshellcmds=printshellcmds)
         for w in state.warnings:
             reporter.note(f"warning: {w}")
-        target_paths = {o for j in jobs for o in j.outputs}
+        # As in Snakemake, temp() files a target rule without outputs gathers
+        # (`rule all: input: ...`) are kept.
+        target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
         rebuilder = Rebuilder(wf, state, Hasher(state.files), forceall=forceall,
-                              forcerules=set(forcerun), targets=target_paths)
+                              forcerules=set(forcerun), targets=target_paths, cores=cores)
         executor = None if dry_run else LocalExecutor(cores, keep_fds=(lock.fd,))
         options = Options(cores=cores, resources=resources, keep_going=keep_going,
                           dry_run=dry_run, notemp=notemp, touch=touch)
@@ -128,14 +138,13 @@ def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items,
             reporter.close()
         took = time.monotonic() - started
         if dry_run:
-            n = len(summary.would_run)
-            later = f", more after checkpoints ({len(summary.undetermined)} jobs wait for them)" if summary.undetermined else ""
-            reporter.summary(f"flow: would run {n} job{'s' * (n != 1)}, {summary.up_to_date} up to date{later}")
+            later = (f", more after checkpoints ({_jobs(len(summary.undetermined))} wait for them)"
+                     if summary.undetermined else "")
+            reporter.summary(f"flow: would run {_jobs(len(summary.would_run))}, {summary.up_to_date} up to date{later}")
         elif summary.ran == 0 and not touch:
-            reporter.summary(f"flow: nothing to do, {summary.up_to_date} jobs up to date ({took:.2f}s)")
+            reporter.summary(f"flow: nothing to do, {_jobs(summary.up_to_date)} up to date ({took:.2f}s)")
         else:
-            reporter.summary(f"flow: {summary.ran} job{'s' * (summary.ran != 1)} ran, "
-                             f"{summary.up_to_date} up to date ({took:.2f}s)")
+            reporter.summary(f"flow: {_jobs(summary.ran)} ran, {summary.up_to_date} up to date ({took:.2f}s)")
     finally:
         if lock is not None:
             lock.release()
@@ -171,12 +180,11 @@ def clean(dry_run, force, directory, flowfile, config_items) -> None:
     """Remove the outputs flow made (never any other file)."""
     from .clean import clean_outputs
     from .lock import RunLock
+    from .model import FLOWFILE_NAMES
 
-    if directory:
-        try:
-            os.chdir(directory)
-        except OSError as e:
-            raise UserError(f"-C {directory}: {e.strerror}") from None
+    _chdir(directory)
+    if flowfile or any(os.path.isfile(n) for n in FLOWFILE_NAMES):
+        _load(None, flowfile, config_items)  # to follow its workdir:, where its .flow/ is
     lock = None if dry_run else RunLock(".flow").acquire()
     try:
         clean_outputs(dry_run=dry_run, force=force, echo=click.echo)
@@ -208,8 +216,25 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _config_values(args: list[str]) -> list[str]:
+    """Snakemake's ``--config a=1 b=2`` as click's ``--config a=1 --config b=2``:
+    words with ``=`` that follow a ``--config`` value are more values."""
+    out: list[str] = []
+    taking = False
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        if taking and "=" in arg and not arg.startswith("-"):
+            out += ["--config", arg]
+            continue
+        taking = arg.startswith("--config=") or (i > 0 and args[i - 1] == "--config")
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    argv = _config_values(list(argv if argv is not None else sys.argv[1:]))
+    debug = "--debug" in argv
     if threading_main():
         signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -233,12 +258,12 @@ def main(argv: list[str] | None = None) -> int:
         s = e.args[0]
         names = ", ".join(s.failed[:5]) + (f" and {len(s.failed) - 5} more" if len(s.failed) > 5 else "")
         blocked = f"; {s.blocked} not started" if s.blocked else ""
-        _show(debug, f"flow: {len(s.failed)} job{'s' * (len(s.failed) != 1)} failed ({names}); "
+        _show(debug, f"flow: {_jobs(len(s.failed))} failed ({names}); "
                      f"{s.ran} ran{blocked}. Fix the problem and `flow run` again: finished jobs are kept.")
         return 1
     except Interrupted as e:
         name = "SIGINT" if e.signum == 2 else "SIGTERM"
-        _show(debug, f"flow: stopped by {name}; {e.finished} job{'s' * (e.finished != 1)} finished "
+        _show(debug, f"flow: stopped by {name}; {_jobs(e.finished)} finished "
                      "and are kept. `flow run` resumes from there.")
         return e.exit_code
     except KeyboardInterrupt:
@@ -249,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
         return 143
     except BrokenPipeError:
         return 1
+    except OSError as e:  # a file flow itself must read or write: permissions, a full disk
+        where = f"{e.filename}: " if e.filename else ""
+        hint = "\nCheck the permissions of that file and its directory." if isinstance(e, PermissionError) else ""
+        _show(debug, f"flow: error: {where}{e.strerror or e}{hint}")
+        return 2
     except Exception as e:  # a bug in flow: one line, and the traceback with --debug
         if debug:
             traceback.print_exc()

@@ -90,6 +90,8 @@ class DAG:
         self.created: list[Job] = []
         self.root = os.path.realpath(os.getcwd())
         self._safe_dirs: set[str] = set()
+        self._sources = set(workflow.sources)
+        self._state_dir = os.path.abspath(".flow")
         self.dominates = _ruleorder_pairs(workflow.ruleorder)
 
     # targets ------------------------------------------------------------------
@@ -268,14 +270,26 @@ class DAG:
                         f"rule {job.label} would write {out}, outside the working directory {self.root}",
                         "Outputs, logs and benchmarks must stay inside the working directory.",
                     )
-            parent = os.path.dirname(os.path.abspath(norm))
+            absolute = os.path.abspath(norm)
+            if _inside(self._state_dir, absolute) or absolute in self._sources:
+                what = "in flow's own state (.flow/)" if _inside(self._state_dir, absolute) else \
+                    "a file the workflow is read from"
+                raise UserError(f"rule {job.label} would write {out}, {what}",
+                                "Choose another output path.", pos=job.rule.where("output"))
+            parent = os.path.dirname(absolute)
             if parent not in self._safe_dirs:
-                if not _inside(self.root, os.path.realpath(parent)):
+                if self.leads_outside(out):
                     raise UserError(
                         f"rule {job.label} would write {out}, which a symbolic link leads outside the working directory",
                         "Outputs must stay inside the working directory.",
                     )
                 self._safe_dirs.add(parent)
+
+    def leads_outside(self, path: str) -> bool:
+        """Whether writing ``path`` would land outside the working directory
+        through a symbolic link (asked again just before a job runs: an earlier
+        job may have made the link)."""
+        return not _inside(self.root, os.path.realpath(os.path.dirname(os.path.abspath(path))))
 
     # checkpoints ----------------------------------------------------------------
 

@@ -290,6 +290,9 @@ def _binop(e: ast.BinOp, a: Any, b: Any) -> Any:
         seq = a if isinstance(a, (str, list, tuple)) else b
         if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_SIZE:
             raise EvalError(e.pos, f"the result would have {len(seq) * n} elements")
+    if op == "+" and isinstance(a, (str, list, tuple)) and isinstance(b, (str, list, tuple)) \
+            and len(a) + len(b) > MAX_SIZE:
+        raise EvalError(e.pos, f"the result would have {len(a) + len(b)} elements")
     if op == "%" and isinstance(a, str):
         raise EvalError(e.pos, "`%` string formatting is not supported", "Use + or expand().")
     try:

@@ -19,17 +19,17 @@ def job_id(rule: str, wildcards: dict[str, str]) -> str:
 
 
 class _Entry:
-    __slots__ = ("rule", "regex", "suffix", "is_dir")
+    __slots__ = ("rule", "regex", "skeleton", "is_dir")
 
-    def __init__(self, rule, regex, suffix: str, is_dir: bool):
-        self.rule, self.regex, self.suffix, self.is_dir = rule, regex, suffix, is_dir
+    def __init__(self, rule, regex, skeleton, is_dir: bool):
+        self.rule, self.regex, self.skeleton, self.is_dir = rule, regex, skeleton, is_dir
 
 
 class PatternIndex:
     """Output patterns bucketed by their literal prefix.
 
     A path is tested only against patterns whose prefix it starts with and
-    whose literal suffix it ends with: one dict lookup per distinct prefix
+    whose literal parts it holds in order (``Skeleton``): one dict lookup per distinct prefix
     length instead of one regex per rule."""
 
     def __init__(self, rules: Iterable, constraints: dict[str, str]):
@@ -41,7 +41,7 @@ class PatternIndex:
                     regex = spec.pattern.regex(merged)
                 except PatternError as e:
                     raise FlowfileError.at(rule.where("output"), str(e)) from None
-                entry = _Entry(rule, regex, spec.pattern.suffix, "directory" in spec.flags)
+                entry = _Entry(rule, regex, spec.pattern.skeleton(merged), "directory" in spec.flags)
                 self.by_prefix.setdefault(spec.pattern.prefix, []).append(entry)
         self.lengths = sorted({len(p) for p in self.by_prefix})
 
@@ -55,7 +55,7 @@ class PatternIndex:
             for e in self.by_prefix.get(path[:length], ()):
                 if dirs_only and not e.is_dir:
                     continue
-                if e.suffix and not path.endswith(e.suffix):
+                if not e.skeleton.fits(path):
                     continue
                 m = e.regex.match(path)
                 if m is None:

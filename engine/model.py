@@ -146,6 +146,7 @@ class _Loader:
         self.localrules: set[str] = set()
         self.default_target: str | None = None
         self.first_rule: str | None = None
+        self.first_any: str | None = None
         self.sources: list[str] = []
         self.including: list[str] = []
         self.workdir = os.getcwd()
@@ -164,7 +165,7 @@ class _Loader:
             for name in order:
                 if name not in self.rules:
                     raise UserError(f"ruleorder names `{name}`, but there is no rule of that name")
-        target = self.default_target or self.first_rule
+        target = self.default_target or self.first_rule or self.first_any
         return Workflow(path, self.rules, self.ruleorder, self.constraints, self.localrules,
                         self.config, self.env, target, self.workdir, self.sources, self.guard)
 
@@ -217,9 +218,35 @@ class _Loader:
         else:
             try:
                 rule.params = self._params(rule.params_expr)
-                rule.params_expr = None
             except CheckpointPending:
                 pass
+            else:
+                self._check_param_wildcards(rule, label)
+                rule.params_expr = None
+
+    def _check_param_wildcards(self, rule: Rule, label: str) -> None:
+        """Params strings are formatted with the job's wildcards (as in
+        Snakemake); one naming a wildcard the output lacks is a mistake."""
+        def strings(value: Any):
+            if isinstance(value, str):
+                yield value
+            elif isinstance(value, (list, tuple)):
+                for v in value:
+                    yield from strings(v)
+
+        for value in rule.params.values():
+            for text in strings(value):
+                try:
+                    names = parse_pattern(text).names
+                except PatternError:
+                    continue  # not a pattern (e.g. code in braces): used as written
+                extra = [n for n in names if n not in rule.wildcard_names]
+                if extra:
+                    raise FlowfileError.at(
+                        rule.where("params"),
+                        f"params {text!r} of {label} uses wildcard {{{extra[0]}}}, which its output does not have",
+                        "Params strings are filled with the job's wildcards; write {{ and }} for literal braces.",
+                    )
 
     def _check_wildcards(self, what: str, plist: PathList, d: ast.Directive | None,
                          wildcard_names: tuple[str, ...], label: str) -> None:
@@ -259,6 +286,8 @@ class _Loader:
         except FileNotFoundError:
             raise FlowfileError.at(d.pos, f"config file {name} does not exist",
                                    f"Create it, or remove the configfile: line (looked in {os.getcwd()}).") from None
+        except UnicodeDecodeError as e:
+            raise FlowfileError.at(d.pos, f"config file {name} is not UTF-8 text ({e.reason} at byte {e.start})") from None
         except (OSError, yaml.YAMLError, json.JSONDecodeError) as e:
             raise FlowfileError.at(d.pos, f"cannot read config file {name}: {e}") from None
         if data is None:
@@ -374,8 +403,11 @@ class _Loader:
         self.rules[name] = rule
         if rule.checkpoint:
             self.guard.add(rule)
-        if self.first_rule is None:
+        # As in Snakemake, rules of included files are not the default target
+        # (unless the main file has no rule at all).
+        if self.first_rule is None and len(self.including) == 1:
             self.first_rule = name
+        self.first_any = self.first_any or name
         if default_target:
             self.default_target = name
         if "localrule" in ds and self._single(ds["localrule"], bool, "True or False"):

@@ -40,13 +40,6 @@ class Pattern:
         first = self.parts[0] if self.parts else ""
         return first if isinstance(first, str) else ""
 
-    @property
-    def suffix(self) -> str:
-        if not self.names:
-            return ""
-        last = self.parts[-1]
-        return last if isinstance(last, str) else ""
-
     def regex(self, constraints: dict[str, str]) -> re.Pattern:
         out, seen = [], set()
         for p in self.parts:
@@ -63,6 +56,23 @@ class Pattern:
         except re.error as e:
             raise PatternError(f"bad wildcard constraint in {self.text!r}: {e}") from None
 
+    def skeleton(self, constraints: dict[str, str]) -> Skeleton:
+        """What a path must contain to match (see ``Skeleton``); a wildcard
+        takes at least one character, or none when constrained (a constraint
+        may match the empty string)."""
+        parts = list(self.parts)
+        head = parts.pop(0) if parts and isinstance(parts[0], str) else ""
+        tail = parts.pop() if self.names and parts and isinstance(parts[-1], str) else ""
+        middle: list[tuple[int, str]] = []
+        gap = 0
+        for p in parts:
+            if isinstance(p, str):
+                middle.append((gap, p))
+                gap = 0
+            else:
+                gap += 0 if (p.regex or p.name in constraints) else 1
+        return Skeleton(head, tuple(middle), tail, gap)
+
     def format(self, wildcards: dict[str, str]) -> str:
         out = []
         for p in self.parts:
@@ -74,6 +84,32 @@ class Pattern:
                 except KeyError:
                     raise PatternError(f"{{{p.name}}}") from None
         return "".join(out)
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """The literal parts of a pattern, in order, checked before its regex: on
+    a path that does not match, the regex backtracks through every way of
+    splitting the path among the wildcards, which grows exponentially with
+    their number. For unconstrained wildcards the check is exact."""
+
+    head: str  # the path starts with it
+    middle: tuple[tuple[int, str], ...]  # (least characters before it, literal), in order
+    tail: str  # the path ends with it
+    last_gap: int  # least characters before the tail
+
+    def fits(self, path: str) -> bool:
+        if not path.startswith(self.head) or not path.endswith(self.tail):
+            return False
+        pos, end = len(self.head), len(path) - len(self.tail)
+        if end < pos:
+            return False
+        for gap, literal in self.middle:
+            i = path.find(literal, pos + gap, end)
+            if i < 0:
+                return False
+            pos = i + len(literal)
+        return end - pos >= self.last_gap
 
 
 def parse_pattern(text: str) -> Pattern:

@@ -39,8 +39,9 @@ class Reason:
 class Rebuilder:
     def __init__(self, workflow: Workflow, state: State, hasher: Hasher,
                  forceall: bool = False, forcerules: set[str] | None = None,
-                 targets: set[str] | None = None):
+                 targets: set[str] | None = None, cores: int | None = None):
         self.wf = workflow
+        self.cores = cores  # a job's {threads} is capped at -j, as in Snakemake
         self.state = state
         self.hasher = hasher
         self.forceall = forceall
@@ -53,9 +54,10 @@ class Rebuilder:
 
     def context(self, job: Job) -> JobContext:
         wildcards, params = job_namespaces(job.rule, job.wildcards, job.params)
+        threads = min(job.rule.threads, self.cores) if self.cores else job.rule.threads
         return JobContext(
             rule=job.rule.name, input=job.named("input"), output=job.named("output"),
-            params=params, wildcards=wildcards, threads=job.rule.threads,
+            params=params, wildcards=wildcards, threads=threads,
             resources=Namespace(job.rule.resources), log=job.named("log"),
             config=self.wf.config, globals=self.globals,
         )

@@ -133,7 +133,7 @@ class Scheduler:
             self._drain_queue()
             self._start_ready()
             if not self.running:
-                if self.queue:
+                if self.queue and not self.stopping:
                     continue
                 return
             completions = self.executor.wait(self._wait_timeout())
@@ -164,7 +164,7 @@ class Scheduler:
         if reason is None:
             self._finish(job, ran=False)
             return
-        if self.opt.touch and reason.kind != "forced":
+        if self.opt.touch:
             self._touch(job, key, parts)
             return
         if self._restart_temp_producers(job):
@@ -284,6 +284,9 @@ class Scheduler:
     def _prepare_outputs(self, job: Job) -> str | None:
         """Remove old outputs (so that a half-written one is never mistaken for
         new) and create the directories outputs and logs go into."""
+        for out in job.outputs + job.logs:
+            if self.dag.leads_outside(out):
+                return f"{out} leads outside the working directory through a symbolic link; nothing was written"
         for i, out in enumerate(job.outputs):
             if os.path.lexists(out):
                 if "protected" in job.output_flags(i) and not os.stat(out).st_mode & stat.S_IWUSR:
@@ -357,6 +360,9 @@ class Scheduler:
         for i, out in enumerate(job.outputs):
             if "protected" in job.output_flags(i):
                 _make_readonly(out)
+        for log in job.logs:  # as Snakemake does, a log the job did not write exists, empty
+            if not os.path.lexists(log):
+                open(log, "a").close()
         if job.benchmark:
             _write_benchmark(job.benchmark, ended - r.started, c)
         key, parts = self.rebuilder.key(job, recorded_hashes=False) if not r.key else (r.key, r.parts)

@@ -57,18 +57,13 @@ class State:
         self.path = os.path.join(directory, "state.db")
         self.readonly = readonly
         self.warnings: list[str] = []
+        self.files: dict[str, FileStat] = {}
+        self.outputs: dict[str, OutputRecord] = {}
         if readonly and not os.path.exists(self.path):
             self.db = sqlite3.connect(":memory:", isolation_level=None)
             self.db.executescript(_SCHEMA)
         else:
             self.db = self._open()
-        self.files: dict[str, FileStat] = {
-            p: (s, m, i, h) for p, s, m, i, h in self.db.execute("SELECT path, size, mtime_ns, inode, hash FROM files")
-        }
-        self.outputs: dict[str, OutputRecord] = {
-            p: OutputRecord(j, k, h, bool(t))
-            for p, j, k, h, t in self.db.execute("SELECT path, job, key, hash, temp FROM outputs")
-        }
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -77,15 +72,18 @@ class State:
             raise UserError(f"cannot create {self.directory}/: {e.strerror}") from None
         try:
             return self._connect()
-        except sqlite3.DatabaseError as e:
-            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
-                raise UserError(f"{self.path} is locked by another process") from None
-            if "newer version" in str(e):
-                raise
+        except sqlite3.OperationalError as e:  # permissions, a full disk, a lock: not damage
+            raise UserError(f"cannot open {self.path}: {e}",
+                            "Check that .flow/ and its files are readable and writable by you.") from None
+        except sqlite3.DatabaseError as e:  # not a database, malformed: damage
             aside = f"{self.path}.corrupt-{int(time.time())}"
-            for suffix in ("", "-wal", "-shm"):
-                if os.path.exists(self.path + suffix):
-                    os.replace(self.path + suffix, aside + suffix)
+            try:
+                for suffix in ("", "-wal", "-shm"):
+                    if os.path.exists(self.path + suffix):
+                        os.replace(self.path + suffix, aside + suffix)
+            except OSError as moved:
+                raise UserError(f"{self.path} is damaged ({e}) and cannot be moved aside: {moved.strerror}",
+                                "Remove .flow/ to start over (outputs will count as not made by flow).") from None
             self.warnings.append(
                 f"{self.path} was damaged ({e}); it was moved to {aside} and flow starts with an "
                 "empty state: existing outputs count as not made by flow and will be rebuilt "
@@ -94,6 +92,8 @@ class State:
             return self._connect()
 
     def _connect(self) -> sqlite3.Connection:
+        """Open the store and load the stat cache and output records (reading
+        every page, so that damage anywhere shows here rather than mid-run)."""
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
@@ -106,6 +106,13 @@ class State:
                 f"{self.path} was written by a newer flow (state version {row[0]}, this flow knows {SCHEMA_VERSION})",
                 "Upgrade flow, or remove .flow/ to start over (outputs will count as not made by flow).",
             )
+        self.files = {
+            p: (s, m, i, h) for p, s, m, i, h in db.execute("SELECT path, size, mtime_ns, inode, hash FROM files")
+        }
+        self.outputs = {
+            p: OutputRecord(j, k, h, bool(t))
+            for p, j, k, h, t in db.execute("SELECT path, job, key, hash, temp FROM outputs")
+        }
         return db
 
     # reads --------------------------------------------------------------------
@@ -205,7 +212,13 @@ class _Transaction:
             try:
                 self.db.execute("COMMIT")
                 return
-            except sqlite3.OperationalError as e:
-                self.db.execute("ROLLBACK")
-                raise UserError(f"cannot write {self.path}: {e}") from None
-        self.db.execute("ROLLBACK")
+            except sqlite3.Error as e:
+                exc = e
+        try:
+            self.db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite already rolled back
+        if isinstance(exc, sqlite3.Error):
+            raise UserError(f"cannot write {self.path}: {exc}",
+                            "Check that .flow/ is writable and the disk is not full; "
+                            "the job was not recorded and will run again.") from None

@@ -567,7 +567,7 @@ def parse(text: str, file: str = "Flowfile") -> ast.Module:
         ln = text.count("\n", 0, idx) + 1
         col = idx - (text.rfind("\n", 0, idx) + 1) + 1
         raise FlowfileError("the file contains a NUL byte; is it a binary file?", file, ln, col)
-    text = text.replace("\r\n", "\n")
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     if not text.endswith("\n"):
         text += "\n"
     stripped, runs = _extract_run_blocks(text, file)

@@ -37,6 +37,16 @@ class NamedList(list):
     def __setattr__(self, name, value):
         raise AttributeError("job lists are read-only")
 
+    def __getitem__(self, key):
+        if isinstance(key, str):  # input["lookup"], as in Snakemake
+            if key not in self._names:
+                raise KeyError(key)
+            return getattr(self, key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default=None):
+        return getattr(self, key) if key in self._names else default
+
     def keys(self) -> list[str]:
         return list(self._names)
 
@@ -59,18 +69,10 @@ class Namespace(NamedList):
         names = {k: len(positional) + i for i, k in enumerate(values)}
         super().__init__(items, names)
 
-    def __getitem__(self, key):
-        if isinstance(key, str):
-            return getattr(self, key)
-        return super().__getitem__(key)
-
     def __reduce__(self):
         names = self._names
         values = {k: self[i] for k, i in names.items()}
         return (Namespace, (values, list(self)[: len(self) - len(values)]))
-
-    def get(self, key, default=None):
-        return getattr(self, key) if key in self._names else default
 
 
 @dataclass

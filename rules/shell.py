@@ -44,7 +44,8 @@ class _CommandFormatter(string.Formatter):
             raise ActionError(f"positional placeholder {{{key}}}; name a value, e.g. {{input[{key}]}}")
         if key not in kwargs:
             known = ", ".join(sorted(kwargs))
-            raise ActionError(f"unknown placeholder {{{key}}} (known: {known})")
+            raise ActionError(f"unknown placeholder {{{key}}} (known: {known}); "
+                              "write literal braces as {{ and }}")
         return kwargs[key]
 
     def get_field(self, field_name, args, kwargs):

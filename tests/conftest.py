@@ -14,6 +14,11 @@ import pytest
 
 FLOW = [sys.executable, "-m", "flow.engine.cli"]
 
+# Root reads and writes files whatever their mode; to see what a user whose
+# permissions are refused sees, run flow without those two capabilities.
+_DROP_OVERRIDE = ["setpriv", "--inh-caps=-dac_override,-dac_read_search",
+                  "--bounding-set=-dac_override,-dac_read_search"]
+
 
 @dataclass
 class Result:
@@ -47,10 +52,13 @@ class Project:
     def exists(self, name: str) -> bool:
         return (self.root / name).exists()
 
-    def flow(self, *args: str, timeout: float = 120, env: dict | None = None) -> Result:
+    def flow(self, *args: str, timeout: float = 120, env: dict | None = None,
+             obey_permissions: bool = False) -> Result:
+        """Run ``flow ARGS`` here; ``obey_permissions`` makes file modes bind even for root."""
         full_env = {**os.environ, **(env or {})}
+        prefix = _DROP_OVERRIDE if obey_permissions and os.geteuid() == 0 else []
         proc = subprocess.run(
-            [*FLOW, *args], cwd=self.root, capture_output=True, text=True,
+            [*prefix, *FLOW, *args], cwd=self.root, capture_output=True, text=True,
             timeout=timeout, env=full_env,
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)

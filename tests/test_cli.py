@@ -662,3 +662,36 @@ def test_sigterm_while_loading_exits_143_without_traceback(project):
     code, output = _signal_while_loading(project, signal.SIGTERM)
     assert code == 143, output
     assert "Traceback" not in output
+
+
+def test_several_config_values_after_one_config_option_as_in_snakemake(project):
+    project.flowfile("""\
+        rule a:
+            output: "out.txt"
+            shell: "echo {config[x]} {config[y]} > {output}"
+        """)
+    project.run("--config", "x=1", "y=2")
+    assert project.read("out.txt") == "1 2\n"
+
+
+def test_params_string_naming_a_wildcard_the_output_lacks_is_an_error(project):
+    project.flowfile("""\
+        rule a:
+            output: "out_{a}.txt"
+            params: p="val-{nope}-{a}"
+            shell: "echo {params.p} > {output}"
+        """)
+    r = project.flow("run", "out_1.txt")
+    assert r.returncode == 2
+    assert "Flowfile:3" in r.stderr and "{nope}" in r.stderr, r.stderr
+
+
+def test_params_string_is_filled_with_the_jobs_wildcards(project):
+    project.flowfile("""\
+        rule a:
+            output: "out_{a}.txt"
+            params: p="val-{a}"
+            shell: "echo {params.p} > {output}"
+        """)
+    project.run("out_1.txt")
+    assert project.read("out_1.txt") == "val-1\n"

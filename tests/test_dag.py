@@ -345,13 +345,25 @@ def test_include_path_is_relative_to_the_including_file(project):
     assert project.read("extra.txt") == "extra\n"
 
 
-def test_included_rule_comes_first_if_included_first(project):
+def test_rule_of_an_included_file_is_not_the_default_target_as_in_snakemake(project):
     project.flowfile("""\
         include: "rules/first.flow"
 
         rule second:
             output: "second.txt"
             shell: "echo second > {output}"
+        """)
+    project.write("rules/first.flow", """\
+        rule first:
+            output: "first.txt"
+            shell: "echo first > {output}"
+        """)
+    assert project.ran("-j", "1") == ["second"]
+
+
+def test_included_rule_is_the_default_target_when_the_main_file_has_no_rule(project):
+    project.flowfile("""\
+        include: "rules/first.flow"
         """)
     project.write("rules/first.flow", """\
         rule first:

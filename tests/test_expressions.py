@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from flow.engine.expressions import Env, EvalError, FlaggedPath, evaluate, expand, glob_wildcards
+from flow.engine.index import PatternIndex
 from flow.engine.model import load, parse_config_overrides
 from flow.engine.patterns import PatternError, parse_pattern
 from flow.grammar import FlowfileError, parse
@@ -73,14 +74,44 @@ def test_pattern_without_wildcards_has_no_names():
     assert p.format({}) == "data/all.csv"
 
 
-def test_pattern_prefix_and_suffix_are_the_literal_ends():
+def test_pattern_prefix_is_the_literal_start():
+    assert parse_pattern("results/{sample}_{n}.txt").prefix == "results/"
+    assert parse_pattern("{a}/x/{b}").prefix == ""
+
+
+@pytest.mark.parametrize("path, fits", [
+    ("results/s1_2.txt", True),
+    ("results/s_1_2.txt", True),
+    ("results/_2.txt", False),   # {sample} takes at least one character
+    ("results/s1_.txt", False),
+    ("results/s1-2.txt", False),  # the `_` literal is missing
+    ("results/s1_2.csv", False),
+    ("other/s1_2.txt", False),
+])
+def test_pattern_skeleton_fits_exactly_the_paths_the_regex_matches(path, fits):
     p = parse_pattern("results/{sample}_{n}.txt")
-    assert (p.prefix, p.suffix) == ("results/", ".txt")
+    assert p.skeleton({}).fits(path) is fits
+    assert (p.regex({}).match(path) is not None) is fits
 
 
-def test_pattern_starting_and_ending_with_wildcards_has_empty_prefix_and_suffix():
-    p = parse_pattern("{a}/x/{b}")
-    assert (p.prefix, p.suffix) == ("", "")
+def test_constrained_wildcard_may_take_no_characters_in_the_skeleton():
+    p = parse_pattern("a{x,[0-9]*}b")
+    assert p.skeleton({}).fits("ab")
+    assert p.regex({}).match("ab")
+
+
+def test_many_wildcards_on_a_long_path_that_does_not_match_is_answered_at_once(tmp_path):
+    # Without the skeleton check the regex backtracks through every split of
+    # the path among the twelve wildcards (it did not finish in ten minutes).
+    write(tmp_path, {"Flowfile": """
+        rule a:
+            output: "{a}-{b}-{c}-{d}-{e}-{f}-{g}-{h}/{i}-{j}-{k}-{l}.txt"
+            shell: "touch {output}"
+        """})
+    wf = load(str(tmp_path / "Flowfile"))
+    index = PatternIndex(wf.rules.values(), wf.constraints)
+    assert index.candidates("-".join(["x"] * 80) + ".txt") == []
+    assert len(index.candidates("-".join(["x"] * 8) + "/" + "-".join(["y"] * 4) + ".txt")) == 1
 
 
 def test_inline_constraint_with_braces_is_kept_whole():
@@ -423,6 +454,13 @@ def test_list_times_int(tmp_path, monkeypatch):
         TWICE = S * 2
     """)
     assert got["TWICE"] == ["a", "b", "a", "b"]
+
+
+def test_repeated_doubling_by_plus_is_bounded_like_times(tmp_path, monkeypatch):
+    text = "A = [0] * 1000\n" + "".join(f"A{i + 1} = A{i or ''} + A{i or ''}\n" for i in range(30))
+    with pytest.raises(FlowfileError) as info:
+        names(tmp_path, monkeypatch, text)
+    assert "elements" in str(info.value)
 
 
 def test_int_times_list(tmp_path, monkeypatch):

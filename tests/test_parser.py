@@ -1491,3 +1491,8 @@ def test_rule_header_without_an_indented_body_asks_for_indentation():
     e = error_of('rule a:\noutput: "x"\n', dedent=False)
     assert (e.line, e.column) == (2, 1)
     assert "indent" in f"{e.message} {e.hint}"
+
+
+def test_byte_order_mark_at_the_start_is_ignored():
+    module = parse("\ufeffX = 1\n")
+    assert [s.name for s in module.statements] == ["X"]

@@ -699,3 +699,49 @@ def test_shorter_expand_list_reruns_only_the_gathering_job(project):
     project.flowfile(PIPELINE.replace('SAMPLES = ["a", "b"]', 'SAMPLES = ["b"]'))
     assert project.ran() == ["combine"]
     assert project.read("out/combined.txt") == "BETA\n"
+
+
+def test_touch_with_forceall_records_outputs_and_runs_nothing(project):
+    project.flowfile("""\
+rule a:
+    input: "in.txt"
+    output: "out.txt"
+    shell: "echo ran >> runs.txt; cp {input} {output}"
+""")
+    project.write("in.txt", "x\n")
+    project.write("out.txt", "x\n")
+    project.run("--touch", "-F")
+    assert not project.exists("runs.txt")
+    assert project.ran() == []
+
+
+def test_temp_files_gathered_by_the_target_rule_are_kept(project):
+    # As in Snakemake: `rule all: input: ...` names what the user wants to see.
+    project.flowfile("""\
+rule all:
+    input: "t.txt"
+
+rule t:
+    input: "in.txt"
+    output: temp("t.txt")
+    shell: "cp {input} {output}"
+""")
+    project.write("in.txt", "x\n")
+    project.run()
+    assert project.read("t.txt") == "x\n"
+    assert project.ran() == []
+
+
+def test_clean_follows_the_workdir_of_the_flowfile(project):
+    project.flowfile("""\
+workdir: "data"
+
+rule a:
+    output: "out.txt"
+    shell: "echo made > {output}"
+""")
+    project.run()
+    assert project.exists("data/out.txt")
+    r = project.flow("clean")
+    assert r.returncode == 0, r.output
+    assert not project.exists("data/out.txt")

@@ -533,3 +533,65 @@ def test_checkpoint_making_more_chunks_processes_only_new_and_changed_chunks(pro
     ran = project.ran("-j", "2")
     assert sorted(ran) == ["gather", "process (i=1)", "process (i=3)", "split"]
     assert project.read("result.txt") == "APPLE\nBLUEBERRY\nCHERRY\nDATE\n"
+
+
+def test_failure_while_a_job_runs_whose_consumer_then_becomes_ready_ends_with_exit_1(project):
+    # The consumer of the running job is queued after the failure stopped
+    # new starts; the run must still end (it once spun forever).
+    project.flowfile("""\
+        rule all:
+            input: "bad.txt", "b.txt"
+
+        rule bad:
+            output: "bad.txt"
+            shell: "exit 1"
+
+        rule a:
+            output: "a.txt"
+            shell: "sleep 1; echo a > {output}"
+
+        rule b:
+            input: "a.txt"
+            output: "b.txt"
+            shell: "cp {input} {output}"
+        """)
+    r = project.flow("run", "-j", "2", timeout=30)
+    assert r.returncode == 1, r.output
+    assert project.read("a.txt") == "a\n"
+    assert not project.exists("b.txt")
+
+
+def test_threads_placeholder_is_capped_at_cores(project):
+    project.flowfile("""\
+        rule a:
+            output: "threads.txt"
+            threads: 64
+            shell: "echo {threads} > {output}"
+        """)
+    project.run("-j", "2")
+    assert project.read("threads.txt") == "2\n"
+
+
+def test_log_the_job_did_not_write_exists_empty_afterwards(project):
+    project.flowfile("""\
+        rule a:
+            output: "out.txt"
+            log: "logs/a.log"
+            shell: "echo > {output}"
+        """)
+    project.run()
+    assert project.read("logs/a.log") == ""
+
+
+def test_run_block_indexes_named_inputs_and_outputs_by_name_as_in_snakemake(project):
+    project.write("in.txt", "x\n")
+    project.flowfile("""\
+        rule a:
+            input: src="in.txt"
+            output: main="out.txt"
+            run:
+                with open(output["main"], "w") as f:
+                    f.write(" ".join([input["src"], str(input.get("src")), str(input.get("nope"))]))
+        """)
+    project.run()
+    assert project.read("out.txt") == "in.txt in.txt None"

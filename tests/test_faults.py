@@ -1,0 +1,156 @@
+"""Faults around the run: a damaged, read-only or newer state store, files
+flow may not read, and what flow writes that the Flowfile must not name.
+
+Each fault gets one clear message and exit code 2, never a traceback, and
+never costs a finished job's record."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+COPY = """\
+rule a:
+    input: "in.txt"
+    output: "out.txt"
+    shell: "cp {input} {output}"
+"""
+
+
+def _no_traceback(r) -> None:
+    assert "Traceback" not in r.output and "internal error" not in r.output, r.output
+
+
+def test_garbage_state_store_is_moved_aside_and_outputs_count_as_unrecorded(project):
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    project.run()
+    (project.root / ".flow/state.db").write_bytes(b"this is not a database" * 100)
+    r = project.run()
+    assert "damaged" in r.stderr and "moved to" in r.stderr, r.stderr
+    assert "not made by flow" in r.stderr
+    assert any(n.startswith("state.db.corrupt-") for n in os.listdir(project.root / ".flow"))
+    assert project.ran() == []
+
+
+def test_empty_state_store_is_a_fresh_start(project):
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    (project.root / ".flow").mkdir()
+    (project.root / ".flow/state.db").write_bytes(b"")
+    assert project.ran() == ["a"]
+    assert project.ran() == []
+
+
+def test_state_store_of_a_newer_flow_is_refused(project):
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    project.run()
+    db = sqlite3.connect(project.root / ".flow/state.db")
+    db.execute("UPDATE meta SET value='99' WHERE key='schema'")
+    db.commit()
+    db.close()
+    r = project.flow("run")
+    assert r.returncode == 2
+    assert "newer flow" in r.stderr, r.stderr
+    _no_traceback(r)
+
+
+def test_read_only_state_directory_is_an_error_and_keeps_the_state(project):
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    project.run()
+    project.write("in.txt", "y\n")
+    os.chmod(project.root / ".flow", 0o555)
+    try:
+        r = project.flow("run", obey_permissions=True)
+    finally:
+        os.chmod(project.root / ".flow", 0o755)
+    assert r.returncode == 2, r.output
+    assert ".flow" in r.stderr, r.stderr
+    _no_traceback(r)
+    assert not any("corrupt" in n for n in os.listdir(project.root / ".flow"))
+    assert project.ran() == ["a"]
+    assert project.read("out.txt") == "y\n"
+
+
+def test_read_only_state_store_is_an_error_and_records_no_job(project):
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    project.run()
+    project.write("in.txt", "y\n")
+    os.chmod(project.root / ".flow/state.db", 0o444)
+    try:
+        r = project.flow("run", obey_permissions=True)
+    finally:
+        os.chmod(project.root / ".flow/state.db", 0o644)
+    assert r.returncode == 2, r.output
+    assert ".flow/state.db" in r.stderr, r.stderr
+    _no_traceback(r)
+    assert project.ran() == ["a"]  # nothing was recorded: the job runs again
+    assert project.ran() == []
+
+
+def test_unreadable_input_is_named_with_the_reason(project):
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    os.chmod(project.root / "in.txt", 0)
+    r = project.flow("run", obey_permissions=True)
+    assert r.returncode == 2, r.output
+    assert "in.txt" in r.stderr and "Permission denied" in r.stderr, r.stderr
+    _no_traceback(r)
+
+
+def test_config_file_that_is_not_utf8_is_named(project):
+    project.flowfile('configfile: "config.yaml"\n' + COPY)
+    (project.root / "config.yaml").write_bytes(b"a: \xff\xfe\n")
+    r = project.flow("run")
+    assert r.returncode == 2
+    assert "config.yaml" in r.stderr and "UTF-8" in r.stderr, r.stderr
+    _no_traceback(r)
+
+
+def test_output_inside_flows_state_directory_is_refused(project):
+    project.flowfile("""\
+rule a:
+    output: ".flow/state.db"
+    shell: "echo > {output}"
+""")
+    r = project.flow("run")
+    assert r.returncode == 2
+    assert "Flowfile:2" in r.stderr and "flow's own state" in r.stderr, r.stderr
+    assert not project.exists(".flow/state.db")
+
+
+def test_output_that_is_the_flowfile_itself_is_refused(project):
+    text = """\
+rule a:
+    output: "Flowfile"
+    shell: "echo > {output}"
+"""
+    project.flowfile(text)
+    r = project.flow("run", "Flowfile")
+    assert r.returncode == 2
+    assert "read from" in r.stderr, r.stderr
+    assert project.read("Flowfile") == text
+
+
+def test_symbolic_link_made_by_an_earlier_job_cannot_lead_a_later_output_outside(project, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    project.flowfile(f"""\
+rule all:
+    input: "d/x.txt"
+
+rule x:
+    input: "d"
+    output: "d/x.txt"
+    shell: "echo escaped > {{output}}"
+
+rule d:
+    output: directory("d")
+    shell: "ln -s {outside} {{output}}"
+""")
+    r = project.flow("run", "-j", "1")
+    assert r.returncode == 1, r.output
+    assert "leads outside the working directory" in r.stderr, r.stderr
+    assert os.listdir(outside) == []
