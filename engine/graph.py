@@ -5,10 +5,16 @@ from __future__ import annotations
 from .dag import Job
 
 
-def _label(job: Job) -> str:
-    if not job.wildcards:
-        return job.rule.name
-    return job.rule.name + "\\n" + "\\n".join(f"{k}: {v}" for k, v in job.wildcards.items())
+def _lines(job: Job) -> list[str]:
+    return [job.rule.name, *(f"{k}: {v}" for k, v in job.wildcards.items())]
+
+
+def _dot_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _mermaid_text(text: str) -> str:
+    return "".join({'"': "#quot;", "<": "#lt;", ">": "#gt;", "\n": " "}.get(c, c) for c in text)
 
 
 def _index(jobs: list[Job]) -> dict[str, int]:
@@ -19,7 +25,7 @@ def to_dot(jobs: list[Job]) -> str:
     ids = _index(jobs)
     lines = ["digraph flow {", '    node [shape=box, style=rounded, fontname="sans-serif"];']
     for job in jobs:
-        label = _label(job).replace('"', '\\"')
+        label = "\\n".join(_dot_text(t) for t in _lines(job))
         lines.append(f'    j{ids[job.id]} [label="{label}"];')
     for job in jobs:
         for dep in job.deps:
@@ -33,7 +39,7 @@ def to_mermaid(jobs: list[Job]) -> str:
     ids = _index(jobs)
     lines = ["flowchart TD"]
     for job in jobs:
-        label = _label(job).replace("\\n", "<br/>").replace('"', "#quot;")
+        label = "<br/>".join(_mermaid_text(t) for t in _lines(job))
         lines.append(f'    j{ids[job.id]}["{label}"]')
     for job in jobs:
         for dep in job.deps:

@@ -143,6 +143,7 @@ class _Loader:
         self.assignments: list[ast.Assign] = []
         self.rules: dict[str, Rule] = {}
         self.ruleorder: list[tuple[str, ...]] = []
+        self.ruleorder_pos: list[ast.Pos] = []
         self.localrules: set[str] = set()
         self.default_target: str | None = None
         self.first_rule: str | None = None
@@ -161,17 +162,16 @@ class _Loader:
                 self._assign(stmt)
         for rule in self.rules.values():
             self._inputs_and_params(rule)
-        for order in self.ruleorder:
+        for order, pos in zip(self.ruleorder, self.ruleorder_pos, strict=True):
             for name in order:
                 if name not in self.rules:
-                    raise UserError(f"ruleorder names `{name}`, but there is no rule of that name")
+                    raise FlowfileError.at(pos, f"ruleorder names `{name}`, but there is no rule of that name",
+                                           "`flow list` shows the rules.")
         target = self.default_target or self.first_rule or self.first_any
         return Workflow(path, self.rules, self.ruleorder, self.constraints, self.localrules,
                         self.config, self.env, target, self.workdir, self.sources, self.guard)
 
     def _file(self, path: str) -> None:
-        if path in self.including:
-            raise UserError(f"{path} includes itself (through {' -> '.join(self.including)})")
         self.sources.append(path)
         self.including.append(path)
         module = parse_file(path)
@@ -187,6 +187,7 @@ class _Loader:
             self._assign(stmt)
         elif isinstance(stmt, ast.RuleOrder):
             self.ruleorder.append(stmt.names)
+            self.ruleorder_pos.append(stmt.pos)
         elif isinstance(stmt, ast.Rule):
             self._rule(stmt)
         elif isinstance(stmt, ast.Directive):
@@ -303,6 +304,8 @@ class _Loader:
         target = os.path.normpath(os.path.join(os.path.dirname(path), name))
         if not os.path.isfile(target):
             raise FlowfileError.at(d.pos, f"included file {name} does not exist (looked for {target})")
+        if target in self.including:
+            raise FlowfileError.at(d.pos, f"{name} includes itself (through {' -> '.join(self.including)})")
         self._file(target)
 
     def _top_workdir(self, d: ast.Directive, path: str) -> None:

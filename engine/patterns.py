@@ -50,6 +50,10 @@ class Pattern:
             else:
                 seen.add(p.name)
                 rx = p.regex or constraints.get(p.name) or ".+"
+                try:
+                    re.compile(rx)
+                except re.error as e:
+                    raise PatternError(f"bad constraint {rx!r} for wildcard {{{p.name}}} in {self.text!r}: {e}") from None
                 out.append(f"(?P<{p.name}>{rx})")
         try:
             return re.compile("".join(out) + r"\Z", re.DOTALL)

@@ -338,6 +338,9 @@ class Scheduler:
             self.seq += 1
             heapq.heappush(self.ready, (-job.rule.priority, -self.depth.get(job.id, 0), self.seq, job, r.reason, r.key, r.parts))
             return
+        logs = [log for log in job.logs if os.path.exists(log)]
+        if logs:
+            error += f"\nits log: {', '.join(logs)}"
         self.report.job_failed(job.label, error, will_retry=False)
         self.failed.add(job.id)
         self.summary.failed.append(job.label)

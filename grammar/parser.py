@@ -210,6 +210,8 @@ def _extract_run_blocks(text: str, file: str) -> tuple[str, list[ast.RunBlock]]:
                 while body and not body[-1].strip():
                     body.pop()
                 if not body:
+                    if j < len(lines):
+                        _check_tabs(lines[j], j + 1, file)
                     raise FlowfileError(
                         "`run:` has no code: indent the Python block below it",
                         file, i + 1, indent + 1, source_line=line,
@@ -308,7 +310,7 @@ class _ToAst(Transformer):
     def rule(self, meta, kind, name, *body):
         pos = self.p(meta)
         rule_name = str(name) if name is not None else None
-        directives = tuple(d for d in body if isinstance(d, ast.Directive))
+        directives = tuple(d for d in body if isinstance(d, ast.Directive))  # a docstring is dropped
         runs = [b for b in body if isinstance(b, ast.RunBlock)]
         label = f"rule {rule_name}" if rule_name else "this rule"
         seen: dict[str, ast.Directive] = {}
@@ -346,14 +348,25 @@ class _ToAst(Transformer):
                             "Join strings with + or use expand(); wildcards like {sample} stay as they are.")
         if "b" in prefix or set(prefix) - {"r", "u"}:
             raise _AstError(pos, f"string prefix `{prefix}` is not supported")
-        return pyast.literal_eval(str(token))
+        try:
+            return pyast.literal_eval(str(token))
+        except (SyntaxError, ValueError) as e:  # a bad escape such as \N{BOGUS} or \x4
+            reason = re.sub(r"^\(unicode error\) '\w+' codec can't decode bytes in position [\d-]+: ", "",
+                            getattr(e, "msg", None) or str(e))
+            raise _AstError(pos, f"invalid string: {reason}",
+                            'Write a backslash as \\\\, or use a raw string r"...".') from None
 
     def number(self, meta, token):
         text = str(token).replace("_", "")
         try:
             value = int(text, 0)
         except ValueError:
-            value = float(text)
+            try:
+                if text.isdigit():  # 08: Python refuses leading zeros too
+                    raise ValueError(text)
+                value = float(text)
+            except ValueError:
+                raise _AstError(self.p(meta), f"invalid number {str(token)!r}") from None
         return ast.Const(self.p(meta), value)
 
     def name(self, meta, token):
@@ -538,6 +551,14 @@ def _from_lark(e: UnexpectedInput, text: str, file: str) -> FlowfileError:
             kcol, DECLARATIVE_HINT, source,
         )
     if isinstance(e, UnexpectedCharacters):
+        rest = source[(column or 1) - 1:]
+        if rest[:3] in ('"""', "'''"):
+            return FlowfileError(f"the string {rest[:3]} is never closed", file, line, column,
+                                 f"End it with {rest[:3]}.", source)
+        if e.char in "\"'":
+            return FlowfileError(f"the string {e.char} is never closed on this line", file, line, column,
+                                 f"End it with {e.char} on the same line, or use triple quotes "
+                                 "for text over several lines.", source)
         return FlowfileError(f"unexpected character {e.char!r}", file, line, column, None, source)
     if isinstance(e, UnexpectedToken):
         expected = sorted({_READABLE.get(t, f"'{t}'" if not t.isupper() else t.lower())
@@ -560,8 +581,17 @@ def _from_lark(e: UnexpectedInput, text: str, file: str) -> FlowfileError:
     return FlowfileError(str(e), file, line, column, None, source)
 
 
+_HANDLER = re.compile(r"^(onstart|onsuccess|onerror)\s*:", re.MULTILINE)
+
+
 def parse(text: str, file: str = "Flowfile") -> ast.Module:
     """Parse Flowfile text. Raises FlowfileError, never anything else."""
+    handler = _HANDLER.search(text)
+    if handler:
+        ln = text.count("\n", 0, handler.start()) + 1
+        raise FlowfileError(f"`{handler.group(1)}:` handlers are not supported in Flowfiles", file, ln, 1,
+                            "A Flowfile is declarative: make the step a rule, or run it after `flow run` "
+                            "(its exit code says whether the run succeeded).", text.split("\n")[ln - 1])
     if "\x00" in text:
         idx = text.index("\x00")
         ln = text.count("\n", 0, idx) + 1

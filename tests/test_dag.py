@@ -457,3 +457,43 @@ def test_two_thousand_job_workflow_resolves_in_a_dry_run(project):
     labels = {ln[len("would run  "):].split(":", 1)[0] for ln in lines}
     assert labels == {f"make (i={i})" for i in range(2000)}  # `all` only gathers: nothing to run
     assert not project.exists("out")
+
+
+def test_dag_escapes_quotes_backslashes_and_markup_in_wildcard_values(project):
+    project.flowfile("""\
+        rule a:
+            output: "out/{name}.txt"
+            shell: "touch {output}"
+        """)
+    name = 'a"b\\c<br>'
+    dot = project.flow("dag", f"out/{name}.txt")
+    assert dot.returncode == 0, dot.output
+    assert 'name: a\\"b\\\\c<br>' in dot.stdout, dot.stdout
+    mermaid = project.flow("dag", "--format", "mermaid", f"out/{name}.txt")
+    assert "name: a#quot;b\\c#lt;br#gt;" in mermaid.stdout, mermaid.stdout
+
+
+def test_include_of_itself_names_the_include_line(project):
+    project.flowfile("""\
+        rule a:
+            output: "a.txt"
+            shell: "touch {output}"
+
+        include: "Flowfile"
+        """)
+    r = project.flow("run")
+    assert r.returncode == 2
+    assert "Flowfile:5:1" in r.stderr and "includes itself" in r.stderr, r.stderr
+
+
+def test_ruleorder_naming_an_unknown_rule_names_its_line(project):
+    project.flowfile("""\
+        rule a:
+            output: "a.txt"
+            shell: "touch {output}"
+
+        ruleorder: a > nosuch
+        """)
+    r = project.flow("run")
+    assert r.returncode == 2
+    assert "Flowfile:5:1" in r.stderr and "nosuch" in r.stderr, r.stderr

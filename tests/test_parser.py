@@ -1259,9 +1259,9 @@ def test_top_level_directive_inside_a_rule_is_rejected():
 
 
 def test_unknown_top_level_directive_is_rejected():
-    e = error_of('A = 1\nonstart: "x"\n', dedent=False)
+    e = error_of('A = 1\nfrobnicate: "x"\n', dedent=False)
     assert where(e) == ("Flowfile", 2, 1)
-    assert e.message == "unknown top-level directive `onstart:`"
+    assert e.message == "unknown top-level directive `frobnicate:`"
     assert "configfile" in e.hint
 
 
@@ -1496,3 +1496,50 @@ def test_rule_header_without_an_indented_body_asks_for_indentation():
 def test_byte_order_mark_at_the_start_is_ignored():
     module = parse("\ufeffX = 1\n")
     assert [s.name for s in module.statements] == ["X"]
+
+
+def test_rule_docstring_is_accepted_as_in_snakemake():
+    r = only('''
+        rule a:
+            """Makes a.txt."""
+            output: "a.txt"
+            shell: "touch {output}"
+        ''')
+    assert [d.name for d in r.directives] == ["output", "shell"]
+
+
+def test_unclosed_string_says_it_is_never_closed():
+    e = error_of('X = "abc\n', dedent=False)
+    assert where(e) == ("Flowfile", 1, 5)
+    assert "never closed" in e.message
+
+
+def test_unclosed_triple_quoted_string_says_it_is_never_closed():
+    e = error_of('X = """abc\nY = 1\n', dedent=False)
+    assert where(e) == ("Flowfile", 1, 5)
+    assert '"""' in e.message and "never closed" in e.message
+
+
+@pytest.mark.parametrize("literal", [r'"\N{BOGUS}"', r'"\x4"', r'"\u12"'])
+def test_bad_escape_in_a_string_names_its_line_and_column(literal):
+    e = error_of(f"X = 1\nY = {literal}\n", dedent=False)
+    assert where(e) == ("Flowfile", 2, 5)
+    assert "invalid string" in e.message
+
+
+def test_decimal_number_with_a_leading_zero_is_an_error_as_in_python():
+    e = error_of("X = 08\n", dedent=False)
+    assert where(e) == ("Flowfile", 1, 5)
+
+
+@pytest.mark.parametrize("handler", ["onstart", "onsuccess", "onerror"])
+def test_snakemake_handlers_are_named_as_unsupported(handler):
+    e = error_of(f'rule a:\n    output: "x"\n\n{handler}:\n    print("done")\n', dedent=False)
+    assert where(e) == ("Flowfile", 4, 1)
+    assert f"`{handler}:`" in e.message and "not supported" in e.message
+
+
+def test_tab_indenting_a_run_block_is_named_as_a_tab():
+    e = error_of('rule a:\n    output: "x"\n    run:\n\tprint(1)\n', dedent=False)
+    assert where(e)[:2] == ("Flowfile", 4)
+    assert "tab" in e.message

@@ -595,3 +595,15 @@ def test_run_block_indexes_named_inputs_and_outputs_by_name_as_in_snakemake(proj
         """)
     project.run()
     assert project.read("out.txt") == "in.txt in.txt None"
+
+
+def test_failed_job_message_names_its_log_file(project):
+    project.flowfile("""\
+        rule broken:
+            output: "out.txt"
+            log: "logs/broken.log"
+            shell: "echo 'why' > {log}; exit 3"
+        """)
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "its log: logs/broken.log" in r.stderr, r.stderr
