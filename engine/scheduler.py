@@ -147,20 +147,21 @@ class Scheduler:
 
     def _decide(self, job: Job) -> None:
         """All dependencies of ``job`` are done: expand, skip or queue it."""
-        if job.id in self.done or job.id in self.running:
-            return
+        if job.id in self.done or job.id in self.running or self.remaining.get(job.id, 0) > 0:
+            return  # (a dependency reopened to remake a temp() file: it is queued again then)
         if job.pending is not None:
             if not self._expand(job):
                 return
-        upstream = [d for d in job.deps if d.id in self.changed]
         if job.id in self.temp_needed:
             reason = Reason("temp", self.temp_needed[job.id])  # kept until it really runs
             key, parts = self.rebuilder.key(job)
-        elif self.opt.dry_run and upstream and job.rule.action is not None:
-            reason = Reason("upstream", f"{upstream[0].label} would run first")
-            key, parts = "", {}
         else:
             reason, key, parts = self.rebuilder.reason(job)
+        if self.opt.dry_run and job.rule.action is not None and (reason is None or reason.kind == "input"):
+            # Inputs that a job before this one would remake are not known yet.
+            upstream = [d for d in job.deps if d.id in self.changed]
+            if upstream:
+                reason = Reason("upstream", f"{upstream[0].label} would run first")
         if reason is None:
             self._finish(job, ran=False)
             return
@@ -202,25 +203,27 @@ class Scheduler:
         return True
 
     def _restart_temp_producers(self, job: Job) -> bool:
-        """A job that must run needs temp() inputs flow deleted: run their producers again."""
-        missing = self.rebuilder.missing_temp_inputs(job)
-        restarted = False
-        for path in missing:
+        """A job that must run needs temp() inputs flow deleted: run their
+        producers again. A reopened producer is no longer done, so every
+        consumer of it that is not done waits for it again."""
+        producers = {}
+        for path in self.rebuilder.missing_temp_inputs(job):
             producer = self.dag.producer.get(path)
-            if (producer is None or producer.id in self.running or producer.id in self.temp_needed
-                    or producer.id in self.changed):
-                continue  # not flow's to remake, or already remade in this run
-            if producer.id in self.done:
-                self.done.discard(producer.id)
-                self.summary.up_to_date -= 1
-                self.report.reopen()
-            self.temp_needed[producer.id] = f"{path} (temp) is needed again by {job.label}"
-            self.remaining[job.id] = self.remaining.get(job.id, 0) + 1
+            if producer is not None and producer.id not in self.changed:  # not remade yet
+                producers.setdefault(producer.id, (producer, path))
+        for producer, path in producers.values():
+            self.done.discard(producer.id)
+            self.summary.up_to_date -= 1
+            self.report.reopen()
+            for consumer in self.consumers.get(producer.id, ()):
+                if consumer.id not in self.done:
+                    self.remaining[consumer.id] = self.remaining.get(consumer.id, 0) + 1
             if job not in self.consumers.setdefault(producer.id, []):
                 self.consumers[producer.id].append(job)
+                self.remaining[job.id] = self.remaining.get(job.id, 0) + 1
+            self.temp_needed[producer.id] = f"{path} (temp) is needed again by {job.label}"
             self.queue.append(producer)
-            restarted = True
-        return restarted
+        return bool(producers)
 
     def _start_ready(self) -> None:
         skipped = []

@@ -745,3 +745,49 @@ rule a:
     r = project.flow("clean")
     assert r.returncode == 0, r.output
     assert not project.exists("data/out.txt")
+
+
+def test_every_consumer_waits_for_a_temp_file_being_remade(project):
+    # Two consumers need the same deleted temp() files; the second one decided
+    # must not start before the producers have run again.
+    project.flowfile("""\
+rule all:
+    input: "out/x.txt", "out/y.txt"
+
+rule make_temp:
+    output: temp("tmp/{n}.txt")
+    shell: "sleep 0.3; echo {wildcards.n} > {output}"
+
+rule consume:
+    input: "tmp/1.txt", "tmp/2.txt", "tmp/3.txt"
+    output: "out/{k}.txt"
+    params: v=1
+    shell: "cat {input} > {output}"
+""")
+    project.run("-j", "2")
+    project.flowfile(project.read("Flowfile").replace("v=1", "v=2"))
+    assert sorted(project.ran("-j", "2")) == [
+        "consume (k=x)", "consume (k=y)", "make_temp (n=1)", "make_temp (n=2)", "make_temp (n=3)"]
+    assert project.read("out/x.txt") == project.read("out/y.txt") == "1\n2\n3\n"
+    assert not project.exists("tmp/1.txt")
+
+
+def test_dry_run_names_the_real_reason_even_when_an_upstream_job_would_run(project):
+    project.flowfile("""\
+rule b:
+    input: "a.txt"
+    output: "b.txt"
+    shell: "cp {input} {output}"
+
+rule a:
+    input: "src.txt"
+    output: "a.txt"
+    shell: "cp {input} {output}"
+""")
+    project.write("src.txt", "1\n")
+    project.run()
+    project.write("src.txt", "2\n")
+    project.flowfile(project.read("Flowfile").replace('"cp {input} {output}"', '"cat {input} > {output}"', 1))
+    r = project.run("-n")
+    assert "would run  a: input src.txt changed" in r.stderr, r.stderr
+    assert "would run  b: the command changed" in r.stderr, r.stderr
