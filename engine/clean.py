@@ -7,10 +7,10 @@ removed as links, never followed; protected() outputs stay unless forced."""
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from collections.abc import Callable
 
+from .files import remove_empty_parents, remove_output
 from .hashing import Hasher
 from .state import State
 
@@ -42,10 +42,8 @@ def clean_outputs(dry_run: bool, force: bool, echo: Callable[[str], None]) -> in
         if dry_run:
             echo(f"would remove {path}")
         else:
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
+            remove_output(path)
+            remove_empty_parents(path)
             echo(f"removed {path}")
         removed.append(path)
     if not dry_run:

@@ -25,6 +25,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def _common(fn):
+    # main() looks for --debug anywhere in the arguments; here it is only accepted.
+    fn = click.option("--debug", "_debug", is_flag=True, hidden=True)(fn)
     fn = click.option("--config", "config_items", multiple=True, metavar="KEY=VALUE",
                       help="Override a config value (the value is read as YAML).")(fn)
     fn = click.option("-f", "--flowfile", "-s", "--snakefile", "flowfile", metavar="PATH",
@@ -95,7 +97,7 @@ def _parse_resources(items: tuple[str, ...]) -> dict[str, float]:
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors and the summary.")
 @_common
 def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items, touch,
-        notemp, printshellcmds, quiet, directory, flowfile, config_items) -> None:
+        notemp, printshellcmds, quiet, directory, flowfile, config_items, _debug) -> None:
     """Build TARGETS (files or rule names; default: the first rule)."""
     from .dag import DAG
     from .executor import LocalExecutor
@@ -152,7 +154,7 @@ def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items,
 
 @cli.command(name="list", context_settings=CONTEXT)
 @_common
-def list_rules(directory, flowfile, config_items) -> None:
+def list_rules(directory, flowfile, config_items, _debug) -> None:
     """List the rules, what they make and what they read."""
     wf = _load(directory, flowfile, config_items)
     width = max((len(n) for n in wf.rules), default=0)
@@ -176,7 +178,7 @@ def list_rules(directory, flowfile, config_items) -> None:
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be removed.")
 @click.option("--force", is_flag=True, help="Also remove protected() outputs.")
 @_common
-def clean(dry_run, force, directory, flowfile, config_items) -> None:
+def clean(dry_run, force, directory, flowfile, config_items, _debug) -> None:
     """Remove the outputs flow made (never any other file)."""
     from .clean import clean_outputs
     from .lock import RunLock
@@ -198,7 +200,7 @@ def clean(dry_run, force, directory, flowfile, config_items) -> None:
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot",
               show_default=True, help="Output format.")
 @_common
-def dag(targets, fmt, directory, flowfile, config_items) -> None:
+def dag(targets, fmt, directory, flowfile, config_items, _debug) -> None:
     """Print the job graph (Graphviz DOT or Mermaid)."""
     from .dag import DAG
     from .graph import to_dot, to_mermaid

@@ -3,6 +3,7 @@ per finished job, and a summary at the end. Nothing here decides anything."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from typing import TextIO
@@ -20,6 +21,7 @@ class Reporter:
     def __init__(self, quiet: bool = False, printshellcmds: bool = False,
                  stream: TextIO | None = None, live: bool | None = None):
         self.out = stream or sys.stderr
+        self.plan_out = sys.stdout
         self.quiet = quiet
         self.printshellcmds = printshellcmds
         self.live = self.out.isatty() if live is None else live
@@ -42,10 +44,7 @@ class Reporter:
         self.running[label] = time.monotonic()
         if self.quiet:
             return
-        if message:
-            self._print(message)
-        elif not self.live:
-            self._print(f"run   {label}: {reason}")
+        self._print(message or f"run   {label}: {reason}")
         if self.printshellcmds and command:
             self._print(f"      {command}")
         self._draw()
@@ -77,14 +76,21 @@ class Reporter:
         self._draw()
 
     def would_run(self, label: str, reason: str, command: str | None) -> None:
-        if self.quiet:
-            return
-        self._print(f"would run  {label}: {reason}")
+        self.plan(f"would run  {label}: {reason}")
         if self.printshellcmds and command:
-            self._print(f"           {command}")
+            self.plan(f"           {command}")
+
+    def plan(self, text: str) -> None:
+        """A line of a dry run's plan: to stdout, so that it can be piped or saved."""
+        if not self.quiet:
+            print(text, file=self.plan_out, flush=False)
 
     def note(self, text: str) -> None:
         self._print(text)
+
+    def tick(self) -> None:
+        """Time passed: refresh the live line (its running jobs and ETA)."""
+        self._draw()
 
     # output ---------------------------------------------------------------------
 
@@ -107,13 +113,17 @@ class Reporter:
         self._last_draw = now
         if not self.running and self.finished == 0:
             return
-        parts = [f"[{self.finished}/{self.total}]", f"{len(self.running)} running", f"{self.ran} ran"]
+        parts = [f"[{self.finished}/{self.total}]", f"{self.ran} ran"]
         if self.failed:
             parts.append(f"{self.failed} failed")
         eta = self._eta()
         if eta is not None:
             parts.append(f"ETA {_fmt_seconds(eta)}")
-        self.out.write("\r\x1b[2K" + "  ".join(parts))
+        if self.running:
+            oldest = sorted(self.running, key=self.running.__getitem__)
+            parts.append(f"running {len(oldest)}: " + ", ".join(oldest[:3]) + (", ..." if len(oldest) > 3 else ""))
+        width = shutil.get_terminal_size().columns - 1
+        self.out.write("\r\x1b[2K" + "  ".join(parts)[:width])
         self.out.flush()
         self._line_shown = True
 
@@ -126,8 +136,10 @@ class Reporter:
 
     def summary(self, text: str) -> None:
         self._clear()
+        self.plan_out.flush()
         print(text, file=self.out, flush=True)
 
     def close(self) -> None:
         self._clear()
         self.out.flush()
+        self.plan_out.flush()

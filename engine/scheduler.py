@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import heapq
 import os
-import shutil
 import stat
 import time
 from collections import deque
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from .dag import DAG, Job
 from .errors import Interrupted, JobsFailed, Terminated, UserError
 from .executor import Completion, Executor, Task
+from .files import make_readonly, remove_empty_parents, remove_output
 from .rebuild import Reason, Rebuilder
 from .report import Reporter
 from .state import State
@@ -139,6 +139,7 @@ class Scheduler:
             completions = self.executor.wait(self._wait_timeout())
             for c in completions:
                 self._complete(c)
+            self.report.tick()
             self._enforce_deadlines()
 
     def _drain_queue(self) -> None:
@@ -185,7 +186,7 @@ class Scheduler:
         """Grow the DAG behind a finished checkpoint; False if the job must wait."""
         if self.opt.dry_run and any(d.id in self.changed for d in job.deps):
             self.summary.undetermined.append(job)
-            self.report.note(f"later      {job.label}: its inputs are known once checkpoint "
+            self.report.plan(f"later      {job.label}: its inputs are known once checkpoint "
                              f"{job.deps[0].label} has run")
             self.changed.add(job.id)
             self._finish(job, ran=False)
@@ -213,7 +214,7 @@ class Scheduler:
                 producers.setdefault(producer.id, (producer, path))
         for producer, path in producers.values():
             self.done.discard(producer.id)
-            self.summary.up_to_date -= 1
+            self.summary.up_to_date -= 1  # it was up to date (a gathering job makes no temp file)
             self.report.reopen()
             for consumer in self.consumers.get(producer.id, ()):
                 if consumer.id not in self.done:
@@ -295,7 +296,7 @@ class Scheduler:
                 if "protected" in job.output_flags(i) and not os.stat(out).st_mode & stat.S_IWUSR:
                     return (f"output {out} is protected (read-only); delete it yourself "
                             "if it should be made again")
-                _remove(out)
+                remove_output(out)
             parent = os.path.dirname(out)
             if parent:
                 os.makedirs(parent, exist_ok=True)
@@ -313,6 +314,9 @@ class Scheduler:
             return
         job = r.job
         error = self._record(job, r, time.time(), c) if c.ok else c.error
+        prepared = self.rebuilder.prepared(job)
+        if not c.ok and prepared is not None and prepared.kind == "shell" and error:
+            error += f"\ncommand: {prepared.display}"
         if error is not None:
             self._fail(r, error, c.returncode or 1)
             return
@@ -334,7 +338,7 @@ class Scheduler:
         self._release(r)
         if remove_outputs:
             for out in job.outputs:
-                _remove(out)
+                remove_output(out)
         self.state.record_failure(job.id, job.rule.name, job.wildcards, r.started, time.time(), status)
         if r.attempt <= job.rule.retries and not self.stopping:
             self.report.job_failed(job.label, error, will_retry=True)
@@ -365,7 +369,7 @@ class Scheduler:
             outputs.append((out, digest, "temp" in flags))
         for i, out in enumerate(job.outputs):
             if "protected" in job.output_flags(i):
-                _make_readonly(out)
+                make_readonly(out)
         for log in job.logs:  # as Snakemake does, a log the job did not write exists, empty
             if not os.path.lexists(log):
                 open(log, "a").close()
@@ -394,7 +398,8 @@ class Scheduler:
     def _finish(self, job: Job, ran: bool) -> None:
         self.done.add(job.id)
         if not ran:
-            self.summary.up_to_date += 0 if self.opt.dry_run and job.id in self.changed else 1
+            gathers = job.rule.action is None and not job.outputs  # `rule all`: nothing to be up to date
+            self.summary.up_to_date += 0 if gathers or (self.opt.dry_run and job.id in self.changed) else 1
             self.report.job_done(job.label, ran=False)
         if job.rule.checkpoint and not (self.opt.dry_run and job.id in self.changed):
             self.dag.checkpoint_done(job)
@@ -417,8 +422,8 @@ class Scheduler:
                 for i, out in enumerate(dep.outputs):
                     if "temp" in dep.output_flags(i) and out not in self.rebuilder.targets:
                         if os.path.lexists(out):
-                            _remove(out)
-                            _remove_empty_parents(out)
+                            remove_output(out)
+                            remove_empty_parents(out)
                         self.rebuilder.hasher.forget(out)
 
     # time limits and interruption --------------------------------------------------
@@ -444,45 +449,9 @@ class Scheduler:
             self.executor.shutdown()
         for r in running:
             for out in r.job.outputs:
-                _remove(out)
+                remove_output(out)
         self.report.close()
         raise Interrupted(signum, self.summary.ran)
-
-
-def _remove(path: str) -> None:
-    try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, onerror=_force_remove)
-        elif os.path.lexists(path):
-            os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
-def _remove_empty_parents(path: str) -> None:
-    """Remove directories left empty by deleting ``path`` (as Snakemake does for temp files)."""
-    parent = os.path.dirname(path)
-    while parent:
-        try:
-            os.rmdir(parent)
-        except OSError:
-            return
-        parent = os.path.dirname(parent)
-
-
-def _force_remove(func, path, exc_info) -> None:
-    os.chmod(os.path.dirname(path), stat.S_IRWXU)
-    func(path)
-
-
-def _make_readonly(path: str) -> None:
-    paths = [path]
-    if os.path.isdir(path):
-        for dirpath, _dirnames, filenames in os.walk(path):
-            paths.extend(os.path.join(dirpath, f) for f in filenames)
-    for p in paths:
-        mode = os.stat(p).st_mode
-        os.chmod(p, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 def _write_benchmark(path: str, seconds: float, c: Completion) -> None:

@@ -76,7 +76,7 @@ class Project:
 
     def would_run(self, *args: str) -> list[str]:
         r = self.run("-n", *args)
-        return [ln[len("would run  "):].split(":", 1)[0] for ln in r.stderr.splitlines() if ln.startswith("would run  ")]
+        return [ln[len("would run  "):].split(":", 1)[0] for ln in r.stdout.splitlines() if ln.startswith("would run  ")]
 
 
 @pytest.fixture

@@ -529,7 +529,7 @@ def test_quiet_prints_no_per_job_lines(project):
 def test_quiet_dry_run_prints_only_the_summary(project):
     project.flowfile(ECHO)
     r = project.run("-n", "-q")
-    assert r.stderr.strip().splitlines() == ["flow: would run 2 jobs, 1 up to date"], r.stderr
+    assert r.stdout == "" and r.stderr.strip().splitlines() == ["flow: would run 2 jobs, 0 up to date"], r.output
 
 
 def test_default_output_has_a_done_line_per_job(project):
@@ -695,3 +695,66 @@ def test_params_string_is_filled_with_the_jobs_wildcards(project):
         """)
     project.run("out_1.txt")
     assert project.read("out_1.txt") == "val-1\n"
+
+
+def test_dry_run_plan_goes_to_stdout_and_the_summary_to_stderr(project):
+    project.flowfile(ECHO)
+    r = project.run("-n")
+    assert sorted(r.stdout.splitlines()) == [
+        "would run  echo (i=0): output out/0.txt is missing",
+        "would run  echo (i=1): output out/1.txt is missing",
+    ]
+    assert r.stderr.strip() == "flow: would run 2 jobs, 0 up to date"
+
+
+def test_summary_does_not_count_a_gathering_rule_as_a_job(project):
+    project.flowfile(ECHO)
+    assert project.run("-q").stderr.strip().startswith("flow: 2 jobs ran, 0 up to date")
+    assert project.run("-q").stderr.strip().startswith("flow: nothing to do, 2 jobs up to date")
+
+
+def test_failed_shell_job_shows_its_command(project):
+    project.flowfile("""\
+        rule a:
+            output: "x.txt"
+            shell: "echo hello; exit 3"
+        """)
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "exit status 3" in r.stderr and "command: echo hello; exit 3" in r.stderr, r.stderr
+
+
+def test_debug_is_accepted_after_the_command_too(project):
+    project.flowfile("""\
+        rule a:
+            output: "x.txt"
+            shell: "exit 3"
+        """)
+    r = project.flow("run", "--debug")
+    assert r.returncode == 1
+    assert "No such option" not in r.stderr and "Traceback" in r.stderr, r.stderr
+
+
+def test_clean_removes_directories_it_left_empty(project):
+    project.flowfile("""\
+        rule a:
+            output: "deep/er/x.txt"
+            shell: "echo > {output}"
+        """)
+    project.write("deep/keep.txt", "mine\n")
+    project.run()
+    assert project.flow("clean").returncode == 0
+    assert not project.exists("deep/er") and project.read("deep/keep.txt") == "mine\n"
+
+
+def test_live_line_names_the_running_jobs():
+    import io
+
+    from flow.engine.report import Reporter
+
+    out = io.StringIO()
+    reporter = Reporter(stream=out, live=True)
+    reporter.set_total(3)
+    reporter.job_started("slow (n=1)", "output x is missing", None, None)
+    assert "run   slow (n=1): output x is missing" in out.getvalue()
+    assert "running 1: slow (n=1)" in out.getvalue().rsplit("\r", 1)[-1]

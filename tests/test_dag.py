@@ -452,7 +452,7 @@ def test_two_thousand_job_workflow_resolves_in_a_dry_run(project):
         """)
     r = project.flow("run", "-n")
     assert r.returncode == 0, r.output
-    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("would run  ")]
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("would run  ")]
     assert len(lines) == 2000
     labels = {ln[len("would run  "):].split(":", 1)[0] for ln in lines}
     assert labels == {f"make (i={i})" for i in range(2000)}  # `all` only gathers: nothing to run

@@ -61,7 +61,7 @@ def _reasons(project, *args: str) -> dict[str, str]:
     be made)."""
     r = project.run("-n", *args)
     out = {}
-    for ln in r.stderr.splitlines():
+    for ln in r.stdout.splitlines():
         if ln.startswith("would run  "):
             label, _, reason = ln[len("would run  "):].partition(": ")
             out[label] = reason
@@ -789,5 +789,5 @@ rule a:
     project.write("src.txt", "2\n")
     project.flowfile(project.read("Flowfile").replace('"cp {input} {output}"', '"cat {input} > {output}"', 1))
     r = project.run("-n")
-    assert "would run  a: input src.txt changed" in r.stderr, r.stderr
-    assert "would run  b: the command changed" in r.stderr, r.stderr
+    assert "would run  a: input src.txt changed" in r.stdout, r.output
+    assert "would run  b: the command changed" in r.stdout, r.output

@@ -362,7 +362,7 @@ def test_half_written_output_from_a_killed_run_is_rerun(project):
     assert project.read("slow/1.txt") == "partial\n"
     os.remove(project.root / "slow.flag")
 
-    reasons = [ln for ln in project.run("-n").stderr.splitlines() if ln.startswith("would run  slow (n=1)")]
+    reasons = [ln for ln in project.run("-n").stdout.splitlines() if ln.startswith("would run  slow (n=1)")]
     assert reasons, "the half-written output was taken as done"
     assert "slow (n=1)" in project.ran()
     assert project.read("slow/1.txt") == "partial\nrest\n"
