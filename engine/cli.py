@@ -215,7 +215,7 @@ def dag(targets, fmt, directory, flowfile, config_items, _debug) -> None:
 
 
 def _on_sigterm(signum, frame):
-    raise Terminated()
+    raise Terminated(signum)
 
 
 def _config_values(args: list[str]) -> list[str]:
@@ -239,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     if threading_main():
         signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGHUP, _on_sigterm)  # the terminal closed: stop jobs as for SIGTERM
     try:
         cli.main(args=argv, prog_name="flow", standalone_mode=False)
         return 0
@@ -262,18 +263,18 @@ def main(argv: list[str] | None = None) -> int:
         blocked = f"; {s.blocked} not started" if s.blocked else ""
         _show(debug, f"flow: {_jobs(len(s.failed))} failed ({names}); "
                      f"{s.ran} ran{blocked}. Fix the problem and `flow run` again: finished jobs are kept.")
-        return 1
+        return e.exit_code
     except Interrupted as e:
-        name = "SIGINT" if e.signum == 2 else "SIGTERM"
+        name = signal.Signals(e.signum).name
         _show(debug, f"flow: stopped by {name}; {_jobs(e.finished)} finished "
                      "and are kept. `flow run` resumes from there.")
         return e.exit_code
     except KeyboardInterrupt:
         _show(debug, "flow: interrupted")
         return 130
-    except Terminated:
-        _show(debug, "flow: stopped by SIGTERM")
-        return 143
+    except Terminated as e:
+        _show(debug, f"flow: stopped by {signal.Signals(e.signum).name}")
+        return 128 + e.signum
     except BrokenPipeError:
         return 1
     except OSError as e:  # a file flow itself must read or write: permissions, a full disk

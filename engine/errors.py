@@ -39,12 +39,20 @@ class AmbiguousRuleError(UserError):
 
 
 class JobsFailed(Exception):
-    exit_code = 1
+    """Jobs failed (exit 1), or could not run because of a mistake in the Flowfile (exit 2)."""
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.args[0].user_errors else 1
 
 
 class Terminated(BaseException):
-    """SIGTERM, raised in the main thread by the CLI's signal handler; a
-    BaseException like KeyboardInterrupt, so no ``except Exception`` swallows it."""
+    """SIGTERM or SIGHUP, raised in the main thread by the CLI's signal handler;
+    a BaseException like KeyboardInterrupt, so no ``except Exception`` swallows it."""
+
+    def __init__(self, signum: int = 15):
+        super().__init__(signum)
+        self.signum = signum
 
 
 class Interrupted(Exception):

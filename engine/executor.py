@@ -115,7 +115,7 @@ class LocalExecutor:
             proc = self.procs.get(job_id)
         if proc is not None:
             _kill_group(proc.pid, signal.SIGTERM)
-            threading.Timer(KILL_GRACE_SECONDS, _kill_group, (proc.pid, signal.SIGKILL)).start()
+            _later(KILL_GRACE_SECONDS, _kill_group, proc.pid, signal.SIGKILL)
         else:
             self.pool.cancel(job_id)
 
@@ -132,6 +132,13 @@ class LocalExecutor:
                 time.sleep(0.01)
             if p.returncode is None:
                 _kill_group(p.pid, signal.SIGKILL)
+
+
+def _later(seconds: float, fn, *args) -> None:
+    """Call ``fn`` after a while, without keeping flow from exiting meanwhile."""
+    timer = threading.Timer(seconds, fn, args)
+    timer.daemon = True
+    timer.start()
 
 
 def _kill_group(pid: int, sig: int) -> None:
@@ -231,7 +238,7 @@ class WorkerPool:
             worker = self.busy.get(job_id)
         if worker is not None:
             worker.kill(signal.SIGTERM)
-            threading.Timer(KILL_GRACE_SECONDS, worker.kill).start()
+            _later(KILL_GRACE_SECONDS, worker.kill)
 
     def shutdown(self) -> None:
         with self.lock:

@@ -19,10 +19,11 @@ def remove_output(path: str) -> None:
         pass
 
 
-def remove_empty_parents(path: str) -> None:
-    """Remove directories left empty by deleting ``path`` (as Snakemake does for temp files)."""
+def remove_empty_parents(path: str, keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """Remove directories left empty by deleting ``path`` (as Snakemake does
+    for temp files), up to one in ``keep``."""
     parent = os.path.dirname(path)
-    while parent:
+    while parent and parent not in keep:
         try:
             os.rmdir(parent)
         except OSError:

@@ -13,9 +13,17 @@ from .patterns import PatternError
 
 
 def job_id(rule: str, wildcards: dict[str, str]) -> str:
+    """``rule[k=v,...]``; a value holding ``\\ , = ]`` has them escaped, so two
+    jobs never share an id."""
     if not wildcards:
         return rule
-    return rule + "[" + ",".join(f"{k}={v}" for k, v in wildcards.items()) + "]"
+    return rule + "[" + ",".join(f"{k}={_escape(str(v))}" for k, v in wildcards.items()) + "]"
+
+
+def _escape(value: str) -> str:
+    if not any(c in value for c in "\\,=]"):
+        return value
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace("]", "\\]")
 
 
 class _Entry:

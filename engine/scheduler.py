@@ -57,6 +57,7 @@ class Summary:
     up_to_date: int = 0
     failed: list[str] = field(default_factory=list)
     blocked: int = 0
+    user_errors: int = 0  # failures that are mistakes in the Flowfile (exit 2)
     would_run: list[tuple[Job, Reason]] = field(default_factory=list)
     undetermined: list[Job] = field(default_factory=list)
     seconds: float = 0.0
@@ -83,6 +84,7 @@ class Scheduler:
         self.running: dict[str, _Running] = {}
         self.attempts: dict[str, int] = {}
         self.temp_needed: dict[str, str] = {}  # producer id -> why it runs again
+        self.after: dict[str, list[Job]] = {}  # running job id -> reopened producers waiting for it
         self.free_threads = options.cores
         self.free_resources = dict(options.resources)
         self.stopping = False
@@ -119,7 +121,7 @@ class Scheduler:
             self._add(self.dag.reachable(targets))
             self._loop()
         except (KeyboardInterrupt, Terminated) as e:
-            self._interrupt(2 if isinstance(e, KeyboardInterrupt) else 15)
+            self._interrupt(e.signum if isinstance(e, Terminated) else 2)
         finally:
             self.state.save_stats(self.rebuilder.hasher.take_learned())
         self.summary.seconds = time.monotonic() - started
@@ -144,7 +146,11 @@ class Scheduler:
 
     def _drain_queue(self) -> None:
         while self.queue and not self.stopping:
-            self._decide(self.queue.popleft())
+            job = self.queue.popleft()
+            try:
+                self._decide(job)
+            except UserError as e:  # this job cannot run (a bad placeholder, a missing input, ...)
+                self._refuse(job, e.render(), user_error=True)
 
     def _decide(self, job: Job) -> None:
         """All dependencies of ``job`` are done: expand, skip or queue it."""
@@ -169,8 +175,16 @@ class Scheduler:
         if self.opt.touch:
             self._touch(job, key, parts)
             return
+        if job.rule.action is None and not self.opt.dry_run:
+            self._provided(job, key, parts)
+            return
         if self._restart_temp_producers(job):
             return
+        for name, limit in self.opt.resources.items():
+            need = job.rule.resources.get(name, 0)
+            if need > limit:
+                raise UserError(f"rule {job.label} needs {name}={need}, but --resources allows {name}={limit}",
+                                f"Raise --resources {name}=..., or lower the rule's resources:.")
         self.temp_needed.pop(job.id, None)
         if self.opt.dry_run:
             prepared = self.rebuilder.prepared(job) if job.rule.action is not None else None
@@ -217,7 +231,10 @@ class Scheduler:
             self.summary.up_to_date -= 1  # it was up to date (a gathering job makes no temp file)
             self.report.reopen()
             for consumer in self.consumers.get(producer.id, ()):
-                if consumer.id not in self.done:
+                if consumer.id in self.running:  # it reads the producer's other outputs: let it end
+                    self.remaining[producer.id] = self.remaining.get(producer.id, 0) + 1
+                    self.after.setdefault(consumer.id, []).append(producer)
+                elif consumer.id not in self.done:
                     self.remaining[consumer.id] = self.remaining.get(consumer.id, 0) + 1
             if job not in self.consumers.setdefault(producer.id, []):
                 self.consumers[producer.id].append(job)
@@ -231,6 +248,8 @@ class Scheduler:
         while self.ready and not self.stopping:
             entry = heapq.heappop(self.ready)
             job = entry[3]
+            if self.remaining.get(job.id, 0) > 0:
+                continue  # waits for a reopened dependency; queued again when it is done
             threads = min(job.rule.threads, self.opt.cores)
             if threads > self.free_threads or not self._resources_fit(job):
                 skipped.append(entry)
@@ -244,16 +263,8 @@ class Scheduler:
             heapq.heappush(self.ready, entry)
 
     def _resources_fit(self, job: Job) -> bool:
-        for name, limit in self.opt.resources.items():
-            need = job.rule.resources.get(name, 0)
-            if need > limit:
-                raise UserError(
-                    f"rule {job.label} needs {name}={need}, but --resources allows {name}={limit}",
-                    f"Raise --resources {name}=..., or lower the rule's resources:.",
-                )
-            if need > self.free_resources.get(name, 0):
-                return False
-        return True
+        return all(job.rule.resources.get(name, 0) <= self.free_resources.get(name, 0)
+                   for name in self.opt.resources)
 
     def _start(self, job: Job, reason: Reason, key: str, parts: dict, threads: int) -> None:
         problem = self._prepare_outputs(job)
@@ -278,9 +289,6 @@ class Scheduler:
         self.report.job_started(job.label, str(reason), prepared.display if prepared else None, message)
         if problem is not None:  # the old outputs stay: they are not this attempt's
             self._fail(self.running.pop(job.id), problem, 1, remove_outputs=False)
-            return
-        if prepared is None:  # a rule with outputs but no action: they must exist already
-            self._complete(Completion(job.id, True))
             return
         ctx = None if prepared.kind == "shell" else self.rebuilder.context(job)
         self.executor.submit(Task(job.id, prepared.kind, prepared.payload, ctx))
@@ -327,10 +335,15 @@ class Scheduler:
         self._finish(job, ran=True)
 
     def _release(self, r: _Running) -> None:
-        """Give a finished job's threads and resources back."""
+        """A job ended: give its threads and resources back, and let producers
+        reopened while it ran go ahead."""
         self.free_threads += r.threads
         for name in self.opt.resources:
             self.free_resources[name] += r.job.rule.resources.get(name, 0)
+        for producer in self.after.pop(r.job.id, ()):
+            self.remaining[producer.id] -= 1
+            if self.remaining[producer.id] == 0:
+                self.queue.append(producer)
 
     def _fail(self, r: _Running, error: str, status: int, remove_outputs: bool = True) -> None:
         """A job attempt failed: remove what it wrote, record the attempt, retry or stop."""
@@ -348,9 +361,14 @@ class Scheduler:
         logs = [log for log in job.logs if os.path.exists(log)]
         if logs:
             error += f"\nits log: {', '.join(logs)}"
+        self._refuse(job, error)
+
+    def _refuse(self, job: Job, error: str, user_error: bool = False) -> None:
+        """``job`` failed for good: say why; stop starting jobs unless -k."""
         self.report.job_failed(job.label, error, will_retry=False)
         self.failed.add(job.id)
         self.summary.failed.append(job.label)
+        self.summary.user_errors += user_error
         if not self.opt.keep_going:
             self.stopping = True
 
@@ -366,6 +384,8 @@ class Scheduler:
             flags = job.output_flags(i)
             if "directory" in flags and not os.path.isdir(out):
                 return f"output {out} is marked directory() but is a file"
+            if "directory" not in flags and os.path.isdir(out):
+                return f"output {out} is a directory: mark it directory(\"{out}\") in the rule"
             outputs.append((out, digest, "temp" in flags))
         for i, out in enumerate(job.outputs):
             if "protected" in job.output_flags(i):
@@ -382,18 +402,29 @@ class Scheduler:
 
     def _touch(self, job: Job, key: str, parts: dict) -> None:
         """--touch: record existing outputs as made by flow, without running."""
+        missing = [o for o in job.outputs if not os.path.lexists(o)]
+        if missing:
+            raise UserError(f"--touch: output {missing[0]} of {job.label} does not exist, so it cannot be recorded")
+        self._record_existing(job, key, parts)
+        self.report.note(f"touch {job.label}")
+        self._finish(job, ran=False)
+
+    def _provided(self, job: Job, key: str, parts: dict) -> None:
+        """A rule with outputs but no action names files the user provides:
+        record them as they are; never remove them."""
+        missing = [o for o in job.outputs if not os.path.lexists(o)]
+        if missing:
+            raise UserError(f"rule {job.label} has no action, so its output {missing[0]} must exist already",
+                            "Create the file, or give the rule a shell:, run: or script:.")
+        self._record_existing(job, key, parts)
+        self._finish(job, ran=False)
+
+    def _record_existing(self, job: Job, key: str, parts: dict) -> None:
         hasher = self.rebuilder.hasher
-        outputs = []
-        for i, out in enumerate(job.outputs):
-            digest = hasher.digest(out)
-            if digest is None:
-                raise UserError(f"--touch: output {out} of {job.label} does not exist, so it cannot be recorded")
-            outputs.append((out, digest, "temp" in job.output_flags(i)))
+        outputs = [(out, hasher.digest(out), "temp" in job.output_flags(i)) for i, out in enumerate(job.outputs)]
         now = time.time()
         self.state.record_job(job.id, job.rule.name, job.wildcards, key, parts, outputs,
                               hasher.take_learned(), now, now)
-        self.report.note(f"touch {job.label}")
-        self._finish(job, ran=False)
 
     def _finish(self, job: Job, ran: bool) -> None:
         self.done.add(job.id)
@@ -423,8 +454,19 @@ class Scheduler:
                     if "temp" in dep.output_flags(i) and out not in self.rebuilder.targets:
                         if os.path.lexists(out):
                             remove_output(out)
-                            remove_empty_parents(out)
+                            remove_empty_parents(out, keep=self._busy_dirs())
                         self.rebuilder.hasher.forget(out)
+
+    def _busy_dirs(self) -> set[str]:
+        """Directories running jobs write into (an emptied one must stay)."""
+        dirs: set[str] = set()
+        for r in self.running.values():
+            for path in r.job.outputs + r.job.logs:
+                d = os.path.dirname(path)
+                while d and d not in dirs:
+                    dirs.add(d)
+                    d = os.path.dirname(d)
+        return dirs
 
     # time limits and interruption --------------------------------------------------
 

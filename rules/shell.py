@@ -79,8 +79,34 @@ class ShellAction:
         self.template = template
 
     def prepare(self, ctx: JobContext) -> Prepared:
-        command = format_command(self.template, ctx.format_namespace())
-        return Prepared("shell", command, command, command)
+        namespace = ctx.format_namespace()
+        command = format_command(self.template, namespace)
+        signature = command
+        if "threads" in self.template or "resources" in self.template:
+            # threads and resources are not in the key (FLOWFILE.md): -j 1 and
+            # -j 8 run the same job.
+            signature = format_command(self.template, {**namespace, "threads": _Unkeyed("threads"),
+                                                       "resources": _Unkeyed("resources")})
+        return Prepared("shell", signature, command, command)
+
+
+class _Unkeyed:
+    """Stands for a value left out of the job's key: formats as its own placeholder."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __getattr__(self, attr: str) -> _Unkeyed:
+        return _Unkeyed(f"{self.name}.{attr}")
+
+    def __getitem__(self, key) -> _Unkeyed:
+        return _Unkeyed(f"{self.name}[{key}]")
+
+    def __str__(self) -> str:
+        return "{" + self.name + "}"
+
+    def __format__(self, spec: str) -> str:
+        return str(self)
 
 
 def bash_argv(command: str) -> list[str]:

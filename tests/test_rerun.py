@@ -791,3 +791,104 @@ rule a:
     r = project.run("-n")
     assert "would run  a: input src.txt changed" in r.stdout, r.output
     assert "would run  b: the command changed" in r.stdout, r.output
+
+
+def test_rule_without_action_records_the_users_file_and_never_removes_it(project):
+    project.flowfile("""\
+rule all:
+    input: "b.txt"
+
+rule provided:
+    output: "data.txt"
+
+rule b:
+    input: "data.txt"
+    output: "b.txt"
+    shell: "cat {input} > {output}"
+""")
+    project.write("data.txt", "precious\n")
+    assert project.ran() == ["b"]
+    assert project.read("data.txt") == "precious\n" and project.read("b.txt") == "precious\n"
+    assert project.ran() == []
+
+
+def test_rule_without_action_whose_output_is_missing_says_so(project):
+    project.flowfile("""\
+rule provided:
+    output: "data.txt"
+""")
+    r = project.flow("run")
+    assert r.returncode == 2
+    assert "has no action" in r.stderr and "data.txt" in r.stderr, r.stderr
+
+
+def test_threads_in_a_command_are_not_in_the_key(project):
+    project.flowfile("""\
+rule a:
+    output: "out.txt"
+    threads: 4
+    shell: "echo {threads} > /dev/null; echo done > {output}"
+""")
+    project.run("-j", "2")
+    assert project.would_run("-j", "1") == []
+
+
+def test_producer_remade_for_a_temp_file_waits_for_a_running_reader_of_its_other_output(project):
+    # x reads u.txt while it runs; a makes u.txt and the temp t.txt that y
+    # needs back later. Remaking a must not rewrite u.txt under x.
+    project.flowfile("""\
+rule all:
+    input: "x.txt", "y.txt"
+
+rule a:
+    input: "src.txt"
+    output: temp("t.txt"), "u.txt"
+    shell: "sleep 1; cat {input} > {output[0]}; cat {input} > {output[1]}"
+
+rule x:
+    input: "u.txt", "ox.txt"
+    output: "x.txt"
+    priority: 10
+    shell: "sleep 0.6; cat {input} > {output}"
+
+rule slow_oy:
+    input: "src2.txt"
+    output: "oy.txt"
+    shell: "sleep 0.2; cat {input} > {output}"
+
+rule y:
+    input: "t.txt", "oy.txt"
+    output: "y.txt"
+    shell: "cat {input} > {output}"
+""")
+    project.write("src.txt", "s\n")
+    project.write("src2.txt", "1\n")
+    project.write("ox.txt", "1\n")
+    project.run("-j", "3")
+    project.write("ox.txt", "2\n")
+    project.write("src2.txt", "2\n")
+    project.run("-j", "3")
+    assert project.read("x.txt") == "s\n2\n"
+    assert project.read("y.txt") == "s\n2\n"
+
+
+def test_an_emptied_temp_directory_stays_while_a_running_job_writes_into_it(project):
+    project.flowfile("""\
+rule all:
+    input: "b.txt", "tmp/c.txt"
+
+rule a:
+    output: temp("tmp/a.txt")
+    shell: "echo a > {output}"
+
+rule b:
+    input: "tmp/a.txt"
+    output: "b.txt"
+    shell: "cat {input} > {output}"
+
+rule c:
+    output: "tmp/c.txt"
+    shell: "sleep 1; echo c > {output}"
+""")
+    project.run("-j", "3")
+    assert project.read("tmp/c.txt") == "c\n" and not project.exists("tmp/a.txt")

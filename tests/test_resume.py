@@ -367,3 +367,14 @@ def test_half_written_output_from_a_killed_run_is_rerun(project):
     assert "slow (n=1)" in project.ran()
     assert project.read("slow/1.txt") == "partial\nrest\n"
     assert project.ran() == []
+
+
+def test_sighup_stops_the_running_jobs_and_exits_129(project):
+    # The terminal flow runs in was closed: its jobs must not run on unseen.
+    code, err, pids = _interrupted_run(project, signal.SIGHUP)
+    assert code == 129, err
+    assert "SIGHUP" in err, err
+    time.sleep(0.3)
+    for pid in pids:
+        assert _group_alive(pid) == [], f"processes of job group {pid} still run\n{err}"
+    assert not project.exists("slow/1.txt"), err

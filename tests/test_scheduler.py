@@ -607,3 +607,53 @@ def test_failed_job_message_names_its_log_file(project):
     r = project.flow("run")
     assert r.returncode == 1
     assert "its log: logs/broken.log" in r.stderr, r.stderr
+
+
+def test_keep_going_past_a_job_that_cannot_be_prepared(project):
+    project.flowfile("""\
+        rule all:
+            input: "long.txt", "bad.txt"
+
+        rule long:
+            output: "long.txt"
+            shell: "echo partial > {output}; sleep 1; echo full > {output}"
+
+        rule first:
+            output: "first.txt"
+            shell: "sleep 0.2; echo > {output}"
+
+        rule bad:
+            input: "first.txt"
+            output: "bad.txt"
+            shell: "echo {params.nope} > {output}"
+        """)
+    r = project.flow("run", "-k", "-j", "3")
+    assert r.returncode == 2, r.output
+    assert r.stderr.count("cannot resolve {params.nope}") == 1, r.stderr
+    assert project.read("long.txt") == "full\n"
+
+
+def test_wildcard_values_with_commas_and_equals_signs_are_different_jobs(project):
+    project.flowfile("""\
+        rule all:
+            input: "o/x,b=y/z.txt", "o/x/y,b=z.txt"
+
+        rule r:
+            output: "o/{a}/{b}.txt"
+            shell: "echo {wildcards.a} {wildcards.b} > {output}"
+        """)
+    project.run()
+    assert project.read("o/x,b=y/z.txt") == "x,b=y z\n"
+    assert project.read("o/x/y,b=z.txt") == "x y,b=z\n"
+
+
+def test_output_that_is_a_directory_must_be_marked_directory(project):
+    project.flowfile("""\
+        rule a:
+            output: "d"
+            shell: "mkdir {output}"
+        """)
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert 'mark it directory("d")' in r.stderr, r.stderr
+    assert not project.exists("d")
