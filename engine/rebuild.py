@@ -19,6 +19,7 @@ from typing import Any
 
 import xxhash
 from flow.rules import ActionError, JobContext, Namespace, Prepared
+from flow.rules.shell import format_command
 
 from .dag import Job
 from .errors import UserError
@@ -73,6 +74,15 @@ class Rebuilder:
                 raise UserError(f"rule {job.label}: {e}", pos=job.rule.where(job.rule.action.kind)) from None
             self._prepared[job.id] = p
         return p
+
+    def message(self, job: Job) -> str | None:
+        """The rule's ``message:`` for this job; as written if it cannot be formatted."""
+        if not job.rule.message:
+            return None
+        try:
+            return format_command(job.rule.message, self.context(job).format_namespace(), quote=False)
+        except ActionError:
+            return job.rule.message
 
     # the key ----------------------------------------------------------------------
 

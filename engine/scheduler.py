@@ -20,6 +20,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from flow.grammar import FlowfileError
+
 from .dag import DAG, Job
 from .errors import Interrupted, JobsFailed, Terminated, UserError
 from .executor import Completion, Executor, Task
@@ -126,6 +128,11 @@ class Scheduler:
             self.state.save_stats(self.rebuilder.hasher.take_learned())
         self.summary.seconds = time.monotonic() - started
         self.summary.blocked = len(self.jobs) - len(self.done) - len(self.failed)
+        # Up to date: done without running (a dry run's would-run jobs are in
+        # `changed`), not counting rules that only gather (`rule all`).
+        self.summary.up_to_date = sum(
+            1 for job_id in self.done - self.changed
+            if self.jobs[job_id].rule.action is not None or self.jobs[job_id].outputs)
         if self.failed:
             raise JobsFailed(self.summary)
         return self.summary
@@ -149,12 +156,13 @@ class Scheduler:
             job = self.queue.popleft()
             try:
                 self._decide(job)
-            except UserError as e:  # this job cannot run (a bad placeholder, a missing input, ...)
+            except (UserError, FlowfileError) as e:  # this job cannot run (a bad placeholder, ...)
                 self._refuse(job, e.render(), user_error=True)
 
     def _decide(self, job: Job) -> None:
         """All dependencies of ``job`` are done: expand, skip or queue it."""
-        if job.id in self.done or job.id in self.running or self.remaining.get(job.id, 0) > 0:
+        if job.id in self.done or job.id in self.running or job.id in self.failed \
+                or self.remaining.get(job.id, 0) > 0:
             return  # (a dependency reopened to remake a temp() file: it is queued again then)
         if job.pending is not None:
             if not self._expand(job):
@@ -169,14 +177,19 @@ class Scheduler:
             upstream = [d for d in job.deps if d.id in self.changed]
             if upstream:
                 reason = Reason("upstream", f"{upstream[0].label} would run first")
+        if job.rule.action is None:
+            # Nothing to run: a rule that only gathers, or one whose outputs the user
+            # provides (they must exist; flow never records, cleans or removes them).
+            missing = _missing_outputs(job)
+            if missing:
+                raise UserError(f"rule {job.label} has no action, so its output {missing[0]} must exist already",
+                                "Create the file, or give the rule a shell:, run: or script:.")
+            reason = None
         if reason is None:
             self._finish(job, ran=False)
             return
         if self.opt.touch:
             self._touch(job, key, parts)
-            return
-        if job.rule.action is None and not self.opt.dry_run:
-            self._provided(job, key, parts)
             return
         if self._restart_temp_producers(job):
             return
@@ -193,6 +206,10 @@ class Scheduler:
             self.changed.add(job.id)
             self._finish(job, ran=False)
             return
+        self._push_ready(job, reason, key, parts)
+
+    def _push_ready(self, job: Job, reason: Reason, key: str, parts: dict) -> None:
+        """Ready jobs start by priority, then longest path to a target, then age."""
         self.seq += 1
         heapq.heappush(self.ready, (-job.rule.priority, -self.depth.get(job.id, 0), self.seq, job, reason, key, parts))
 
@@ -228,13 +245,12 @@ class Scheduler:
                 producers.setdefault(producer.id, (producer, path))
         for producer, path in producers.values():
             self.done.discard(producer.id)
-            self.summary.up_to_date -= 1  # it was up to date (a gathering job makes no temp file)
             self.report.reopen()
             for consumer in self.consumers.get(producer.id, ()):
                 if consumer.id in self.running:  # it reads the producer's other outputs: let it end
                     self.remaining[producer.id] = self.remaining.get(producer.id, 0) + 1
                     self.after.setdefault(consumer.id, []).append(producer)
-                elif consumer.id not in self.done:
+                if consumer.id not in self.done:  # (a retry of a running one waits too)
                     self.remaining[consumer.id] = self.remaining.get(consumer.id, 0) + 1
             if job not in self.consumers.setdefault(producer.id, []):
                 self.consumers[producer.id].append(job)
@@ -248,8 +264,8 @@ class Scheduler:
         while self.ready and not self.stopping:
             entry = heapq.heappop(self.ready)
             job = entry[3]
-            if self.remaining.get(job.id, 0) > 0:
-                continue  # waits for a reopened dependency; queued again when it is done
+            if self.remaining.get(job.id, 0) > 0 or job.id in self.running or job.id in self.done:
+                continue  # waits for a reopened dependency (queued again when it is done), or stale
             threads = min(job.rule.threads, self.opt.cores)
             if threads > self.free_threads or not self._resources_fit(job):
                 skipped.append(entry)
@@ -268,6 +284,9 @@ class Scheduler:
 
     def _start(self, job: Job, reason: Reason, key: str, parts: dict, threads: int) -> None:
         problem = self._prepare_outputs(job)
+        if problem is not None:  # nothing ran, and the old outputs stay: they are not this attempt's
+            self._refuse(job, problem, user_error=True)
+            return
         prepared = self.rebuilder.prepared(job)
         attempt = self.attempts.get(job.id, 0) + 1
         self.attempts[job.id] = attempt
@@ -278,42 +297,34 @@ class Scheduler:
         self.free_threads -= threads
         for name in self.opt.resources:
             self.free_resources[name] -= job.rule.resources.get(name, 0)
-        message = None
-        if job.rule.message:
-            try:
-                from flow.rules.shell import format_command
-
-                message = format_command(job.rule.message, self.rebuilder.context(job).format_namespace(), quote=False)
-            except Exception:  # noqa: BLE001 - a bad message must not stop the job
-                message = job.rule.message
-        self.report.job_started(job.label, str(reason), prepared.display if prepared else None, message)
-        if problem is not None:  # the old outputs stay: they are not this attempt's
-            self._fail(self.running.pop(job.id), problem, 1, remove_outputs=False)
-            return
+        self.report.job_started(job.label, str(reason), prepared.display, self.rebuilder.message(job))
         ctx = None if prepared.kind == "shell" else self.rebuilder.context(job)
         self.executor.submit(Task(job.id, prepared.kind, prepared.payload, ctx))
 
     def _prepare_outputs(self, job: Job) -> str | None:
         """Remove old outputs (so that a half-written one is never mistaken for
-        new) and create the directories outputs and logs go into."""
-        for out in job.outputs + job.logs:
-            if self.dag.leads_outside(out):
-                return f"{out} leads outside the working directory through a symbolic link; nothing was written"
+        new) and create the directories outputs, logs and the benchmark go
+        into; a text saying why not, if the job cannot start."""
+        written = job.outputs + job.logs + ([job.benchmark] if job.benchmark else [])
+        for path in written:
+            if self.dag.leads_outside(path):
+                return f"{path} leads outside the working directory through a symbolic link; nothing was written"
         for i, out in enumerate(job.outputs):
             if os.path.lexists(out):
                 if "protected" in job.output_flags(i) and not os.stat(out).st_mode & stat.S_IWUSR:
                     return (f"output {out} is protected (read-only); delete it yourself "
                             "if it should be made again")
-                remove_output(out)
-            parent = os.path.dirname(out)
-            if parent:
-                os.makedirs(parent, exist_ok=True)
-            if "directory" in job.output_flags(i):
-                pass  # the job makes the directory itself, as in Snakemake
-        for path in job.logs + ([job.benchmark] if job.benchmark else []):
+                try:
+                    remove_output(out)
+                except OSError as e:
+                    return f"cannot remove the old {out}: {e.strerror}"
+        for path in written:  # (a directory() output the job makes itself, as in Snakemake)
             parent = os.path.dirname(path)
-            if parent:
-                os.makedirs(parent, exist_ok=True)
+            try:
+                if parent:
+                    os.makedirs(parent, exist_ok=True)
+            except OSError as e:
+                return f"cannot make the directory {parent} for {path}: {e.strerror}"
         return None
 
     def _complete(self, c: Completion) -> None:
@@ -355,8 +366,7 @@ class Scheduler:
         self.state.record_failure(job.id, job.rule.name, job.wildcards, r.started, time.time(), status)
         if r.attempt <= job.rule.retries and not self.stopping:
             self.report.job_failed(job.label, error, will_retry=True)
-            self.seq += 1
-            heapq.heappush(self.ready, (-job.rule.priority, -self.depth.get(job.id, 0), self.seq, job, r.reason, r.key, r.parts))
+            self._push_ready(job, r.reason, r.key, r.parts)
             return
         logs = [log for log in job.logs if os.path.exists(log)]
         if logs:
@@ -373,12 +383,16 @@ class Scheduler:
             self.stopping = True
 
     def _record(self, job: Job, r: _Running, ended: float, c: Completion) -> str | None:
-        """Check and record a job's outputs; an error text if they are not right."""
+        """Check a finished job's outputs and record them in one transaction
+        (the moment the job counts as done); an error text if they are not right."""
         hasher = self.rebuilder.hasher
         outputs = []
         for i, out in enumerate(job.outputs):
             hasher.forget(out)
-            digest = hasher.digest(out)
+            try:
+                digest = hasher.digest(out)
+            except OSError as e:
+                return f"cannot read its output {out}: {e.strerror}"
             if digest is None:
                 return f"the job finished but did not make its output {out}"
             flags = job.output_flags(i)
@@ -387,55 +401,48 @@ class Scheduler:
             if "directory" not in flags and os.path.isdir(out):
                 return f"output {out} is a directory: mark it directory(\"{out}\") in the rule"
             outputs.append((out, digest, "temp" in flags))
-        for i, out in enumerate(job.outputs):
-            if "protected" in job.output_flags(i):
-                make_readonly(out)
-        for log in job.logs:  # as Snakemake does, a log the job did not write exists, empty
-            if not os.path.lexists(log):
-                open(log, "a").close()
-        if job.benchmark:
-            _write_benchmark(job.benchmark, ended - r.started, c)
         key, parts = self.rebuilder.key(job, recorded_hashes=False) if not r.key else (r.key, r.parts)
         self.state.record_job(job.id, job.rule.name, job.wildcards, key, parts, outputs,
                               hasher.take_learned(), r.started, ended)
+        try:
+            self._after_recorded(job, ended - r.started, c)
+        except OSError as e:
+            self.report.note(f"warning: {job.label}: {e.filename or ''}: {e.strerror}")
         return None
+
+    def _after_recorded(self, job: Job, seconds: float, c: Completion) -> None:
+        """What follows a recorded job: protected() outputs made read-only, an
+        empty log for one the job did not write (as in Snakemake), the benchmark."""
+        for i, out in enumerate(job.outputs):
+            if "protected" in job.output_flags(i):
+                make_readonly(out)
+        for log in job.logs:
+            if not os.path.lexists(log):
+                open(log, "a").close()
+        if job.benchmark:
+            _write_benchmark(job.benchmark, seconds, c)
 
     def _touch(self, job: Job, key: str, parts: dict) -> None:
         """--touch: record existing outputs as made by flow, without running."""
-        missing = [o for o in job.outputs if not os.path.lexists(o)]
+        missing = _missing_outputs(job)
         if missing:
             raise UserError(f"--touch: output {missing[0]} of {job.label} does not exist, so it cannot be recorded")
-        self._record_existing(job, key, parts)
-        self.report.note(f"touch {job.label}")
-        self._finish(job, ran=False)
-
-    def _provided(self, job: Job, key: str, parts: dict) -> None:
-        """A rule with outputs but no action names files the user provides:
-        record them as they are; never remove them."""
-        missing = [o for o in job.outputs if not os.path.lexists(o)]
-        if missing:
-            raise UserError(f"rule {job.label} has no action, so its output {missing[0]} must exist already",
-                            "Create the file, or give the rule a shell:, run: or script:.")
-        self._record_existing(job, key, parts)
-        self._finish(job, ran=False)
-
-    def _record_existing(self, job: Job, key: str, parts: dict) -> None:
         hasher = self.rebuilder.hasher
         outputs = [(out, hasher.digest(out), "temp" in job.output_flags(i)) for i, out in enumerate(job.outputs)]
         now = time.time()
         self.state.record_job(job.id, job.rule.name, job.wildcards, key, parts, outputs,
                               hasher.take_learned(), now, now)
+        self.report.note(f"touch {job.label}")
+        self._finish(job, ran=False)
 
     def _finish(self, job: Job, ran: bool) -> None:
         self.done.add(job.id)
         if not ran:
-            gathers = job.rule.action is None and not job.outputs  # `rule all`: nothing to be up to date
-            self.summary.up_to_date += 0 if gathers or (self.opt.dry_run and job.id in self.changed) else 1
             self.report.job_done(job.label, ran=False)
         if job.rule.checkpoint and not (self.opt.dry_run and job.id in self.changed):
             self.dag.checkpoint_done(job)
         for consumer in self.consumers.get(job.id, ()):
-            if consumer.id in self.done:
+            if consumer.id in self.done or consumer.id in self.failed:
                 continue
             n = self.remaining.get(consumer.id, 0) - 1
             self.remaining[consumer.id] = n
@@ -447,8 +454,8 @@ class Scheduler:
     def _release_temps(self, job: Job) -> None:
         """Delete temp() outputs of dependencies once every consumer is done."""
         for dep in job.deps:
-            if not any("temp" in dep.output_flags(i) for i in range(len(dep.outputs))):
-                continue
+            if dep.rule.action is None or not any("temp" in dep.output_flags(i) for i in range(len(dep.outputs))):
+                continue  # (the user's own files are never removed)
             if all(c.id in self.done for c in self.consumers.get(dep.id, ())):
                 for i, out in enumerate(dep.outputs):
                     if "temp" in dep.output_flags(i) and out not in self.rebuilder.targets:
@@ -461,7 +468,7 @@ class Scheduler:
         """Directories running jobs write into (an emptied one must stay)."""
         dirs: set[str] = set()
         for r in self.running.values():
-            for path in r.job.outputs + r.job.logs:
+            for path in r.job.outputs + r.job.logs + ([r.job.benchmark] if r.job.benchmark else []):
                 d = os.path.dirname(path)
                 while d and d not in dirs:
                     dirs.add(d)
@@ -494,6 +501,10 @@ class Scheduler:
                 remove_output(out)
         self.report.close()
         raise Interrupted(signum, self.summary.ran)
+
+
+def _missing_outputs(job: Job) -> list[str]:
+    return [o for o in job.outputs if not os.path.lexists(o)]
 
 
 def _write_benchmark(path: str, seconds: float, c: Completion) -> None:

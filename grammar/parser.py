@@ -581,17 +581,26 @@ def _from_lark(e: UnexpectedInput, text: str, file: str) -> FlowfileError:
     return FlowfileError(str(e), file, line, column, None, source)
 
 
-_HANDLER = re.compile(r"^(onstart|onsuccess|onerror)\s*:", re.MULTILINE)
+_HANDLER = re.compile(r"(onstart|onsuccess|onerror)\s*:")
+
+
+def _check_handlers(text: str, file: str) -> None:
+    """Snakemake's ``onsuccess:``-style handlers hold Python: name them
+    rather than fail on their code."""
+    in_string: str | None = None
+    for i, line in enumerate(text.split("\n")):
+        m = _HANDLER.match(line) if in_string is None else None
+        if m:
+            raise FlowfileError(f"`{m.group(1)}:` handlers are not supported in Flowfiles", file, i + 1, 1,
+                                "A Flowfile is declarative: make the step a rule, or run it after "
+                                "`flow run` (its exit code says whether the run succeeded).", line)
+        in_string = _long_string_state(line, in_string)
 
 
 def parse(text: str, file: str = "Flowfile") -> ast.Module:
     """Parse Flowfile text. Raises FlowfileError, never anything else."""
-    handler = _HANDLER.search(text)
-    if handler:
-        ln = text.count("\n", 0, handler.start()) + 1
-        raise FlowfileError(f"`{handler.group(1)}:` handlers are not supported in Flowfiles", file, ln, 1,
-                            "A Flowfile is declarative: make the step a rule, or run it after `flow run` "
-                            "(its exit code says whether the run succeeded).", text.split("\n")[ln - 1])
+    if "on" in text:
+        _check_handlers(text, file)
     if "\x00" in text:
         idx = text.index("\x00")
         ln = text.count("\n", 0, idx) + 1

@@ -151,6 +151,6 @@ rule d:
     shell: "ln -s {outside} {{output}}"
 """)
     r = project.flow("run", "-j", "1")
-    assert r.returncode == 1, r.output
+    assert r.returncode == 2, r.output
     assert "leads outside the working directory" in r.stderr, r.stderr
     assert os.listdir(outside) == []

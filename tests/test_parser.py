@@ -1543,3 +1543,15 @@ def test_tab_indenting_a_run_block_is_named_as_a_tab():
     e = error_of('rule a:\n    output: "x"\n    run:\n\tprint(1)\n', dedent=False)
     assert where(e)[:2] == ("Flowfile", 4)
     assert "tab" in e.message
+
+
+def test_handler_name_inside_a_triple_quoted_string_is_just_text():
+    r = only('''
+        rule all:
+            output: "x"
+            shell: """
+        echo hi > x
+        onerror: ignored
+        """
+        ''')
+    assert "onerror: ignored" in r.directive("shell").value.positional[0].value

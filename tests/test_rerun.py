@@ -371,7 +371,7 @@ def test_after_touch_a_changed_input_reruns_its_dependants(project):
 def test_forceall_runs_every_job(project):
     _pipeline(project)
     ran = project.ran("-F")
-    assert sorted(j for j in ran if j != "all") == ALL_JOBS  # -F also "runs" the gathering rule
+    assert sorted(ran) == ALL_JOBS  # (the gathering rule `all` has nothing to run)
 
 
 def test_forcerun_runs_every_job_of_that_rule_and_nothing_upstream(project):
@@ -530,7 +530,7 @@ rule p:
     assert project.ran() == ["p"]
     project.write("src.txt", "v2\n")
     r = project.flow("run")
-    assert r.returncode == 1, r.output
+    assert r.returncode == 2, r.output  # nothing ran: the user must decide
     assert "protected" in r.stderr, r.stderr
     assert project.read("p.txt") == "v1\n"
 
@@ -892,3 +892,23 @@ rule c:
 """)
     project.run("-j", "3")
     assert project.read("tmp/c.txt") == "c\n" and not project.exists("tmp/a.txt")
+
+
+def test_clean_never_removes_files_a_rule_without_action_provides(project):
+    project.flowfile("""\
+rule all:
+    input: "b.txt"
+
+rule provided:
+    output: temp("raw.csv")
+
+rule b:
+    input: "raw.csv"
+    output: "b.txt"
+    shell: "cat {input} > {output}"
+""")
+    project.write("raw.csv", "mine\n")
+    project.run()
+    assert project.read("raw.csv") == "mine\n"  # not deleted as a temp() file either
+    assert project.flow("clean").returncode == 0
+    assert project.read("raw.csv") == "mine\n" and not project.exists("b.txt")

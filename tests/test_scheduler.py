@@ -657,3 +657,71 @@ def test_output_that_is_a_directory_must_be_marked_directory(project):
     assert r.returncode == 1
     assert 'mark it directory("d")' in r.stderr, r.stderr
     assert not project.exists("d")
+
+
+def test_benchmark_directory_emptied_by_a_temp_file_stays_while_its_job_runs(project):
+    project.flowfile("""\
+        rule all:
+            input: "d.out", "x.out"
+
+        rule p:
+            output: temp("work/t.txt")
+            shell: "echo t > {output}"
+
+        rule d:
+            input: "work/t.txt"
+            output: "d.out"
+            shell: "cat {input} > {output}"
+
+        rule x:
+            output: "x.out"
+            benchmark: "work/x.bench"
+            shell: "sleep 1; echo x > {output}"
+        """)
+    project.run("-j", "3")
+    assert project.read("work/x.bench").startswith("s\th:m:s")
+    assert project.ran() == []
+
+
+def test_a_job_whose_output_directory_cannot_be_made_fails_alone(project):
+    project.flowfile("""\
+        rule all:
+            input: "a/b.txt", "ok.txt"
+
+        rule bad:
+            output: "a/b.txt"
+            shell: "echo > {output}"
+
+        rule ok:
+            output: "ok.txt"
+            shell: "sleep 0.5; echo ok > {output}"
+        """)
+    project.write("a", "a file where a directory should be\n")
+    r = project.flow("run", "-k", "-j", "2")
+    assert r.returncode == 2, r.output
+    assert "error bad" in r.stderr and "cannot make the directory a for a/b.txt" in r.stderr, r.stderr
+    assert project.read("ok.txt") == "ok\n"
+
+
+def test_flowfile_error_found_after_a_checkpoint_fails_only_that_job_with_keep_going(project):
+    project.flowfile("""\
+        rule all:
+            input: "agg.txt", "slow.txt"
+
+        checkpoint ck:
+            output: directory("ck")
+            shell: "mkdir -p ck; touch ck/a.txt ck/b.txt"
+
+        rule agg:
+            input: expand("ck/{s}.txt", s=glob_wildcards("ck/{s}.txt").s, t=undefined_name)
+            output: "agg.txt"
+            shell: "cat {input} > {output}"
+
+        rule slow:
+            output: "slow.txt"
+            shell: "sleep 1; echo slow > {output}"
+        """)
+    r = project.flow("run", "-k", "-j", "2")
+    assert r.returncode == 2, r.output
+    assert "undefined_name" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert project.read("slow.txt") == "slow\n"
