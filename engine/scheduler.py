@@ -87,6 +87,10 @@ class Scheduler:
         self.attempts: dict[str, int] = {}
         self.temp_needed: dict[str, str] = {}  # producer id -> why it runs again
         self.after: dict[str, list[Job]] = {}  # running job id -> reopened producers waiting for it
+        self.producers: dict[str, dict[str, Job]] = {}  # the reverse of consumers
+        self.released: set[str] = set()  # producers whose temp() outputs were deleted
+        self.unexpanded: set[str] = set()  # jobs whose inputs wait for a checkpoint
+        self.deferred: dict[str, Job] = {}  # temp() producers to release once none is left
         self.free_threads = options.cores
         self.free_resources = dict(options.resources)
         self.stopping = False
@@ -101,9 +105,11 @@ class Scheduler:
         for job in new:
             self.jobs[job.id] = job
             self.consumers.setdefault(job.id, [])
+            if job.pending is not None:
+                self.unexpanded.add(job.id)
         for job in new:
             for dep in job.deps:
-                self.consumers.setdefault(dep.id, []).append(job)
+                self._link(dep, job)
             self.remaining[job.id] = sum(1 for d in job.deps if d.id not in self.done)
         for job in reversed(new):
             d = self.depth.get(job.id, 0)
@@ -213,6 +219,11 @@ class Scheduler:
         self.seq += 1
         heapq.heappush(self.ready, (-job.rule.priority, -self.depth.get(job.id, 0), self.seq, job, reason, key, parts))
 
+    def _link(self, producer: Job, consumer: Job) -> None:
+        if consumer not in self.consumers.setdefault(producer.id, []):
+            self.consumers[producer.id].append(consumer)
+        self.producers.setdefault(consumer.id, {})[producer.id] = producer
+
     def _expand(self, job: Job) -> bool:
         """Grow the DAG behind a finished checkpoint; False if the job must wait."""
         if self.opt.dry_run and any(d.id in self.changed for d in job.deps):
@@ -226,8 +237,9 @@ class Scheduler:
         self._add(new)
         self.remaining[job.id] = sum(1 for d in job.deps if d.id not in self.done)
         for dep in job.deps:
-            if job not in self.consumers.setdefault(dep.id, []):
-                self.consumers[dep.id].append(job)
+            self._link(dep, job)
+        if job.pending is None:
+            self._expanded(job)
         if self.remaining[job.id] > 0:
             return False
         if job.pending is not None:  # nested checkpoint, already done
@@ -245,6 +257,7 @@ class Scheduler:
                 producers.setdefault(producer.id, (producer, path))
         for producer, path in producers.values():
             self.done.discard(producer.id)
+            self.released.discard(producer.id)
             self.report.reopen()
             for consumer in self.consumers.get(producer.id, ()):
                 if consumer.id in self.running:  # it reads the producer's other outputs: let it end
@@ -252,8 +265,8 @@ class Scheduler:
                     self.after.setdefault(consumer.id, []).append(producer)
                 if consumer.id not in self.done:  # (a retry of a running one waits too)
                     self.remaining[consumer.id] = self.remaining.get(consumer.id, 0) + 1
-            if job not in self.consumers.setdefault(producer.id, []):
-                self.consumers[producer.id].append(job)
+            if job not in self.consumers.get(producer.id, ()):
+                self._link(producer, job)
                 self.remaining[job.id] = self.remaining.get(job.id, 0) + 1
             self.temp_needed[producer.id] = f"{path} (temp) is needed again by {job.label}"
             self.queue.append(producer)
@@ -264,7 +277,8 @@ class Scheduler:
         while self.ready and not self.stopping:
             entry = heapq.heappop(self.ready)
             job = entry[3]
-            if self.remaining.get(job.id, 0) > 0 or job.id in self.running or job.id in self.done:
+            if self.remaining.get(job.id, 0) > 0 or job.id in self.running or job.id in self.done \
+                    or job.id in self.failed:
                 continue  # waits for a reopened dependency (queued again when it is done), or stale
             threads = min(job.rule.threads, self.opt.cores)
             if threads > self.free_threads or not self._resources_fit(job):
@@ -452,17 +466,41 @@ class Scheduler:
             self._release_temps(job)
 
     def _release_temps(self, job: Job) -> None:
-        """Delete temp() outputs of dependencies once every consumer is done."""
-        for dep in job.deps:
-            if dep.rule.action is None or not any("temp" in dep.output_flags(i) for i in range(len(dep.outputs))):
-                continue  # (the user's own files are never removed)
-            if all(c.id in self.done for c in self.consumers.get(dep.id, ())):
-                for i, out in enumerate(dep.outputs):
-                    if "temp" in dep.output_flags(i) and out not in self.rebuilder.targets:
-                        if os.path.lexists(out):
-                            remove_output(out)
-                            remove_empty_parents(out, keep=self._busy_dirs())
-                        self.rebuilder.hasher.forget(out)
+        """Delete temp() outputs that nothing in this run can need again.
+
+        A producer's temp files go once every consumer is done and *settled*:
+        makes no temp file itself, or has released its own. (A done consumer
+        whose temp output is still needed downstream may be remade, and then
+        needs these files back.) Releasing one producer may settle the ones
+        before it, up a chain of temp files. While a checkpoint's dependants
+        are not expanded, new consumers may still appear, so releases wait."""
+        stack = [job, *self.producers.get(job.id, {}).values()]
+        while stack:
+            p = stack.pop()
+            if p.id in self.released or p.id not in self.done or not _makes_temp(p):
+                continue
+            if self.unexpanded:
+                self.deferred[p.id] = p
+                continue
+            if not all(c.id in self.done and (c.id in self.released or not _makes_temp(c))
+                       for c in self.consumers.get(p.id, ())):
+                continue
+            self.released.add(p.id)
+            for i, out in enumerate(p.outputs):
+                if "temp" in p.output_flags(i) and out not in self.rebuilder.targets:
+                    if os.path.lexists(out):
+                        remove_output(out)
+                        remove_empty_parents(out, keep=self._busy_dirs())
+                    self.rebuilder.hasher.forget(out)
+            stack.extend(self.producers.get(p.id, {}).values())
+
+    def _expanded(self, job: Job) -> None:
+        """``job``'s inputs are known now; releases held back for it may go."""
+        self.unexpanded.discard(job.id)
+        if not self.unexpanded and self.deferred and not self.opt.dry_run and not self.opt.notemp:
+            deferred, self.deferred = list(self.deferred.values()), {}
+            for p in deferred:
+                self._release_temps(p)
 
     def _busy_dirs(self) -> set[str]:
         """Directories running jobs write into (an emptied one must stay)."""
@@ -501,6 +539,11 @@ class Scheduler:
                 remove_output(out)
         self.report.close()
         raise Interrupted(signum, self.summary.ran)
+
+
+def _makes_temp(job: Job) -> bool:
+    """Whether flow makes temp() files for this job (never a rule without action)."""
+    return job.rule.action is not None and any("temp" in job.output_flags(i) for i in range(len(job.outputs)))
 
 
 def _missing_outputs(job: Job) -> list[str]:

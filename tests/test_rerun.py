@@ -912,3 +912,95 @@ rule b:
     assert project.read("raw.csv") == "mine\n"  # not deleted as a temp() file either
     assert project.flow("clean").returncode == 0
     assert project.read("raw.csv") == "mine\n" and not project.exists("b.txt")
+
+
+TEMP_CHAIN = """\
+rule all:
+    input: "d.txt"
+
+rule a:
+    output: temp("a.txt")
+    shell: "echo A > {output}"
+
+rule b:
+    input: "a.txt"
+    output: temp("b.txt")
+    shell: "cat {input} > {output}"
+
+rule c:
+    input: "b.txt"
+    output: temp("c.txt")
+    shell: "cat {input} > {output}"
+
+rule d:
+    input: "c.txt"
+    output: "d.txt"
+    shell: "cat {input} > {output}"
+"""
+
+
+def test_temp_chain_is_remade_when_its_head_reran_with_the_same_bytes(project):
+    # a runs again but writes the same bytes, so b is up to date; d must run
+    # and needs c and b back, which need a.txt: it must not be gone by then.
+    project.flowfile(TEMP_CHAIN)
+    project.run("-j", "2")
+    text = project.read("Flowfile")
+    text = text.replace('"echo A > {output}"', '"echo A > {output}; true"')
+    project.flowfile(text.replace('output: "d.txt"\n    shell: "cat {input} > {output}"',
+                                  'output: "d.txt"\n    shell: "cat < {input} > {output}"'))
+    assert sorted(project.ran("-j", "2")) == ["a", "b", "c", "d"]
+    assert project.read("d.txt") == "A\n"
+    assert not any(project.exists(f) for f in ("a.txt", "b.txt", "c.txt"))
+
+
+def test_temp_file_read_by_jobs_known_only_after_a_checkpoint_is_kept_for_them(project):
+    project.flowfile("""\
+rule all:
+    input: "agg.txt"
+
+rule pre:
+    output: temp("pre.txt")
+    shell: "echo P > {output}"
+
+checkpoint split:
+    input: "pre.txt"
+    output: directory("parts")
+    shell: "mkdir -p {output}; echo 1 > {output}/1.txt; echo 2 > {output}/2.txt"
+
+rule proc:
+    input: "parts/{i}.txt", "pre.txt"
+    output: "proc/{i}.txt"
+    shell: "cat {input} > {output}"
+
+rule agg:
+    input: expand("proc/{i}.txt", i=glob_wildcards("parts/{i}.txt").i)
+    output: "agg.txt"
+    shell: "cat {input} > {output}"
+""")
+    project.run("-j", "2")
+    assert project.read("agg.txt") == "1\nP\n2\nP\n"
+    assert not project.exists("pre.txt")
+
+
+def test_temp_output_of_a_checkpoint_is_deleted_after_its_consumers(project):
+    project.flowfile("""\
+rule all:
+    input: "agg.txt", "use.txt"
+
+checkpoint split:
+    output: directory("parts"), temp("list.tmp")
+    shell: "mkdir -p {output[0]}; echo 1 > {output[0]}/1.txt; ls {output[0]} > {output[1]}"
+
+rule use:
+    input: "list.tmp"
+    output: "use.txt"
+    shell: "sleep 0.3; cat {input} > {output}"
+
+rule agg:
+    input: expand("parts/{i}.txt", i=glob_wildcards("parts/{i}.txt").i)
+    output: "agg.txt"
+    shell: "cat {input} > {output}"
+""")
+    project.run("-j", "4")
+    assert project.read("use.txt") == "1.txt\n"
+    assert not project.exists("list.tmp")
