@@ -76,6 +76,8 @@ class Scheduler:
         self.opt = options
         self.jobs: dict[str, Job] = {}
         self.consumers: dict[str, list[Job]] = {}
+        # What a job still waits for: its dependencies not done yet, and, for a
+        # producer reopened to remake a temp() file, its consumers still running.
         self.remaining: dict[str, int] = {}
         self.depth: dict[str, int] = {}
         self.done: set[str] = set()
