@@ -173,12 +173,18 @@ class DAG:
     def _directory_producer(self, path: str) -> Job | None:
         d = os.path.dirname(path)
         while d and d != os.path.dirname(d):
-            if d in self.producer and self.producer[d] is not None:
-                job = self.producer[d]
-                if any("directory" in job.output_flags(i) for i, o in enumerate(job.outputs) if o == d):
-                    return job
-            for rule, wc in self.index.candidates(d, dirs_only=True):
-                return self._job(rule, wc)
+            job = self.producer.get(d)
+            if job is None or not any("directory" in job.output_flags(i)
+                                      for i, o in enumerate(job.outputs) if o == d):
+                job = next((self._job(rule, wc) for rule, wc in self.index.candidates(d, dirs_only=True)), None)
+            if job is not None:
+                if any("temp" in job.output_flags(i) for i, o in enumerate(job.outputs) if o == d):
+                    raise UserError(
+                        f"{path} lies inside {d}, a temp(directory()) output of rule {job.rule.name}: "
+                        "flow deletes it whole, so a file in it cannot be an input",
+                        f"Read the directory {d} itself as the input, or drop temp().",
+                        pos=job.rule.where("output"))
+                return job
             d = os.path.dirname(d)
         return None
 

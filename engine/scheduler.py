@@ -130,6 +130,9 @@ class Scheduler:
         try:
             self._add(self.dag.reachable(targets))
             self._loop()
+            if self.unexpanded:  # checkpoints that did not run: no new consumer can appear now
+                self.unexpanded.clear()
+                self._expanded(None)
         except (KeyboardInterrupt, Terminated) as e:
             self._interrupt(e.signum if isinstance(e, Terminated) else 2)
         finally:
@@ -251,19 +254,22 @@ class Scheduler:
     def _restart_temp_producers(self, job: Job) -> bool:
         """A job that must run needs temp() inputs flow deleted: run their
         producers again. A reopened producer is no longer done, so every
-        consumer of it that is not done waits for it again."""
+        consumer of it that is not done waits for it again, and it waits for
+        its own dependencies that are not done (some may be reopened too)."""
         producers = {}
         for path in self.rebuilder.missing_temp_inputs(job):
             producer = self.dag.producer.get(path)
-            if producer is not None and producer.id not in self.changed:  # not remade yet
-                producers.setdefault(producer.id, (producer, path))
+            if producer is not None and producer.id in self.done and producer.id not in self.changed:
+                producers.setdefault(producer.id, (producer, path))  # done, and not remade yet
         for producer, path in producers.values():
             self.done.discard(producer.id)
             self.released.discard(producer.id)
             self.report.reopen()
+            self.remaining[producer.id] = sum(
+                1 for p in self.producers.get(producer.id, {}).values() if p.id not in self.done)
             for consumer in self.consumers.get(producer.id, ()):
                 if consumer.id in self.running:  # it reads the producer's other outputs: let it end
-                    self.remaining[producer.id] = self.remaining.get(producer.id, 0) + 1
+                    self.remaining[producer.id] += 1
                     self.after.setdefault(consumer.id, []).append(producer)
                 if consumer.id not in self.done:  # (a retry of a running one waits too)
                     self.remaining[consumer.id] = self.remaining.get(consumer.id, 0) + 1
@@ -496,9 +502,10 @@ class Scheduler:
                     self.rebuilder.hasher.forget(out)
             stack.extend(self.producers.get(p.id, {}).values())
 
-    def _expanded(self, job: Job) -> None:
+    def _expanded(self, job: Job | None) -> None:
         """``job``'s inputs are known now; releases held back for it may go."""
-        self.unexpanded.discard(job.id)
+        if job is not None:
+            self.unexpanded.discard(job.id)
         if not self.unexpanded and self.deferred and not self.opt.dry_run and not self.opt.notemp:
             deferred, self.deferred = list(self.deferred.values()), {}
             for p in deferred:

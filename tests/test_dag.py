@@ -497,3 +497,19 @@ def test_ruleorder_naming_an_unknown_rule_names_its_line(project):
     r = project.flow("run")
     assert r.returncode == 2
     assert "Flowfile:5:1" in r.stderr and "nosuch" in r.stderr, r.stderr
+
+
+def test_file_inside_a_temp_directory_output_cannot_be_an_input(project):
+    project.flowfile("""\
+        rule r:
+            input: "tdir/a.txt"
+            output: "r.out"
+            shell: "cat {input} > {output}"
+
+        rule p:
+            output: temp(directory("tdir"))
+            shell: "mkdir {output}; echo a > {output}/a.txt"
+        """)
+    r = project.flow("run")
+    assert r.returncode == 2
+    assert "temp(directory())" in r.stderr and "tdir/a.txt" in r.stderr, r.stderr

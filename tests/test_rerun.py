@@ -1004,3 +1004,60 @@ rule agg:
     project.run("-j", "4")
     assert project.read("use.txt") == "1.txt\n"
     assert not project.exists("list.tmp")
+
+
+def test_consumer_of_two_remade_temp_files_one_made_from_the_other_runs(project):
+    # r needs p.tmp and q.tmp; q is made from p.tmp. Both are remade, and r
+    # must still run (it was once left waiting forever, with exit 0).
+    project.flowfile("""\
+rule all:
+    input: "r.out"
+
+rule p:
+    output: temp("p.tmp")
+    shell: "echo P > {output}"
+
+rule q:
+    input: "p.tmp"
+    output: temp("q.tmp")
+    shell: "cat {input} > {output}"
+
+rule r:
+    input: "p.tmp", "q.tmp"
+    output: "r.out"
+    shell: "cat {input} > {output}; echo R{config[r]} >> {output}"
+""")
+    project.run("--config", "r=1")
+    assert sorted(project.ran("--config", "r=2")) == ["p", "q", "r"]
+    assert project.read("r.out") == "P\nP\nR2\n"
+    assert not project.exists("p.tmp") and not project.exists("q.tmp")
+    assert project.ran("--config", "r=2") == []
+
+
+def test_temp_files_are_released_at_the_end_even_if_a_checkpoint_failed(project):
+    project.flowfile("""\
+rule all:
+    input: "agg.txt", "x.txt"
+
+checkpoint split:
+    output: directory("parts")
+    shell: "exit 1"
+
+rule agg:
+    input: expand("parts/{i}.txt", i=glob_wildcards("parts/{i}.txt").i)
+    output: "agg.txt"
+    shell: "cat {input} > {output}"
+
+rule p:
+    output: temp("t.tmp")
+    shell: "echo t > {output}"
+
+rule x:
+    input: "t.tmp"
+    output: "x.txt"
+    shell: "cat {input} > {output}"
+""")
+    r = project.flow("run", "-k")
+    assert r.returncode == 1, r.output
+    assert project.read("x.txt") == "t\n"
+    assert not project.exists("t.tmp")
