@@ -277,9 +277,9 @@ class DAG:
                         "Outputs, logs and benchmarks must stay inside the working directory.",
                     )
             absolute = os.path.abspath(norm)
-            if _inside(self._state_dir, absolute) or absolute in self._sources:
-                what = "in flow's own state (.flow/)" if _inside(self._state_dir, absolute) else \
-                    "a file the workflow is read from"
+            in_state = _inside(self._state_dir, absolute)
+            if in_state or absolute in self._sources:
+                what = "in flow's own state (.flow/)" if in_state else "a file the workflow is read from"
                 raise UserError(f"rule {job.label} would write {out}, {what}",
                                 "Choose another output path.", pos=job.rule.where("output"))
             parent = os.path.dirname(absolute)

@@ -378,13 +378,12 @@ class Scheduler:
             if self.remaining[producer.id] == 0:
                 self.queue.append(producer)
 
-    def _fail(self, r: _Running, error: str, status: int, remove_outputs: bool = True) -> None:
+    def _fail(self, r: _Running, error: str, status: int) -> None:
         """A job attempt failed: remove what it wrote, record the attempt, retry or stop."""
         job = r.job
         self._release(r)
-        if remove_outputs:
-            for out in job.outputs:
-                remove_output(out)
+        for out in job.outputs:
+            remove_output(out)
         self.state.record_failure(job.id, job.rule.name, job.wildcards, r.started, time.time(), status)
         if r.attempt <= job.rule.retries and not self.stopping:
             self.report.job_failed(job.label, error, will_retry=True)
@@ -483,6 +482,7 @@ class Scheduler:
         before it, up a chain of temp files. While a checkpoint's dependants
         are not expanded, new consumers may still appear, so releases wait."""
         stack = [job, *self.producers.get(job.id, {}).values()]
+        busy: set[str] | None = None  # directories running jobs write into, once needed
         while stack:
             p = stack.pop()
             if p.id in self.released or p.id not in self.done or not _makes_temp(p):
@@ -498,7 +498,8 @@ class Scheduler:
                 if "temp" in p.output_flags(i) and out not in self.rebuilder.targets:
                     if os.path.lexists(out):
                         remove_output(out)
-                        remove_empty_parents(out, keep=self._busy_dirs())
+                        busy = self._busy_dirs() if busy is None else busy
+                        remove_empty_parents(out, keep=busy)
                     self.rebuilder.hasher.forget(out)
             stack.extend(self.producers.get(p.id, {}).values())
 
