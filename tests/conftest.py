@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,9 +75,25 @@ class Project:
         r = self.run(*args)
         return [ln.split("  ", 1)[1].rsplit(" (", 1)[0] for ln in r.stderr.splitlines() if ln.startswith("done  ")]
 
+    def start(self, *args: str) -> subprocess.Popen:
+        """``flow ARGS`` in the background, in a session of its own (so that
+        its process group can be signalled), its stderr going to ``flow.err``."""
+        with open(self.root / "flow.err", "w") as err:
+            return subprocess.Popen([*FLOW, *args], cwd=self.root, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+
     def would_run(self, *args: str) -> list[str]:
         r = self.run("-n", *args)
         return [ln[len("would run  "):].split(":", 1)[0] for ln in r.stdout.splitlines() if ln.startswith("would run  ")]
+
+
+def wait_for(condition, timeout: float = 15, what: str = "condition") -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
 
 
 @pytest.fixture

@@ -12,39 +12,13 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import FLOW
+from conftest import wait_for
 
 # processes ---------------------------------------------------------------------------------
-
-
-def _start(project, *args: str) -> subprocess.Popen:
-    """``flow run ARGS`` in the background, in its own session (so that its
-    process group can be killed), its stderr going to ``flow.err``."""
-    err = open(project.root / "flow.err", "w")  # noqa: SIM115 - closed by _finish
-    proc = subprocess.Popen([*FLOW, "run", *args], cwd=project.root, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-    proc.err_file = err  # type: ignore[attr-defined]
-    return proc
-
-
-def _finish(proc: subprocess.Popen, timeout: float = 20) -> int:
-    try:
-        return proc.wait(timeout=timeout)
-    finally:
-        proc.err_file.close()  # type: ignore[attr-defined]
-
-
-def _wait_for(condition, timeout: float = 15, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 def _proc_stat(pid: int) -> tuple[str, int] | None:
@@ -168,17 +142,17 @@ def test_kill_9_mid_run_resumes_with_correct_outputs_and_no_finished_job_rerun(p
     expected = _expected_files()
     paths = list(expected)
 
-    proc = _start(project, "-j", "2")
-    _wait_for(lambda: sum(os.path.exists(project.root / p) for p in paths) >= outputs_before_kill
+    proc = project.start("run", "-j", "2")
+    wait_for(lambda: sum(os.path.exists(project.root / p) for p in paths) >= outputs_before_kill
               or proc.poll() is not None, what=f"{outputs_before_kill} outputs")
     time.sleep(delay)
     os.killpg(proc.pid, signal.SIGKILL)
-    _finish(proc)
+    proc.wait(timeout=20)
     assert proc.returncode == -signal.SIGKILL, "flow finished before it could be killed"
 
     # Jobs run in sessions of their own and outlive flow; let them end, as
     # they would have before anyone started flow again.
-    _wait_for(lambda: not _processes_in(project.root), timeout=10, what="orphaned jobs to end")
+    wait_for(lambda: not _processes_in(project.root), timeout=10, what="orphaned jobs to end")
     recorded = _recorded_outputs(project)
     before = _counts(project)
     assert 0 < len(recorded) < len(paths), recorded
@@ -206,12 +180,12 @@ rule a:
     output: "out.txt"
     shell: "echo start > {output}; sleep 1; echo end >> {output}"
 """)
-    proc = _start(project, "-j", "1")
-    _wait_for(lambda: project.exists("out.txt"), what="the job to start")
+    proc = project.start("run", "-j", "1")
+    wait_for(lambda: project.exists("out.txt"), what="the job to start")
     os.killpg(proc.pid, signal.SIGKILL)
-    _finish(proc)
+    proc.wait(timeout=20)
     project.flow("run")  # at once, as a user would
-    _wait_for(lambda: not _processes_in(project.root), timeout=10, what="all jobs to end")
+    wait_for(lambda: not _processes_in(project.root), timeout=10, what="all jobs to end")
     project.run()
     assert project.read("out.txt") == "start\nend\n"
 
@@ -239,14 +213,14 @@ def _interrupted_run(project, sig: int) -> tuple[int, str, list[int]]:
     project.flowfile(SLOW_FLOWFILE)
     (project.root / "pids").mkdir()
     project.write("slow.flag", "")
-    proc = _start(project, "-j", "2")
+    proc = project.start("run", "-j", "2")
     pid_files = [project.root / "pids/1", project.root / "pids/2"]
-    _wait_for(lambda: all(p.exists() and p.read_text().strip() for p in pid_files)
+    wait_for(lambda: all(p.exists() and p.read_text().strip() for p in pid_files)
               and all(project.exists(f"slow/{n}.txt") for n in (1, 2)), what="both slow jobs to start")
     time.sleep(0.1)  # the jobs are now inside `sleep 30`
     pids = [int(p.read_text()) for p in pid_files]
     os.kill(proc.pid, sig)
-    code = _finish(proc, timeout=15)
+    code = proc.wait(timeout=15)
     return code, project.read("flow.err"), pids
 
 
@@ -270,13 +244,13 @@ rule stubborn:
     output: "out.txt"
     shell: "trap '' TERM INT; echo $$ > pid; echo start > {output}; sleep 30; echo end >> {output}"
 """)
-    proc = _start(project, "-j", "1")
-    _wait_for(lambda: project.exists("out.txt") and project.exists("pid") and project.read("pid").strip(),
+    proc = project.start("run", "-j", "1")
+    wait_for(lambda: project.exists("out.txt") and project.exists("pid") and project.read("pid").strip(),
               what="the job to start")
     time.sleep(0.1)
     pid = int(project.read("pid"))
     os.kill(proc.pid, signal.SIGINT)
-    assert _finish(proc, timeout=15) == 130, project.read("flow.err")
+    assert proc.wait(timeout=15) == 130, project.read("flow.err")
     time.sleep(0.3)
     assert _group_alive(pid) == []
     assert not project.exists("out.txt")
@@ -312,12 +286,12 @@ rule py:
             f.write("partial")
         time.sleep(30)
 """)
-    proc = _start(project, "-j", "1")
-    _wait_for(lambda: project.exists("py.txt") and project.exists("pid") and project.read("pid"),
+    proc = project.start("run", "-j", "1")
+    wait_for(lambda: project.exists("py.txt") and project.exists("pid") and project.read("pid"),
               what="the run: block to start")
     pid = int(project.read("pid"))
     os.kill(proc.pid, signal.SIGINT)
-    code = _finish(proc, timeout=15)
+    code = proc.wait(timeout=15)
     assert code == 130, project.read("flow.err")
     time.sleep(0.3)
     assert not _alive(pid)
@@ -345,8 +319,8 @@ def test_half_written_output_from_a_killed_run_is_rerun(project):
     project.flowfile(SLOW_FLOWFILE)
     (project.root / "pids").mkdir()
     project.write("slow.flag", "")
-    proc = _start(project, "-j", "2")
-    _wait_for(lambda: project.exists("pids/1") and project.read("pids/1").strip()
+    proc = project.start("run", "-j", "2")
+    wait_for(lambda: project.exists("pids/1") and project.read("pids/1").strip()
               and project.exists("slow/1.txt"), what="a slow job to start")
     time.sleep(0.1)
     job = int(project.read("pids/1"))
@@ -357,8 +331,8 @@ def test_half_written_output_from_a_killed_run_is_rerun(project):
             os.killpg(int(project.read(f"pids/{n}")), signal.SIGKILL)
         except (FileNotFoundError, ValueError, ProcessLookupError):
             pass
-    _finish(proc)
-    _wait_for(lambda: not _group_alive(job), what="the job to die")
+    proc.wait(timeout=20)
+    wait_for(lambda: not _group_alive(job), what="the job to die")
     assert project.read("slow/1.txt") == "partial\n"
     os.remove(project.root / "slow.flag")
 
