@@ -4,6 +4,7 @@ real ``flow`` command on it in a subprocess."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -81,6 +82,24 @@ class Project:
         with open(self.root / "flow.err", "w") as err:
             return subprocess.Popen([*FLOW, *args], cwd=self.root, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+
+    def recorded_outputs(self) -> set[str]:
+        """The outputs ``.flow/state.db`` records as made by a finished job."""
+        if not (self.root / ".flow/state.db").exists():
+            return set()
+        db = sqlite3.connect(self.root / ".flow/state.db")
+        try:
+            return {p for (p,) in db.execute("SELECT path FROM outputs")}
+        finally:
+            db.close()
+
+    def integrity(self) -> str:
+        """SQLite's own check of ``.flow/state.db``: "ok" when intact."""
+        db = sqlite3.connect(self.root / ".flow/state.db")
+        try:
+            return db.execute("PRAGMA integrity_check").fetchone()[0]
+        finally:
+            db.close()
 
     def would_run(self, *args: str) -> list[str]:
         r = self.run("-n", *args)

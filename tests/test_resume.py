@@ -9,13 +9,10 @@ finished, and that the state database is intact."""
 from __future__ import annotations
 
 import os
-import random
 import signal
-import sqlite3
 import time
 from pathlib import Path
 
-import pytest
 from conftest import wait_for
 
 # processes ---------------------------------------------------------------------------------
@@ -65,110 +62,7 @@ def _processes_in(root: Path) -> list[int]:
     return out
 
 
-def _integrity(project) -> str:
-    db = sqlite3.connect(project.root / ".flow/state.db")
-    try:
-        return db.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        db.close()
-
-
-def _recorded_outputs(project) -> set[str]:
-    db = sqlite3.connect(project.root / ".flow/state.db")
-    try:
-        return {p for (p,) in db.execute("SELECT path FROM outputs")}
-    finally:
-        db.close()
-
-
-# (a) kill -9 in the middle of a run -------------------------------------------------------------
-
-GROUPS, PER_GROUP = 8, 4  # 32 leaves, 8 groups and 1 total: 41 jobs
-
-CRASH_FLOWFILE = f"""\
-wildcard_constraints:
-    g="[0-9]+",
-    k="[0-9]+"
-
-rule all:
-    input: "total.txt"
-
-rule leaf:
-    output: "leaf/{{g}}_{{k}}.txt"
-    shell: "echo x >> counts/leaf_{{wildcards.g}}_{{wildcards.k}}; sleep 0.03; echo {{wildcards.g}}.{{wildcards.k}} one > {{output}}; sleep 0.04; echo {{wildcards.g}}.{{wildcards.k}} two >> {{output}}"
-
-rule group:
-    input: expand("leaf/{{{{g}}}}_{{k}}.txt", k=range({PER_GROUP}))
-    output: "group/{{g}}.txt"
-    shell: "echo x >> counts/group_{{wildcards.g}}; cat {{input[0]}} {{input[1]}} > {{output}}; sleep 0.03; cat {{input[2]}} {{input[3]}} >> {{output}}"
-
-rule total:
-    input: expand("group/{{g}}.txt", g=range({GROUPS}))
-    output: "total.txt"
-    shell: "echo x >> counts/total; cat {{input}} > {{output}}; sleep 0.03; echo end >> {{output}}"
-"""
-
-
-def _leaf_text(g: int, k: int) -> str:
-    return f"{g}.{k} one\n{g}.{k} two\n"
-
-
-def _expected_files() -> dict[str, tuple[str, str]]:
-    """output path -> (count file, expected content)."""
-    out = {}
-    for g in range(GROUPS):
-        for k in range(PER_GROUP):
-            out[f"leaf/{g}_{k}.txt"] = (f"leaf_{g}_{k}", _leaf_text(g, k))
-        out[f"group/{g}.txt"] = (f"group_{g}", "".join(_leaf_text(g, k) for k in range(PER_GROUP)))
-    total = "".join(out[f"group/{g}.txt"][1] for g in range(GROUPS)) + "end\n"
-    out["total.txt"] = ("total", total)
-    return out
-
-
-def _counts(project) -> dict[str, int]:
-    d = project.root / "counts"
-    return {p.name: len(p.read_text().splitlines()) for p in d.iterdir()}
-
-
-_RNG = random.Random(20250611)
-# How many output files must exist before the kill, and a further delay.
-KILL_MOMENTS = [(n, round(_RNG.uniform(0, 0.05), 3)) for n in sorted(_RNG.sample(range(2, 38), 4))]
-
-
-@pytest.mark.parametrize(("outputs_before_kill", "delay"), KILL_MOMENTS)
-def test_kill_9_mid_run_resumes_with_correct_outputs_and_no_finished_job_rerun(project, outputs_before_kill, delay):
-    project.flowfile(CRASH_FLOWFILE)
-    (project.root / "counts").mkdir()
-    expected = _expected_files()
-    paths = list(expected)
-
-    proc = project.start("run", "-j", "2")
-    wait_for(lambda: sum(os.path.exists(project.root / p) for p in paths) >= outputs_before_kill
-              or proc.poll() is not None, what=f"{outputs_before_kill} outputs")
-    time.sleep(delay)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=20)
-    assert proc.returncode == -signal.SIGKILL, "flow finished before it could be killed"
-
-    # Jobs run in sessions of their own and outlive flow; let them end, as
-    # they would have before anyone started flow again.
-    wait_for(lambda: not _processes_in(project.root), timeout=10, what="orphaned jobs to end")
-    recorded = _recorded_outputs(project)
-    before = _counts(project)
-    assert 0 < len(recorded) < len(paths), recorded
-    assert _integrity(project) == "ok"
-
-    project.run("-j", "4")
-
-    after = _counts(project)
-    for path, (count_name, text) in expected.items():
-        assert project.read(path) == text, path
-        if path in recorded:
-            assert after[count_name] == before[count_name], f"{path} was recorded as finished, yet ran again"
-        else:
-            assert after[count_name] == before.get(count_name, 0) + 1, f"{path}: ran {after[count_name]} times"
-    assert _integrity(project) == "ok"
-    assert project.ran() == []
+# (a) kill -9 (many more moments in test_crash.py) ------------------------------------------------
 
 
 def test_rerun_right_after_kill_9_ends_with_correct_output_despite_the_killed_runs_job(project):
@@ -268,7 +162,7 @@ def test_run_after_ctrl_c_reruns_only_the_interrupted_jobs(project):
     os.remove(project.root / "slow.flag")
     assert sorted(project.ran()) == ["slow (n=1)", "slow (n=2)"]
     assert project.read("slow/1.txt") == "partial\nrest\n"
-    assert _integrity(project) == "ok"
+    assert project.integrity() == "ok"
 
 
 def test_ctrl_c_stops_python_run_block_jobs(project):
