@@ -123,6 +123,7 @@ def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items,
         reporter = Reporter(quiet=quiet, printshellcmds=printshellcmds)
         for w in state.warnings:
             reporter.note(f"warning: {w}")
+        state.warn = lambda w: reporter.note(f"warning: {w}")
         # As in Snakemake, temp() files a target rule without outputs gathers
         # (`rule all: input: ...`) are kept.
         target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}

@@ -20,6 +20,7 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import UserError
@@ -57,13 +58,29 @@ class State:
         self.path = os.path.join(directory, "state.db")
         self.readonly = readonly
         self.warnings: list[str] = []
+        # Where to say what went wrong with the store; the CLI points it at its reporter.
+        self.warn: Callable[[str], None] = self.warnings.append
         self.files: dict[str, FileStat] = {}
         self.outputs: dict[str, OutputRecord] = {}
-        if readonly and not os.path.exists(self.path):
-            self.db = sqlite3.connect(":memory:", isolation_level=None)
-            self.db.executescript(_SCHEMA)
-        else:
-            self.db = self._open()
+        self.db = self._open_readonly() if readonly else self._open()
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """For ``run -n``: read the store as it is, change nothing (not even a
+        damaged store, which the next real run moves aside), wait for no lock."""
+        if os.path.exists(self.path):
+            try:
+                return self._load(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                                  isolation_level=None, check_same_thread=False))
+            except sqlite3.OperationalError as e:
+                if "no such table" not in str(e):  # a store without tables is an empty one
+                    raise UserError(f"cannot read {self.path}: {e}",
+                                    "Check that .flow/ and its files are readable by you.") from None
+            except sqlite3.DatabaseError as e:
+                self.warn(f"{self.path} is damaged ({e}); `flow run` will move it aside "
+                                     "and rebuild the outputs it cannot vouch for.")
+        db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        db.executescript(_SCHEMA)
+        return db
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -76,32 +93,40 @@ class State:
             raise UserError(f"cannot open {self.path}: {e}",
                             "Check that .flow/ and its files are readable and writable by you.") from None
         except sqlite3.DatabaseError as e:  # not a database, malformed: damage
-            aside = f"{self.path}.corrupt-{int(time.time())}"
-            try:
-                for suffix in ("", "-wal", "-shm"):
-                    if os.path.exists(self.path + suffix):
-                        os.replace(self.path + suffix, aside + suffix)
-            except OSError as moved:
-                raise UserError(f"{self.path} is damaged ({e}) and cannot be moved aside: {moved.strerror}",
-                                "Remove .flow/ to start over (outputs will count as not made by flow).") from None
-            self.warnings.append(
+            aside = self._move_aside(e)
+            self.warn(
                 f"{self.path} was damaged ({e}); it was moved to {aside} and flow starts with an "
                 "empty state: existing outputs count as not made by flow and will be rebuilt "
                 "(or use `flow run --touch`)."
             )
             return self._connect()
 
+    def _move_aside(self, error: sqlite3.DatabaseError) -> str:
+        aside = f"{self.path}.corrupt-{int(time.time())}"
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(self.path + suffix):
+                    os.replace(self.path + suffix, aside + suffix)
+        except OSError as moved:
+            raise UserError(f"{self.path} is damaged ({error}) and cannot be moved aside: {moved.strerror}",
+                            "Remove .flow/ to start over (outputs will count as not made by flow).") from None
+        return aside
+
     def _connect(self) -> sqlite3.Connection:
-        """Open the store and load the stat cache and output records (reading
-        every page, so that damage anywhere shows here rather than mid-run)."""
+        """Open the store, creating its tables, and load it."""
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
-        row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is None:
+        if db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() is None:
             db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
+        return self._load(db)
+
+    def _load(self, db: sqlite3.Connection) -> sqlite3.Connection:
+        """Load the stat cache and output records (reading their every page,
+        so that damage shows here rather than mid-run)."""
+        row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is not None and int(row[0]) > SCHEMA_VERSION:
             raise UserError(
                 f"{self.path} was written by a newer flow (state version {row[0]}, this flow knows {SCHEMA_VERSION})",
                 "Upgrade flow, or remove .flow/ to start over (outputs will count as not made by flow).",
@@ -118,7 +143,16 @@ class State:
     # reads --------------------------------------------------------------------
 
     def job_parts(self, job_id: str) -> dict | None:
-        row = self.db.execute("SELECT parts FROM jobs WHERE id=?", (job_id,)).fetchone()
+        """The parts of the key the job last ran with, to say why it runs again."""
+        try:
+            row = self.db.execute("SELECT parts FROM jobs WHERE id=?", (job_id,)).fetchone()
+        except sqlite3.OperationalError as e:
+            raise UserError(f"cannot read {self.path}: {e}") from None
+        except sqlite3.DatabaseError as e:
+            if self.readonly:
+                return None
+            self._salvage(e)
+            return None
         return json.loads(row[0]) if row else None
 
     # writes -------------------------------------------------------------------
@@ -138,7 +172,8 @@ class State:
         """Record a finished job in one transaction."""
         if self.readonly:
             return
-        with self._transaction() as db:
+
+        def write(db: sqlite3.Connection) -> None:
             db.executemany(
                 "INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)",
                 [(p, job_id, key, h, int(t)) for p, h, t in outputs],
@@ -152,6 +187,8 @@ class State:
                 (job_id, rule, json.dumps(wildcards), started, ended),
             )
             self._write_stats(db, stats)
+
+        self._write(write)
         for p, h, t in outputs:
             self.outputs[p] = OutputRecord(job_id, key, h, t)
 
@@ -159,25 +196,26 @@ class State:
                        started: float, ended: float, status: int) -> None:
         if self.readonly:
             return
-        with self._transaction() as db:
-            db.execute(
-                "INSERT INTO attempts (job, rule, wildcards, started, ended, status) VALUES (?,?,?,?,?,?)",
-                (job_id, rule, json.dumps(wildcards), started, ended, status),
-            )
+        self._write(lambda db: db.execute(
+            "INSERT INTO attempts (job, rule, wildcards, started, ended, status) VALUES (?,?,?,?,?,?)",
+            (job_id, rule, json.dumps(wildcards), started, ended, status),
+        ))
 
     def save_stats(self, stats: dict[str, FileStat]) -> None:
         """Store stat-cache entries learned while hashing (inputs, checks)."""
         if self.readonly or not stats:
             return
-        with self._transaction() as db:
-            self._write_stats(db, stats)
+        self._write(lambda db: self._write_stats(db, stats))
 
     def forget_outputs(self, paths: list[str]) -> None:
         if self.readonly:
             return
-        with self._transaction() as db:
+
+        def write(db: sqlite3.Connection) -> None:
             db.executemany("DELETE FROM outputs WHERE path=?", [(p,) for p in paths])
             db.executemany("DELETE FROM files WHERE path=?", [(p,) for p in paths])
+
+        self._write(write)
         for p in paths:
             self.outputs.pop(p, None)
             self.files.pop(p, None)
@@ -189,36 +227,55 @@ class State:
         )
         self.files.update(stats)
 
-    def _transaction(self):
-        return _Transaction(self.db, self.path)
+    def _write(self, write: Callable[[sqlite3.Connection], object]) -> None:
+        """Run ``write`` in one transaction: all of it is recorded or none.
+        A store found damaged only now (in a page the load did not read) is
+        salvaged and the write made again."""
+        try:
+            self._commit(write)
+            return
+        except sqlite3.OperationalError as e:  # permissions, a full disk: not damage
+            error: sqlite3.Error = e
+        except sqlite3.DatabaseError as e:
+            self._salvage(e)
+            try:
+                self._commit(write)
+                return
+            except sqlite3.Error as again:
+                error = again
+        raise UserError(f"cannot write {self.path}: {error}",
+                        "Check that .flow/ is writable and the disk is not full; "
+                        "the job was not recorded and will run again.")
+
+    def _commit(self, write: Callable[[sqlite3.Connection], object]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            write(self.db)
+            self.db.execute("COMMIT")
+        except BaseException:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite already rolled back
+            raise
+
+    def _salvage(self, error: sqlite3.DatabaseError) -> None:
+        """Move the damaged store aside and write what was loaded from it at
+        the start (every output record and the stat cache) into a fresh one,
+        so that no finished job's record is lost. Only the explanations of
+        reruns and the history of attempts are."""
+        files, outputs = self.files, self.outputs
+        self.db.close()
+        aside = self._move_aside(error)
+        self.db = self._connect()
+        self.files, self.outputs = files, outputs  # the same objects: the hasher holds them
+        self._commit(lambda db: (
+            self._write_stats(db, dict(files)),
+            db.executemany("INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)",
+                           [(p, r.job, r.key, r.hash, int(r.temp)) for p, r in outputs.items()]),
+        ))
+        self.warn(f"{self.path} proved damaged ({error}); it was moved to {aside} and its output "
+                  "records were carried over to a fresh store.")
 
     def close(self) -> None:
         self.db.close()
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection, path: str):
-        self.db, self.path = db, path
-
-    def __enter__(self) -> sqlite3.Connection:
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as e:
-            raise UserError(f"cannot write {self.path}: {e}") from None
-        return self.db
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            try:
-                self.db.execute("COMMIT")
-                return
-            except sqlite3.Error as e:
-                exc = e
-        try:
-            self.db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # SQLite already rolled back
-        if isinstance(exc, sqlite3.Error):
-            raise UserError(f"cannot write {self.path}: {exc}",
-                            "Check that .flow/ is writable and the disk is not full; "
-                            "the job was not recorded and will run again.") from None

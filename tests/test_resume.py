@@ -121,6 +121,7 @@ def _interrupted_run(project, sig: int) -> tuple[int, str, list[int]]:
 def test_ctrl_c_exits_130_and_says_flow_run_resumes(project):
     code, err, _ = _interrupted_run(project, signal.SIGINT)
     assert code == 130, err
+    assert "stopped by SIGINT; 1 job finished" in err, err
     assert "`flow run` resumes" in err, err
 
 
@@ -195,7 +196,7 @@ rule py:
 def test_sigterm_exits_143(project):
     code, err, _ = _interrupted_run(project, signal.SIGTERM)
     assert code == 143, err
-    assert "SIGTERM" in err, err
+    assert "stopped by SIGTERM; 1 job finished" in err, err
 
 
 def test_sigterm_stops_the_running_jobs_and_removes_their_partial_outputs(project):
