@@ -262,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         s = e.args[0]
         names = ", ".join(s.failed[:5]) + (f" and {len(s.failed) - 5} more" if len(s.failed) > 5 else "")
         blocked = f"; {s.blocked} not started" if s.blocked else ""
-        _show(debug, f"flow: {_jobs(len(s.failed))} failed ({names}); "
+        what = "could not start" if s.user_errors == len(s.failed) else "failed"
+        _show(debug, f"flow: {_jobs(len(s.failed))} {what} ({names}); "
                      f"{s.ran} ran{blocked}. Fix the problem and `flow run` again: finished jobs are kept.")
         return e.exit_code
     except Interrupted as e:

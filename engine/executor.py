@@ -43,6 +43,7 @@ class Completion:
     returncode: int | None = None
     max_rss_kb: int | None = None
     cpu_seconds: float | None = None
+    stderr_tail: str | None = None  # the last lines the job wrote to stderr
 
 
 class Executor(Protocol):
@@ -73,16 +74,17 @@ class LocalExecutor:
 
     def _spawn_shell(self, task: Task) -> None:
         try:
-            proc = subprocess.Popen(bash_argv(task.payload), stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(bash_argv(task.payload), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                     start_new_session=True, pass_fds=self.keep_fds)
         except OSError as e:
             self.done.put(Completion(task.job_id, False, f"cannot start bash: {e.strerror}"))
             return
         with self.lock:
             self.procs[task.job_id] = proc
-        threading.Thread(target=self._reap, args=(task.job_id, proc), daemon=True).start()
+        tail = StderrTail(proc.stderr)
+        threading.Thread(target=self._reap, args=(task.job_id, proc, tail), daemon=True).start()
 
-    def _reap(self, job_id: str, proc: subprocess.Popen) -> None:
+    def _reap(self, job_id: str, proc: subprocess.Popen, tail: StderrTail) -> None:
         try:
             _, status, usage = os.wait4(proc.pid, 0)
             code = os.waitstatus_to_exitcode(status)
@@ -96,7 +98,8 @@ class LocalExecutor:
             self.done.put(Completion(job_id, True, None, 0, rss, cpu))
         else:
             what = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-            self.done.put(Completion(job_id, False, f"the command failed ({what})", code, rss, cpu))
+            self.done.put(Completion(job_id, False, f"the command failed ({what})", code, rss, cpu,
+                                     tail.text()))
 
     def wait(self, timeout: float | None) -> list[Completion]:
         try:
@@ -132,6 +135,46 @@ class LocalExecutor:
                 time.sleep(0.01)
             if p.returncode is None:
                 _kill_group(p.pid, signal.SIGKILL)
+
+
+class StderrTail:
+    """Pass a job's stderr through to flow's as it comes, keeping its end, so
+    that a failure can be shown with the job's last words under its name."""
+
+    KEEP_BYTES = 16 * 1024
+    LINES = 10
+
+    def __init__(self, pipe):
+        self.pipe = pipe
+        self.kept = bytearray()
+        self.ended = threading.Event()
+        threading.Thread(target=self._forward, daemon=True).start()
+
+    def _forward(self) -> None:
+        fd = self.pipe.fileno()
+        try:
+            while chunk := os.read(fd, 65536):
+                _write_all(2, chunk)
+                self.kept += chunk
+                del self.kept[:-self.KEEP_BYTES]
+        finally:
+            self.pipe.close()
+            self.ended.set()
+
+    def text(self) -> str | None:
+        """The last lines written, once the pipe has closed (or a moment
+        after the job ended: a process it left behind may keep it open)."""
+        self.ended.wait(0.5)
+        lines = bytes(self.kept).decode(errors="replace").rstrip("\n").split("\n")[-self.LINES:]
+        return "\n".join(ln[:300] for ln in lines) if any(ln.strip() for ln in lines) else None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError:
+        pass  # flow's stderr is gone (a closed pipe): keep the tail all the same
 
 
 def _later(seconds: float, fn, *args) -> None:

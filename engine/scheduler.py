@@ -358,6 +358,8 @@ class Scheduler:
         prepared = self.rebuilder.prepared(job)
         if not c.ok and prepared is not None and prepared.kind == "shell" and error:
             error += f"\ncommand: {prepared.display}"
+        if not c.ok and error:
+            error += self._last_words(r, c)
         if error is not None:
             self._fail(r, error, c.returncode or 1)
             return
@@ -366,6 +368,22 @@ class Scheduler:
         self.summary.ran += 1
         self.changed.add(job.id)
         self._finish(job, ran=True)
+
+    @staticmethod
+    def _last_words(r: _Running, c: Completion) -> str:
+        """The end of what a failed job wrote to stderr or, when it sent that
+        to its log, of the log it wrote this time."""
+        if c.stderr_tail:
+            return "\nits stderr ended with:\n" + _indent(c.stderr_tail)
+        for log in r.job.logs:
+            try:  # (file times lag the clock by up to a tick: allow a second)
+                written = os.path.getmtime(log) >= r.started - 1
+            except OSError:
+                continue
+            ending = _last_lines(log) if written else None
+            if ending:
+                return f"\n{log} ends with:\n" + _indent(ending)
+        return ""
 
     def _release(self, r: _Running) -> None:
         """A job ended: give its threads and resources back, and let producers
@@ -568,3 +586,19 @@ def _write_benchmark(path: str, seconds: float, c: Completion) -> None:
     with open(path, "w", encoding="utf-8") as f:
         f.write("s\th:m:s\tmax_rss\tcpu_time\n")
         f.write(f"{seconds:.4f}\t{h}:{m:02d}:{s:02d}\t{rss}\t{cpu}\n")
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + ln for ln in text.split("\n"))
+
+
+def _last_lines(path: str, lines: int = 10) -> str | None:
+    """The end of a log file, for a failed job's message (None if empty or unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 16 * 1024))
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    kept = text.rstrip("\n").split("\n")[-lines:]
+    return "\n".join(ln[:300] for ln in kept) if any(ln.strip() for ln in kept) else None

@@ -43,7 +43,7 @@ class FlowfileError(Exception):
         if self.file is None or self.line is None:
             return None
         try:
-            lines = Path(self.file).read_text(encoding="utf-8", errors="replace").splitlines()
+            lines = Path(self.file).read_text(encoding="utf-8", errors="replace").replace("\r\n", "\n").split("\n")
         except OSError:
             return None
         if 1 <= self.line <= len(lines):

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import ast as pyast
 import re
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -349,7 +350,9 @@ class _ToAst(Transformer):
         if "b" in prefix or set(prefix) - {"r", "u"}:
             raise _AstError(pos, f"string prefix `{prefix}` is not supported")
         try:
-            return pyast.literal_eval(str(token))
+            with warnings.catch_warnings():  # "\{" stays "\{", as in Python, without its warning
+                warnings.simplefilter("ignore")
+                return pyast.literal_eval(str(token))
         except (SyntaxError, ValueError) as e:  # a bad escape such as \N{BOGUS} or \x4
             reason = re.sub(r"^\(unicode error\) '\w+' codec can't decode bytes in position [\d-]+: ", "",
                             getattr(e, "msg", None) or str(e))
@@ -597,6 +600,22 @@ def _check_handlers(text: str, file: str) -> None:
         in_string = _long_string_state(line, in_string)
 
 
+MAX_DEPTH = 150  # syntax tree levels; far beyond any real Flowfile, well within Python's stack
+
+
+def _check_depth(tree: Tree) -> None:
+    """Refuse expressions nested so deep that building or evaluating them
+    would exhaust the stack, pointing at where the nesting gets too deep.
+    Iterative, so that it cannot itself run out of stack."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _Positioned("expression nested too deeply", node.meta.line, node.meta.column,
+                              "Split it into named parts (X = ...) and combine those.")
+        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
+
+
 def parse(text: str, file: str = "Flowfile") -> ast.Module:
     """Parse Flowfile text. Raises FlowfileError, never anything else."""
     if "on" in text:
@@ -612,6 +631,7 @@ def parse(text: str, file: str = "Flowfile") -> ast.Module:
     stripped, runs = _extract_run_blocks(text, file)
     try:
         tree = _lark().parse(stripped)
+        _check_depth(tree)
         statements = _ToAst(file, runs).transform(tree)
     except _Positioned as e:
         src = stripped.split("\n")
@@ -646,9 +666,22 @@ def parse(text: str, file: str = "Flowfile") -> ast.Module:
 def parse_file(path: str | Path) -> ast.Module:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise FlowfileError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start})", str(path)) from None
+        data = path.read_bytes()
     except OSError as e:
         raise FlowfileError(f"cannot read {path}: {e.strerror}", str(path)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _not_utf8(e, data, str(path)) from None
     return parse(text, str(path))
+
+
+def _not_utf8(e: UnicodeDecodeError, data: bytes, file: str) -> FlowfileError:
+    """Point at the first byte that is not UTF-8, by line and character column."""
+    start = data.rfind(b"\n", 0, e.start) + 1
+    end = data.find(b"\n", e.start)
+    line = data[start:end if end >= 0 else len(data)]
+    column = len(data[start:e.start].decode("utf-8", "replace")) + 1
+    return FlowfileError(f"the file is not UTF-8 text (byte 0x{data[e.start]:02x}: {e.reason})",
+                         file, data.count(b"\n", 0, e.start) + 1, column,
+                         "Save it as UTF-8.", line.decode("utf-8", "replace"))

@@ -151,6 +151,7 @@ def test_undefined_params_in_shell_is_named(project):
     err = _user_error(project)
     assert "params.x" in err
     assert "rule a" in err
+    assert "1 job could not start (a)" in err
     assert not project.exists("a.txt")
 
 
@@ -247,6 +248,9 @@ HOSTILE_NAMES = [
     "glob*?[a]",
     "100% $HOME \\n",
     "new\nline;touch PWNED",
+    "naïve 数据 🙂;touch PWNED",
+    "--help",
+    "tab\there'\"$(touch PWNED)\"'",
 ]
 
 

@@ -1461,13 +1461,13 @@ def test_nul_byte_at_the_start_is_rejected():
     assert "NUL byte" in e.message
 
 
-def test_parse_file_rejects_non_utf8_text(tmp_path):
+def test_parse_file_rejects_non_utf8_text_naming_line_and_column(tmp_path):
     path = tmp_path / "Flowfile"
-    path.write_bytes(b'X = "\xff"\n')
+    path.write_bytes(b'X = 1\nY = "\xc3\xa9\xff"\n')
     with pytest.raises(FlowfileError) as info:
         parse_file(path)
-    assert info.value.file == str(path)
-    assert "is not UTF-8 text" in info.value.message
+    assert where(info.value) == (str(path), 2, 7)
+    assert "not UTF-8 text (byte 0xff" in info.value.message
 
 
 def test_parse_file_of_missing_file_is_a_flowfile_error(tmp_path):
@@ -1555,3 +1555,16 @@ def test_handler_name_inside_a_triple_quoted_string_is_just_text():
         """
         ''')
     assert "onerror: ignored" in r.directive("shell").value.positional[0].value
+
+
+def test_expression_nested_too_deeply_is_named_where_the_nesting_gets_too_deep():
+    with pytest.raises(FlowfileError) as info:
+        parse("A = 1\nX = " + "[" * 3000 + "]" * 3000 + "\n")
+    e = info.value
+    assert e.line == 2 and 5 < e.column < 400
+    assert "nested too deeply" in e.message
+
+
+def test_deep_but_reasonable_nesting_parses():
+    module = parse("X = " + "[" * 40 + "]" * 40 + "\nY = " + "(" * 500 + "1" + ")" * 500 + "\n")
+    assert len(module.statements) == 2

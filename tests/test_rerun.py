@@ -683,6 +683,36 @@ rule p:
     assert not project.exists("p.txt")
 
 
+def test_clean_never_follows_a_symlinked_directory_out_of_the_working_directory(project, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "a.upper").write_text("ALPHA\n")  # what flow made, byte for byte, but not flow's
+    _pipeline(project)
+    for name in os.listdir(project.root / "out"):
+        os.remove(project.root / "out" / name)
+    os.rmdir(project.root / "out")
+    os.symlink(outside, project.root / "out")
+    r = project.flow("clean")
+    assert r.returncode == 0, r.output
+    assert (outside / "a.upper").read_text() == "ALPHA\n"
+    assert "kept out/a.upper: it lies outside" in r.stdout
+
+
+def test_clean_removes_a_symlink_output_and_not_what_it_points_to(project, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "target.txt").write_text("not flow's\n")
+    project.flowfile(f"""\
+rule link:
+    output: "link.txt"
+    shell: "ln -s {outside / 'target.txt'} {{output}}"
+""")
+    project.run()
+    assert os.path.islink(project.root / "link.txt")
+    r = project.flow("clean")
+    assert r.returncode == 0, r.output
+    assert not os.path.lexists(project.root / "link.txt")
+    assert (outside / "target.txt").read_text() == "not flow's\n"
+
+
 # the Flowfile's list of outputs ----------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ can measure how many ran at the same time."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
@@ -607,6 +608,74 @@ def test_failed_job_message_names_its_log_file(project):
     r = project.flow("run")
     assert r.returncode == 1
     assert "its log: logs/broken.log" in r.stderr, r.stderr
+
+
+def _error_block(stderr: str, label: str) -> str:
+    """The lines of flow's message about failed job ``label``."""
+    lines = stderr.split("\n")
+    start = lines.index(f"error {label}:")
+    block = [lines[start]]
+    for ln in lines[start + 1:]:
+        if not ln.startswith("      "):
+            break
+        block.append(ln)
+    return "\n".join(block)
+
+
+def test_failed_job_shows_the_last_lines_of_its_stderr_under_its_name(project):
+    project.flowfile("""\
+        rule all:
+            input: "out/s7.txt"
+
+        rule noisy:
+            output: "out/{sample}.txt"
+            shell: "for i in $(seq 1 100); do echo complaint $i >&2; done; exit 4"
+        """)
+    r = project.flow("run")
+    assert r.returncode == 1
+    block = _error_block(r.stderr, "noisy (sample=s7)")
+    assert "exit status 4" in block
+    assert "its stderr ended with:" in block
+    assert "complaint 91" in block and "complaint 100" in block, block
+    assert "complaint 90\n" not in block
+    assert "complaint 1\n" in r.stderr  # all of it went by as the job ran
+
+
+def test_failed_job_that_sends_stderr_to_its_log_shows_the_end_of_the_log(project):
+    project.flowfile("""\
+        rule broken:
+            output: "out.txt"
+            log: "logs/broken.log"
+            shell: "(echo early; echo 'the real reason') 2>&1 > {log}; exit 3"
+        """)
+    r = project.flow("run")
+    assert r.returncode == 1
+    block = _error_block(r.stderr, "broken")
+    assert "logs/broken.log ends with:" in block and "the real reason" in block, block
+
+
+def test_failed_job_does_not_show_a_log_left_by_an_earlier_run(project):
+    project.write("logs/broken.log", "stale words\n")
+    os.utime(project.root / "logs/broken.log", (1_000_000_000, 1_000_000_000))
+    project.flowfile("""\
+        rule broken:
+            output: "out.txt"
+            log: "logs/broken.log"
+            shell: "exit 3"
+        """)
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "stale words" not in r.stderr
+
+
+def test_stderr_of_a_job_that_succeeds_passes_through(project):
+    project.flowfile("""\
+        rule chatty:
+            output: "out.txt"
+            shell: "echo progress 50% >&2; touch {output}"
+        """)
+    r = project.run()
+    assert "progress 50%" in r.stderr
 
 
 def test_keep_going_past_a_job_that_cannot_be_prepared(project):
