@@ -22,7 +22,7 @@ from flow.rules import NamedList
 from .errors import AmbiguousRuleError, CycleError, MissingInputError, UserError
 from .expressions import CheckpointPending, Env, EvalError, evaluate
 from .index import PatternIndex, job_id
-from .model import PathList, Rule, Workflow, job_namespaces, paths_from
+from .model import PathList, Rule, Workflow, job_namespaces, path_problem, paths_from
 from .patterns import PatternError
 
 
@@ -268,6 +268,10 @@ class DAG:
         return out
 
     def _check_outputs(self, job: Job) -> None:
+        for path in job.inputs + job.outputs:
+            problem = path_problem(path)
+            if problem:
+                raise UserError(f"rule {job.label}: {problem}", pos=job.rule.where("output"))
         for out in job.outputs + job.logs + ([job.benchmark] if job.benchmark else []):
             norm = os.path.normpath(out)
             if os.path.isabs(norm) or norm == ".." or norm.startswith("../") or norm == ".":

@@ -55,6 +55,8 @@ class Executor(Protocol):
 
     def shutdown(self) -> None: ...
 
+    def hurry(self) -> None: ...
+
 
 class LocalExecutor:
     def __init__(self, workers: int, keep_fds: tuple[int, ...] = ()):
@@ -65,6 +67,7 @@ class LocalExecutor:
         self.procs: dict[str, subprocess.Popen] = {}
         self.pool = WorkerPool(max(1, workers), self.done, keep_fds)
         self.lock = threading.Lock()
+        self.hurried = threading.Event()
 
     def submit(self, task: Task) -> None:
         if task.kind == "shell":
@@ -123,18 +126,31 @@ class LocalExecutor:
             self.pool.cancel(job_id)
 
     def shutdown(self) -> None:
-        """Stop everything still running: SIGTERM, then SIGKILL after a grace period."""
+        """Stop everything still running: SIGTERM, then SIGKILL after a grace
+        period, or at once when ``hurry`` is called (a second Ctrl-C)."""
         with self.lock:
             procs = list(self.procs.values())
         for p in procs:
             _kill_group(p.pid, signal.SIGTERM)
-        self.pool.shutdown()
+        workers = self.pool.stop()
+
+        def running() -> bool:
+            return any(p.returncode is None for p in procs) or any(w.proc.poll() is None for w in workers)
+
         deadline = time.monotonic() + KILL_GRACE_SECONDS
-        for p in procs:
-            while p.returncode is None and time.monotonic() < deadline:
-                time.sleep(0.01)
-            if p.returncode is None:
-                _kill_group(p.pid, signal.SIGKILL)
+        while running() and time.monotonic() < deadline and not self.hurried.is_set():
+            time.sleep(0.01)
+        for p in procs:  # also what a job left behind in its group when its shell ended
+            _kill_group(p.pid, signal.SIGKILL)
+        for w in workers:
+            if w.proc.poll() is None:
+                w.kill()
+        deadline = time.monotonic() + 1.0  # SIGKILL is not refused; let it land before outputs go
+        while running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def hurry(self) -> None:
+        self.hurried.set()
 
 
 class StderrTail:
@@ -283,7 +299,8 @@ class WorkerPool:
             worker.kill(signal.SIGTERM)
             _later(KILL_GRACE_SECONDS, worker.kill)
 
-    def shutdown(self) -> None:
+    def stop(self) -> list[_Worker]:
+        """Ask every worker to end (SIGTERM to busy ones); the caller waits and kills."""
         with self.lock:
             workers = list(self.busy.values()) + list(self.idle)
             self.idle = []
@@ -295,9 +312,4 @@ class WorkerPool:
                     os.close(w.wfd)  # an idle worker exits when its request pipe closes
                 except OSError:
                     pass
-        deadline = time.monotonic() + KILL_GRACE_SECONDS
-        for w in workers:
-            try:
-                w.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                w.kill()
+        return workers

@@ -167,8 +167,18 @@ def glob_wildcards(pattern: str, files: list[str] | None = None,
             guard(base)
         files = []
         if os.path.isdir(base):
+            # The directories above each one walked: a symbolic link back to one of them is a loop.
+            above: dict[str, tuple[tuple[int, int], ...]] = {}
             for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
+                st = os.stat(dirpath)
+                chain = above.pop(dirpath, ())
+                if (st.st_dev, st.st_ino) in chain:
+                    dirnames[:] = []
+                    continue
+                chain += ((st.st_dev, st.st_ino),)
                 dirnames[:] = [d for d in dirnames if not (dirpath == "." and d == ".flow")]
+                for d in dirnames:
+                    above[os.path.join(dirpath, d)] = chain
                 for f in itertools.chain(filenames, dirnames):
                     path = os.path.join(dirpath, f)
                     files.append(path[2:] if base == "." and path.startswith("./") else path)
@@ -308,7 +318,7 @@ def _binop(e: ast.BinOp, a: Any, b: Any) -> Any:
             return a // b
         if op == "%":
             return a % b
-    except (TypeError, ZeroDivisionError) as err:
+    except (TypeError, ZeroDivisionError, OverflowError) as err:
         raise EvalError(e.pos, f"`{op}`: {err}") from None
     raise EvalError(e.pos, f"unknown operator {op}")  # pragma: no cover
 
@@ -334,16 +344,28 @@ def _call(e: ast.Call, env: Env) -> Any:
     return _apply(e, _PLAIN_FUNCTIONS[name], args, kwargs)
 
 
+_HUGE_FORMAT = re.compile(r"\{[^{}]*:[^{}]*\d{5,}[^{}]*\}")  # a width or precision of 10000 or more
+
+
 def _apply(e: ast.Call, fn: Callable[..., Any], args: list, kwargs: dict) -> Any:
+    name = e.func.id if isinstance(e.func, ast.Name) else e.func.attr
+    texts = [getattr(fn, "__self__", None), *args] if name in ("format", "expand") else []
+    for text in texts:
+        for t in text if isinstance(text, list) else [text]:
+            if isinstance(t, str) and _HUGE_FORMAT.search(t):
+                raise EvalError(e.pos, f"{name}(): a format width or precision in {t[:80]!r} is too large")
     try:
         result = fn(*args, **kwargs)
     except CheckpointPending:
         raise
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
-        name = e.func.id if isinstance(e.func, ast.Name) else e.func.attr
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as err:
         raise EvalError(e.pos, f"{name}(): {err}") from None
     if isinstance(result, range):
-        if len(result) > MAX_SIZE:
-            raise EvalError(e.pos, f"range() of {len(result)} numbers is too long")
+        try:
+            too_long = len(result) > MAX_SIZE
+        except OverflowError:
+            too_long = True
+        if too_long:
+            raise EvalError(e.pos, "range() of more than 10,000,000 numbers is too long")
         return list(result)
     return result

@@ -124,9 +124,33 @@ def parse_config_overrides(items: list[str]) -> dict[str, Any]:
             raise UserError(f"--config {item!r}: expected KEY=VALUE")
         try:
             out[key] = yaml.safe_load(value) if value else ""
-        except yaml.YAMLError:
+        except Exception:  # noqa: BLE001 - not YAML (e.g. 2024-13-45): the text as it is
             out[key] = value
+        problem = config_problem(out[key])
+        if problem:
+            raise UserError(f"--config {key}: {problem}")
     return out
+
+
+MAX_CONFIG_VALUES = 1_000_000
+
+
+def config_problem(data: Any) -> str | None:
+    """Why a config value cannot be used: YAML aliases can make it refer to
+    itself, or (a "billion laughs") stand for more values than memory holds."""
+    count, stack = 0, [data]
+    while stack:
+        value = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            return (f"it holds more than {MAX_CONFIG_VALUES:,} values, or refers to itself "
+                    "through YAML aliases (&name / *name)")
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple, set)):
+            stack.extend(value)
+    return None
 
 
 def load(flowfile: str, overrides: dict[str, Any] | None = None) -> Workflow:
@@ -289,10 +313,15 @@ class _Loader:
                                    f"Create it, or remove the configfile: line (looked in {os.getcwd()}).") from None
         except UnicodeDecodeError as e:
             raise FlowfileError.at(d.pos, f"config file {name} is not UTF-8 text ({e.reason} at byte {e.start})") from None
-        except (OSError, yaml.YAMLError, json.JSONDecodeError) as e:
+        except OSError as e:
+            raise FlowfileError.at(d.pos, f"cannot read config file {name}: {e.strerror}") from None
+        except Exception as e:  # noqa: BLE001 - YAML's and JSON's errors, and their converters' (dates, tags)
             raise FlowfileError.at(d.pos, f"cannot read config file {name}: {e}") from None
         if data is None:
             data = {}
+        problem = config_problem(data)
+        if problem:
+            raise FlowfileError.at(d.pos, f"config file {name}: {problem}")
         if not isinstance(data, dict):
             raise FlowfileError.at(d.pos, f"config file {name} must hold a mapping, not {type(data).__name__}")
         _merge(self.config, data)
@@ -469,6 +498,9 @@ def paths_from(d: ast.Directive, evaluate_expr, label: str) -> PathList:
             raise FlowfileError.at(e.pos, f"{d.name}: entries of {label} must be paths (strings), not {type(value).__name__}")
         if not value:
             raise FlowfileError.at(e.pos, f"an empty path in {d.name}: of {label}")
+        problem = path_problem(value)
+        if problem:
+            raise FlowfileError.at(e.pos, f"{d.name}: of {label}: {problem}")
         flags = value.flags if isinstance(value, FlaggedPath) else frozenset()
         try:
             pattern = parse_pattern(_clean_path(str(value)))
@@ -487,6 +519,22 @@ def paths_from(d: ast.Directive, evaluate_expr, label: str) -> PathList:
         n = add(value, kw.value)
         names[kw.name] = start if (n == 1 and not isinstance(value, (list, tuple))) else (start, start + n)
     return PathList(specs, names)
+
+
+MAX_PATH = 4096  # Linux's PATH_MAX, in bytes
+
+
+def path_problem(path: str) -> str | None:
+    """Why no file could have this name, or None."""
+    if "\x00" in path:
+        return f"a path cannot contain a NUL byte: {path[:80]!r}"
+    try:
+        size = len(os.fsencode(path))
+    except UnicodeEncodeError:
+        return f"a path that no file can have: {path[:80]!r}"
+    if size > MAX_PATH:
+        return f"a path of more than {MAX_PATH} bytes: {path[:80]!r}..."
+    return None
 
 
 def _clean_path(text: str) -> str:

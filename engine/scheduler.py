@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import heapq
 import os
+import signal
 import stat
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -561,12 +563,22 @@ class Scheduler:
     def _interrupt(self, signum: int) -> None:
         running = list(self.running.values())
         if self.executor is not None:
+            _hurry_on_signals(self.executor)
             self.executor.shutdown()
         for r in running:
             for out in r.job.outputs:
                 remove_output(out)
         self.report.close()
         raise Interrupted(signum, self.summary.ran)
+
+
+def _hurry_on_signals(executor: Executor) -> None:
+    """While flow stops its jobs, another Ctrl-C (or SIGTERM) must not cut
+    the cleanup short: it makes the jobs be killed at once instead."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, frame: executor.hurry())
 
 
 def _makes_temp(job: Job) -> bool:

@@ -132,10 +132,10 @@ class State:
                 "Upgrade flow, or remove .flow/ to start over (outputs will count as not made by flow).",
             )
         self.files = {
-            p: (s, m, i, h) for p, s, m, i, h in db.execute("SELECT path, size, mtime_ns, inode, hash FROM files")
+            _name(p): (s, m, i, h) for p, s, m, i, h in db.execute("SELECT path, size, mtime_ns, inode, hash FROM files")
         }
         self.outputs = {
-            p: OutputRecord(j, k, h, bool(t))
+            _name(p): OutputRecord(_name(j), k, h, bool(t))
             for p, j, k, h, t in db.execute("SELECT path, job, key, hash, temp FROM outputs")
         }
         return db
@@ -145,7 +145,7 @@ class State:
     def job_parts(self, job_id: str) -> dict | None:
         """The parts of the key the job last ran with, to say why it runs again."""
         try:
-            row = self.db.execute("SELECT parts FROM jobs WHERE id=?", (job_id,)).fetchone()
+            row = self.db.execute("SELECT parts FROM jobs WHERE id=?", (_db(job_id),)).fetchone()
         except sqlite3.OperationalError as e:
             raise UserError(f"cannot read {self.path}: {e}") from None
         except sqlite3.DatabaseError as e:
@@ -176,15 +176,15 @@ class State:
         def write(db: sqlite3.Connection) -> None:
             db.executemany(
                 "INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)",
-                [(p, job_id, key, h, int(t)) for p, h, t in outputs],
+                [(_db(p), _db(job_id), key, h, int(t)) for p, h, t in outputs],
             )
             db.execute(
                 "INSERT OR REPLACE INTO jobs (id, rule, key, parts, finished) VALUES (?,?,?,?,?)",
-                (job_id, rule, key, json.dumps(parts), ended),
+                (_db(job_id), rule, key, json.dumps(parts), ended),
             )
             db.execute(
                 "INSERT INTO attempts (job, rule, wildcards, started, ended, status) VALUES (?,?,?,?,?,0)",
-                (job_id, rule, json.dumps(wildcards), started, ended),
+                (_db(job_id), rule, json.dumps(wildcards), started, ended),
             )
             self._write_stats(db, stats)
 
@@ -198,7 +198,7 @@ class State:
             return
         self._write(lambda db: db.execute(
             "INSERT INTO attempts (job, rule, wildcards, started, ended, status) VALUES (?,?,?,?,?,?)",
-            (job_id, rule, json.dumps(wildcards), started, ended, status),
+            (_db(job_id), rule, json.dumps(wildcards), started, ended, status),
         ))
 
     def save_stats(self, stats: dict[str, FileStat]) -> None:
@@ -212,8 +212,8 @@ class State:
             return
 
         def write(db: sqlite3.Connection) -> None:
-            db.executemany("DELETE FROM outputs WHERE path=?", [(p,) for p in paths])
-            db.executemany("DELETE FROM files WHERE path=?", [(p,) for p in paths])
+            db.executemany("DELETE FROM outputs WHERE path=?", [(_db(p),) for p in paths])
+            db.executemany("DELETE FROM files WHERE path=?", [(_db(p),) for p in paths])
 
         self._write(write)
         for p in paths:
@@ -223,7 +223,7 @@ class State:
     def _write_stats(self, db: sqlite3.Connection, stats: dict[str, FileStat]) -> None:
         db.executemany(
             "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, hash) VALUES (?,?,?,?,?)",
-            [(p, *s) for p, s in stats.items()],
+            [(_db(p), *s) for p, s in stats.items()],
         )
         self.files.update(stats)
 
@@ -272,10 +272,24 @@ class State:
         self._commit(lambda db: (
             self._write_stats(db, dict(files)),
             db.executemany("INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)",
-                           [(p, r.job, r.key, r.hash, int(r.temp)) for p, r in outputs.items()]),
+                           [(_db(p), _db(r.job), r.key, r.hash, int(r.temp)) for p, r in outputs.items()]),
         ))
         self.warn(f"{self.path} proved damaged ({error}); it was moved to {aside} and its output "
                   "records were carried over to a fresh store.")
 
     def close(self) -> None:
         self.db.close()
+
+
+def _db(name: str) -> str | bytes:
+    """A path or job id as SQLite can store it: text, or, for a file name
+    that is not UTF-8 (Python keeps its bytes as surrogates), those bytes."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return os.fsencode(name)
+
+
+def _name(value: str | bytes) -> str:
+    return value if isinstance(value, str) else os.fsdecode(value)

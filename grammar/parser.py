@@ -258,14 +258,30 @@ def _check_tabs(line: str, lineno: int, file: str) -> None:
 
 
 def _long_string_state(line: str, state: str | None) -> str | None:
-    """Track whether a line ends inside a triple-quoted string (rough, but only
-    used to skip tab and ``run:`` checks inside such strings)."""
-    for m in re.finditer(r'"""|\'\'\'', line):
-        q = m.group(0)
-        if state is None:
-            state = q
-        elif state == q:
-            state = None
+    """Whether a line ends inside a triple-quoted string: ``state`` is the
+    open quote (or None) before the line, the result the one after it.
+    Quotes inside comments and one-line strings do not count."""
+    i, n = 0, len(line)
+    while i < n:
+        if state is not None:  # inside a long string: find its end
+            if line[i] == "\\":
+                i += 2
+            elif line.startswith(state, i):
+                i, state = i + 3, None
+            else:
+                i += 1
+            continue
+        c = line[i]
+        if c == "#":
+            break
+        if c in "'\"":
+            if line.startswith(c * 3, i):
+                i, state = i + 3, c * 3
+                continue
+            i += 1
+            while i < n and line[i] != c:  # a one-line string
+                i += 2 if line[i] == "\\" else 1
+        i += 1
     return state
 
 
@@ -306,7 +322,10 @@ class _ToAst(Transformer):
         return ast.Directive(str(name), arguments, _pos(self.file, name))
 
     def run(self, meta, ref):
-        return self.runs[int(str(ref)[4:])]
+        index = int(str(ref)[4:])
+        if index >= len(self.runs):  # `@runN` written by hand where no block was cut out
+            raise _AstError(self.p(meta), "`run:` must be followed by Python code")
+        return self.runs[index]
 
     def rule(self, meta, kind, name, *body):
         pos = self.p(meta)
@@ -352,12 +371,18 @@ class _ToAst(Transformer):
         try:
             with warnings.catch_warnings():  # "\{" stays "\{", as in Python, without its warning
                 warnings.simplefilter("ignore")
-                return pyast.literal_eval(str(token))
+                value = pyast.literal_eval(str(token))
+            value.encode("utf-8")  # no lone surrogates: no file name, command or text can hold one
+        except UnicodeEncodeError:
+            raise _AstError(pos, "invalid string: it holds a lone surrogate (\\ud800-\\udfff)") from None
         except (SyntaxError, ValueError) as e:  # a bad escape such as \N{BOGUS} or \x4
             reason = re.sub(r"^\(unicode error\) '\w+' codec can't decode bytes in position [\d-]+: ", "",
                             getattr(e, "msg", None) or str(e))
             raise _AstError(pos, f"invalid string: {reason}",
                             'Write a backslash as \\\\, or use a raw string r"...".') from None
+        if "\x00" in value:
+            raise _AstError(pos, "invalid string: it holds a NUL character (\\x00)")
+        return value
 
     def number(self, meta, token):
         text = str(token).replace("_", "")

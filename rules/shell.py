@@ -6,6 +6,7 @@ named ``x;rm -rf ~`` stays a file name; ``{x:raw}`` opts out.
 
 from __future__ import annotations
 
+import re
 import shlex
 import string
 from collections.abc import Mapping
@@ -33,6 +34,8 @@ class _CommandFormatter(string.Formatter):
         if format_spec in ("raw", "q"):
             format_spec = ""
         if format_spec and not isinstance(value, (list, tuple)):
+            if re.search(r"\d{5,}", format_spec):
+                raise ActionError(f"the format {format_spec!r} asks for a width of 10000 or more")
             value = format(value, format_spec)
         parts = _flatten(value)
         if self.quote and not raw:

@@ -237,3 +237,80 @@ rule d:
     assert r.returncode == 2, r.output
     assert "leads outside the working directory" in r.stderr, r.stderr
     assert os.listdir(outside) == []
+
+
+# Inputs the fuzzers found answered with an internal error, a hang or no memory left:
+# each must now be one message and exit code 2.
+
+FOUND_BY_FUZZING = {
+    "shell_format_width": 'rule a:\n    output: "o"\n    shell: "touch {output} {threads:>9999999999}"\n',
+    "expand_format_width": 'X = expand("{a:>99999999999}", a=[1])\n',
+    "str_format_width": 'X = "{:>999999999999999}".format(1)\n',
+    "string_times_huge": 'X = "" * 99999999999999999999999\n',
+    "float_overflow": "X = int(1e400)\n",
+    "huge_range": "X = range(99999999999999999999999)\n",
+    "nul_in_a_path": 'rule a:\n    output: "a\\x00b"\n    shell: "x"\n',
+    "nul_in_a_command": 'rule a:\n    output: "o"\n    shell: "touch {output}; echo \\x00"\n',
+    "lone_surrogate": 'rule a:\n    output: "o\\ud800"\n    shell: "x"\n',
+    "path_too_long": 'rule a:\n    output: "b" * 5000\n    shell: "x"\n',
+    "hand_written_run_reference": 'rule a:\n    output: "o"\n    run: @run3\n',
+}
+
+
+@pytest.mark.parametrize("text", FOUND_BY_FUZZING.values(), ids=FOUND_BY_FUZZING.keys())
+def test_input_found_by_fuzzing_gets_one_message_and_exit_2(project, text):
+    project.flowfile(text)
+    r = project.flow("run", "-n", timeout=60)
+    _no_traceback(r)
+    if "run: @run3" in text:  # Python code, though not good Python: it fails when it runs
+        r = project.flow("run", timeout=60)
+        _no_traceback(r)
+        return
+    assert r.returncode == 2, r.output
+    assert "Flowfile:" in r.stderr or "rule a" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("config", ["a: &x [*x]", "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+                                    + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n"
+                                              for p, c in zip("abcdefgh", "bcdefghi", strict=True))])
+def test_config_that_refers_to_itself_or_explodes_is_refused(project, config):
+    project.write("config.yaml", config)
+    project.flowfile('configfile: "config.yaml"\n\nrule a:\n    output: "o"\n    shell: "touch {output}"\n')
+    r = project.flow("run", "-n", timeout=60)
+    assert r.returncode == 2, r.output
+    assert "refers to itself" in r.stderr
+    _no_traceback(r)
+
+
+@pytest.mark.parametrize("value", ["2024-13-45", "!!float", "!!bool abc", "0x" + "f" * 5000])
+def test_config_value_that_yaml_cannot_convert_is_taken_as_text_or_number(project, value):
+    project.flowfile('rule a:\n    output: "o"\n    params: v=config["v"]\n    shell: "touch {output}"\n')
+    r = project.flow("run", "-n", "--config", f"v={value}", timeout=60)
+    assert r.returncode == 0, r.output
+
+
+def test_glob_wildcards_ends_in_a_directory_with_symbolic_link_loops(project):
+    project.write("data/x/a.txt", "a\n")
+    os.symlink(".", project.root / "data/self")
+    os.symlink("..", project.root / "data/up")
+    project.flowfile('X = glob_wildcards("data/{p}.txt").p\n\nrule all:\n    input: expand("data/{p}.txt", p=X)\n')
+    r = project.flow("run", "-n", timeout=60)
+    assert r.returncode == 0, r.output
+
+
+def test_file_names_that_are_not_utf8_are_recorded(project):
+    os.makedirs(project.root / "raw")
+    (project.root / "raw").joinpath(os.fsdecode(b"caf\xe9.txt")).write_text("b\n")
+    project.flowfile("""\
+S = glob_wildcards("raw/{s}.txt").s
+rule all:
+    input: expand("out/{s}.txt", s=S)
+rule copy:
+    input: "raw/{s}.txt"
+    output: "out/{s}.txt"
+    shell: "cp {input} {output}"
+""")
+    r = project.run()
+    _no_traceback(r)
+    assert os.path.exists(os.fsencode(project.root / "out") + b"/caf\xe9.txt")
+    assert project.ran() == []

@@ -1568,3 +1568,16 @@ def test_expression_nested_too_deeply_is_named_where_the_nesting_gets_too_deep()
 def test_deep_but_reasonable_nesting_parses():
     module = parse("X = " + "[" * 40 + "]" * 40 + "\nY = " + "(" * 500 + "1" + ")" * 500 + "\n")
     assert len(module.statements) == 2
+
+
+def test_triple_quotes_in_a_comment_or_a_one_line_string_do_not_hide_a_run_block():
+    text = (
+        "# shell strings may use \'\'\' quotes\n"
+        'X = "a \\"\\"\\" b"\n'
+        "rule a:\n"
+        '    output: "o"\n'
+        "    run:\n"
+        '        open(output[0], "w").write("x")\n'
+    )
+    rule = parse(text).statements[-1]
+    assert rule.run is not None and "write" in rule.run.code
