@@ -32,10 +32,14 @@ def clean_outputs(dry_run: bool, force: bool, echo: Callable[[str], None]) -> in
         if not (real_parent == root or real_parent.startswith(root + os.sep)):
             echo(f"kept {path}: it lies outside {root}")
             continue
+        try:
+            changed = hasher.digest(path) != rec.hash
+        except OSError:  # a symbolic link that leads nowhere, an unreadable file
+            changed = True
+        if changed:
+            echo(f"kept {path}: it changed since flow made it")
+            continue
         if not os.path.islink(path):
-            if hasher.digest(path) != rec.hash:
-                echo(f"kept {path}: it changed since flow made it")
-                continue
             if not force and not os.stat(path).st_mode & stat.S_IWUSR:
                 echo(f"kept {path}: protected (use --force to remove it)")
                 continue

@@ -68,8 +68,11 @@ class State:
         """For ``run -n``: read the store as it is, change nothing (not even a
         damaged store, which the next real run moves aside), wait for no lock."""
         if os.path.exists(self.path):
+            # A read-only .flow/ cannot hold the WAL's shared memory file: then read
+            # the store file as it is (without what a running flow has not yet checkpointed).
+            query = "mode=ro" if os.access(self.directory, os.W_OK) else "mode=ro&immutable=1"
             try:
-                return self._load(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                return self._load(sqlite3.connect(f"file:{self.path}?{query}", uri=True,
                                                   isolation_level=None, check_same_thread=False))
             except sqlite3.OperationalError as e:
                 if "no such table" not in str(e):  # a store without tables is an empty one

@@ -78,12 +78,15 @@ def run_job(kind: str, payload, ctx) -> str | None:
 
 def main(argv: list[str]) -> None:
     rfd, wfd = int(argv[0]), int(argv[1])
+    home = os.getcwd()
     while True:
         message = read_message(rfd)
         if message is None:
             return
         job_id, kind, payload, ctx = message
-        write_message(wfd, (job_id, run_job(kind, payload, ctx)))
+        error = run_job(kind, payload, ctx)
+        os.chdir(home)  # a job may change directory (scripts often do); the next starts where flow runs
+        write_message(wfd, (job_id, error))
 
 
 if __name__ == "__main__":

@@ -314,3 +314,16 @@ rule copy:
     _no_traceback(r)
     assert os.path.exists(os.fsencode(project.root / "out") + b"/caf\xe9.txt")
     assert project.ran() == []
+
+
+def test_dry_run_works_in_a_read_only_state_directory(project):
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    project.run()
+    os.chmod(project.root / ".flow", 0o555)
+    try:
+        r = project.flow("run", "-n", obey_permissions=True)
+    finally:
+        os.chmod(project.root / ".flow", 0o755)
+    assert r.returncode == 0, r.output
+    assert "would run 0 jobs, 1 up to date" in r.stderr

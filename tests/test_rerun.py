@@ -713,6 +713,21 @@ rule link:
     assert (outside / "target.txt").read_text() == "not flow's\n"
 
 
+def test_clean_keeps_a_symlink_the_user_put_in_place_of_an_output(project):
+    project.flowfile("""\
+rule a:
+    output: "out.txt"
+    shell: "echo made by flow > {output}"
+""")
+    project.run()
+    project.write("mine.txt", "my own data\n")
+    os.remove(project.root / "out.txt")
+    os.symlink("mine.txt", project.root / "out.txt")
+    r = project.flow("clean")
+    assert "kept out.txt: it changed since flow made it" in r.stdout, r.output
+    assert os.path.islink(project.root / "out.txt")
+
+
 # the Flowfile's list of outputs ----------------------------------------------------------------
 
 

@@ -247,3 +247,22 @@ def test_sighup_stops_the_running_jobs_and_exits_129(project):
     for pid in pids:
         assert _group_alive(pid) == [], f"processes of job group {pid} still run\n{err}"
     assert not project.exists("slow/1.txt"), err
+
+
+def test_a_second_ctrl_c_kills_the_jobs_at_once_and_still_removes_their_outputs(project):
+    project.flowfile("""\
+rule stubborn:
+    output: "out.txt"
+    shell: "trap '' TERM INT; echo $$ > pid; echo partial > {output}; sleep 30; echo end >> {output}"
+""")
+    proc = project.start("run", "-j", "1")
+    wait_for(lambda: project.exists("out.txt") and project.exists("pid") and project.read("pid").strip(),
+             what="the job to start")
+    time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGINT)
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGINT)  # impatient: Ctrl-C again while flow stops the job
+    assert proc.wait(timeout=15) == 130, project.read("flow.err")
+    assert "Traceback" not in project.read("flow.err")
+    assert not project.exists("out.txt")
+    assert _group_alive(int(project.read("pid"))) == []

@@ -794,3 +794,23 @@ def test_flowfile_error_found_after_a_checkpoint_fails_only_that_job_with_keep_g
     assert r.returncode == 2, r.output
     assert "undefined_name" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert project.read("slow.txt") == "slow\n"
+
+
+def test_a_job_that_changes_directory_does_not_move_the_next_job_in_its_worker(project):
+    project.write("scripts/make.py", """\
+import os
+out = os.path.abspath(snakemake.output[0])
+os.chdir(os.path.dirname(os.path.abspath(__file__)))
+with open(out, "w") as f:
+    f.write(snakemake.wildcards.i + "\\n")
+""")
+    project.flowfile("""\
+        rule all:
+            input: expand("o/{i}.txt", i=range(3))
+
+        rule a:
+            output: "o/{i}.txt"
+            script: "scripts/make.py"
+        """)
+    project.run("-j", "1")
+    assert [project.read(f"o/{i}.txt") for i in range(3)] == ["0\n", "1\n", "2\n"]
