@@ -237,6 +237,9 @@ def _config_values(args: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = _config_values(list(argv if argv is not None else sys.argv[1:]))
+    for name in ("stdout", "stderr"):  # started with it closed (`2>&-`): say nothing rather than fail
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - lives as long as flow
     sys.set_int_max_str_digits(0)  # a long number in a config or Flowfile is the user's to have
     if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8 is printed escaped, not fatal
         sys.stdout.reconfigure(errors="backslashreplace")

@@ -62,6 +62,8 @@ class State:
         self.warn: Callable[[str], None] = self.warnings.append
         self.files: dict[str, FileStat] = {}
         self.outputs: dict[str, OutputRecord] = {}
+        if os.path.lexists(self.path) and not os.path.isfile(self.path):
+            raise UserError(f"{self.path} is not a regular file", "Remove it; flow makes a new store.")
         self.db = self._open_readonly() if readonly else self._open()
 
     def _open_readonly(self) -> sqlite3.Connection:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
 
 import pytest
+from conftest import FLOW
 
 COPY = """\
 rule a:
@@ -327,3 +329,25 @@ def test_dry_run_works_in_a_read_only_state_directory(project):
         os.chmod(project.root / ".flow", 0o755)
     assert r.returncode == 0, r.output
     assert "would run 0 jobs, 1 up to date" in r.stderr
+
+
+def test_state_store_that_is_not_a_regular_file_is_named(project):
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    os.makedirs(project.root / ".flow")
+    os.mkfifo(project.root / ".flow/state.db")
+    for args in (["run", "-n"], ["run"]):
+        r = project.flow(*args, timeout=20)
+        assert r.returncode == 2, r.output
+        assert ".flow/state.db is not a regular file" in r.stderr
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_run_with_a_closed_output_stream_still_runs(project, closed):
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    fd = 1 if closed == "stdout" else 2
+    proc = subprocess.run([*FLOW, "run"], cwd=project.root, close_fds=True,
+                          preexec_fn=lambda: os.close(fd), capture_output=False)
+    assert proc.returncode == 0
+    assert project.read("out.txt") == "x\n"
