@@ -82,7 +82,7 @@ class State:
                                     "Check that .flow/ and its files are readable by you.") from None
             except sqlite3.DatabaseError as e:
                 self.warn(f"{self.path} is damaged ({e}); `flow run` will move it aside "
-                                     "and rebuild the outputs it cannot vouch for.")
+                          "and rebuild the outputs it cannot vouch for.")
         db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         db.executescript(_SCHEMA)
         return db
@@ -274,11 +274,15 @@ class State:
         aside = self._move_aside(error)
         self.db = self._connect()
         self.files, self.outputs = files, outputs  # the same objects: the hasher holds them
-        self._commit(lambda db: (
-            self._write_stats(db, dict(files)),
-            db.executemany("INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)",
-                           [(_db(p), _db(r.job), r.key, r.hash, int(r.temp)) for p, r in outputs.items()]),
-        ))
+        try:
+            self._commit(lambda db: (
+                self._write_stats(db, dict(files)),
+                db.executemany("INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)",
+                               [(_db(p), _db(r.job), r.key, r.hash, int(r.temp)) for p, r in outputs.items()]),
+            ))
+        except sqlite3.Error as e:
+            raise UserError(f"{self.path} proved damaged ({error}) and a fresh store cannot be written: {e}",
+                            "Check that .flow/ is writable and the disk is not full.") from None
         self.warn(f"{self.path} proved damaged ({error}); it was moved to {aside} and its output "
                   "records were carried over to a fresh store.")
 

@@ -106,6 +106,25 @@ class Project:
         return [ln[len("would run  "):].split(":", 1)[0] for ln in r.stdout.splitlines() if ln.startswith("would run  ")]
 
 
+def processes_in(root: Path) -> list[int]:
+    """Live (non-zombie) processes whose working directory is ``root``: the
+    jobs of a run, which run in sessions of their own and can outlive flow."""
+    real = os.path.realpath(root)
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            if os.readlink(f"/proc/{entry}/cwd") != real:
+                continue
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            out.append(int(entry))
+    return out
+
+
 def wait_for(condition, timeout: float = 15, what: str = "condition") -> None:
     """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Project, wait_for
+from conftest import Project, processes_in, wait_for
 
 GROUPS, PER_GROUP = 8, 12  # 96 each of src, square, cube; 8 group, 8 shard; 1 total
 
@@ -123,25 +123,6 @@ def _counts(root: Path) -> dict[str, int]:
     return {p.name: len(p.read_text().splitlines()) for p in (root / "counts").iterdir()}
 
 
-def _processes_in(root: Path) -> list[int]:
-    """Live processes whose working directory is ``root``: jobs of a killed
-    run, which run in sessions of their own and outlive it."""
-    real = os.path.realpath(root)
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.readlink(f"/proc/{entry}/cwd") != real:
-                continue
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            out.append(int(entry))
-    return out
-
-
 def _kill_when(project: Project, started: int, delay: float) -> None:
     """Run flow and SIGKILL its process group once ``started`` jobs have
     started and ``delay`` seconds more have passed; then let the jobs that
@@ -154,7 +135,7 @@ def _kill_when(project: Project, started: int, delay: float) -> None:
     assert proc.poll() is None, f"flow ended before the kill:\n{project.read('flow.err')}"
     os.killpg(proc.pid, signal.SIGKILL)
     assert proc.wait(timeout=20) == -signal.SIGKILL, f"flow ended before the kill:\n{project.read('flow.err')}"
-    wait_for(lambda: not _processes_in(project.root), timeout=20, what="orphaned jobs to end")
+    wait_for(lambda: not processes_in(project.root), timeout=20, what="orphaned jobs to end")
 
 
 def _moments() -> list[tuple[str, int, float]]:

@@ -13,7 +13,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import wait_for
+from conftest import processes_in, wait_for
 
 # processes ---------------------------------------------------------------------------------
 
@@ -46,22 +46,6 @@ def _group_alive(pgid: int) -> list[int]:
     return out
 
 
-def _processes_in(root: Path) -> list[int]:
-    """Live processes whose working directory is ``root`` (the jobs of a run)."""
-    real = os.path.realpath(root)
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            cwd = os.readlink(f"/proc/{entry}/cwd")
-        except OSError:
-            continue
-        if cwd == real and _alive(int(entry)):
-            out.append(int(entry))
-    return out
-
-
 # (a) kill -9 (many more moments in test_crash.py) ------------------------------------------------
 
 
@@ -79,7 +63,7 @@ rule a:
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=20)
     project.flow("run")  # at once, as a user would
-    wait_for(lambda: not _processes_in(project.root), timeout=10, what="all jobs to end")
+    wait_for(lambda: not processes_in(project.root), timeout=10, what="all jobs to end")
     project.run()
     assert project.read("out.txt") == "start\nend\n"
 
