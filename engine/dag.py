@@ -142,14 +142,18 @@ class DAG:
             if any((c.rule.name, rule.name) in self.dominates for c in chosen):
                 continue
             if self.on_stack.get(rule.name) and job_id(rule.name, wc) not in self.stack_ids:
-                # As in Snakemake, a rule is not applied to (a file derived from) its own
-                # output further down the same path: `{x}` from `{x}.gz` would never end.
-                errors.append(CycleError(
-                    f"rule {rule.name} would have to make {path} from its own output",
-                    "Provide the file, or narrow the rule's output with wildcard_constraints:.",
-                    pos=rule.where("output"),
-                ))
-                continue
+                # A rule applied again further down its own path is fine (a chain, a
+                # tree reduction) unless it would go on for ever, like `{x}` from `{x}.gz`:
+                # as in Snakemake, a wildcard value that repeats its end 20 times stops it.
+                repeated = next(((k, u) for k, v in wc.items() if (u := _repeated_end(v))), None)
+                if repeated:
+                    errors.append(CycleError(
+                        f"rule {rule.name} would have to make {path} from its own output, "
+                        f"and so on for ever (wildcard {repeated[0]} repeats {repeated[1]!r})",
+                        "Provide the file, or narrow the rule's output with wildcard_constraints:.",
+                        pos=rule.where("output"),
+                    ))
+                    continue
             try:
                 chosen.append(self._job(rule, wc))
             except (MissingInputError, CycleError) as e:
@@ -356,6 +360,15 @@ def _ruleorder_pairs(orders: list[tuple[str, ...]]) -> set[tuple[str, str]]:
             for lo in order[i + 1 :]:
                 pairs.add((hi, lo))
     return pairs
+
+
+def _repeated_end(value: str, times: int = 20, longest: int = 100) -> str | None:
+    """The piece a wildcard value ends with ``times`` times over, if any."""
+    for size in range(1, min(longest, len(value) // times) + 1):
+        unit = value[-size:]
+        if value.endswith(unit * times):
+            return unit
+    return None
 
 
 def _unique(jobs: Iterable[Job]) -> list[Job]:

@@ -284,6 +284,44 @@ def test_rule_whose_input_matches_its_own_output_without_source_is_an_error(proj
     assert "Traceback" not in r.output
 
 
+def test_a_rule_applied_again_down_its_own_path_builds_a_tree(project):
+    # t/{p}.txt joins t/{p}0.txt .. t/{p}2.txt while p has 1 or 2 digits: the rule
+    # reduce makes t/0.txt from t/00.txt, which it makes too (recursion, as in Snakemake).
+    leaves = [f"0{a}{b}" for a in range(3) for b in range(3)]
+    for p in leaves:
+        project.write(f"src/{p}.txt", f"{p}\n")
+    project.flowfile("""\
+        rule reduce:
+            input: expand("t/{{p}}{c}.txt", c=range(3))
+            output: "t/{p}.txt"
+            wildcard_constraints: p="[0-9]{1,2}"
+            shell: "cat {input} > {output}"
+
+        rule leaf:
+            input: "src/{p}.txt"
+            output: "t/{p}.txt"
+            wildcard_constraints: p="[0-9]{3}"
+            shell: "cp {input} {output}"
+        """)
+    r = project.flow("run", "-j", "2", "t/0.txt")
+    assert r.returncode == 0, r.output
+    assert project.read("t/0.txt") == "".join(f"{p}\n" for p in leaves)
+
+
+def test_a_chain_of_one_rule_applied_to_its_own_outputs_builds(project):
+    project.write("c/a.txt", "start\n")
+    project.flowfile("""\
+        rule step:
+            input: "c/{x}.txt"
+            output: "c/{x}a.txt"
+            wildcard_constraints: x="a+"
+            shell: "cat {input} > {output}; echo step >> {output}"
+        """)
+    r = project.flow("run", "c/aaaaa.txt")
+    assert r.returncode == 0, r.output
+    assert project.read("c/aaaaa.txt") == "start\n" + "step\n" * 4
+
+
 def test_absolute_input_path_outside_the_working_directory_is_a_source_file(project, tmp_path_factory):
     ref = tmp_path_factory.mktemp("reference") / "genome.txt"
     ref.write_text("ACGT\n")

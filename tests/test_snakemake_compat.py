@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,4 +71,18 @@ def test_a_snakefile_using_the_whole_subset_makes_the_same_files(tmp_path, snake
         REPO / "tests" / "data" / "compat", tmp_path, "Snakefile", "--config", "tag=cli"
     )
     assert "out/report.txt" in made_by_flow and "out/special_b.txt" in made_by_flow
+    assert made_by_flow == made_by_snakemake
+
+
+@pytest.mark.parametrize("shape,n", [("chain", 25), ("wide", 30), ("layered", 30), ("fanin", 100)])
+def test_the_benchmark_workflows_make_the_same_files(tmp_path, snakemake_available, shape, n):
+    # chain and fanin apply one rule again down its own path, as recursion in Snakemake does.
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import workflows
+
+    source = tmp_path / "source"
+    wf = workflows.build(shape, n)
+    workflows.write(wf, str(source))
+    made_by_snakemake, made_by_flow = _run_both(source, tmp_path, "Snakefile")
+    assert wf.target in made_by_flow and all(out in made_by_flow for out in wf.outputs)
     assert made_by_flow == made_by_snakemake
