@@ -34,10 +34,10 @@ class Job:
         "logs", "log_names", "params", "deps", "pending", "benchmark",
     )
 
-    def __init__(self, rule: Rule, wildcards: dict[str, str]):
+    def __init__(self, rule: Rule, wildcards: dict[str, str], id: str | None = None):
         self.rule = rule
         self.wildcards = wildcards
-        self.id = job_id(rule.name, wildcards)
+        self.id = id or job_id(rule.name, wildcards)
         self.outputs, self.output_names = rule.outputs.format(wildcards)
         self.logs, self.log_names = rule.logs.format(wildcards)
         self.benchmark = rule.benchmark.format(wildcards) if rule.benchmark else None
@@ -89,6 +89,7 @@ class DAG:
         self.stack_ids: set[str] = set()
         self.created: list[Job] = []
         self.root = os.path.realpath(os.getcwd())
+        self._cwd = os.path.join(os.getcwd(), "")
         self._safe_dirs: set[str] = set()
         self._sources = set(workflow.sources)
         self._state_dir = os.path.abspath(".flow")
@@ -204,7 +205,7 @@ class DAG:
                 chain = " -> ".join(f"{x.label} [{', '.join(x.outputs)}]" for x in self.stack[i:]) + f" -> {j.label}"
                 raise CycleError(f"cycle in the workflow: {chain}",
                                  "A job needs, through its inputs, a file it makes itself.")
-        job = Job(rule, wildcards)
+        job = Job(rule, wildcards, key)
         self._check_outputs(job)
         self.stack.append(job)
         self.on_stack[rule.name] = self.on_stack.get(rule.name, 0) + 1
@@ -284,7 +285,7 @@ class DAG:
                         f"rule {job.label} would write {out}, outside the working directory {self.root}",
                         "Outputs, logs and benchmarks must stay inside the working directory.",
                     )
-            absolute = os.path.abspath(norm)
+            absolute = norm if os.path.isabs(norm) else self._cwd + norm  # (abspath, without normalizing again)
             in_state = _inside(self._state_dir, absolute)
             if in_state or absolute in self._sources:
                 what = "in flow's own state (.flow/)" if in_state else "a file the workflow is read from"
@@ -379,8 +380,9 @@ def _unique(jobs: Iterable[Job]) -> list[Job]:
 
 
 def _normalize(path: str) -> str:
-    norm = os.path.normpath(path)
-    return norm if path else path
+    if not path or not ("/." in path or "//" in path or path.startswith(".") or path.endswith("/")):
+        return path  # already normal (most paths): normpath would return it as it is
+    return os.path.normpath(path)
 
 
 def _inside(root: str, path: str) -> bool:

@@ -24,11 +24,17 @@ _CHUNK = 1 << 20
 
 
 def file_digest(path: str) -> str:
-    h = xxhash.xxh3_128()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, _CHUNK)
+        if len(data) < _CHUNK:  # most files: one read, no file object
+            return xxhash.xxh3_128_hexdigest(data)
+        h = xxhash.xxh3_128(data)
+        while chunk := os.read(fd, _CHUNK):
             h.update(chunk)
-    return h.hexdigest()
+        return h.hexdigest()
+    finally:
+        os.close(fd)
 
 
 class Hasher:
@@ -36,6 +42,7 @@ class Hasher:
         self.cache = cache
         self.memo: dict[str, str | None] = {}
         self.learned: dict[str, FileStat] = {}
+        self.racy: dict[str, tuple[int, int, int]] = {}  # hashed too soon after a write: size, mtime_ns, inode
 
     def digest(self, path: str) -> str | None:
         """The content hash of a file or directory; None if it does not exist."""
@@ -58,6 +65,26 @@ class Hasher:
         learned, self.learned = self.learned, {}
         return learned
 
+    def settle(self, max_bytes: int = 4 << 20) -> None:
+        """Hash once more, after their timestamp tick has passed, the small
+        files hashed too soon after they were written (a job's outputs, mostly):
+        a later write cannot hide in the same tick any more, so their entries
+        become usable and the next run does not read them all again."""
+        racy = {p: s for p, s in self.racy.items() if s[0] <= max_bytes and s[1] % 1_000_000_000}
+        if not racy:
+            return
+        wait_ns = max(s[1] for s in racy.values()) + RACY_NS - time.time_ns()
+        if wait_ns > 0:
+            time.sleep(min(wait_ns, RACY_NS) / 1e9)
+        for path, seen in racy.items():
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # deleted (a temp() file): nothing to keep
+            if (st.st_size, st.st_mtime_ns, st.st_ino) == seen and stat.S_ISREG(st.st_mode):
+                self.memo.pop(path, None)
+                self._file(path, st)
+
     def _file(self, path: str, st: os.stat_result) -> str:
         rec = self.cache.get(path)
         if rec is not None and rec[0] == st.st_size and rec[1] == st.st_mtime_ns and rec[2] == st.st_ino:
@@ -70,6 +97,10 @@ class Hasher:
             or time.time_ns() - st.st_mtime_ns < window
         )
         entry = (st.st_size, -1 if racy else st.st_mtime_ns, st.st_ino, h)
+        if racy:
+            self.racy[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+        else:
+            self.racy.pop(path, None)
         if rec != entry:
             self.learned[path] = entry
             self.cache[path] = entry

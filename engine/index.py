@@ -20,10 +20,11 @@ def job_id(rule: str, wildcards: dict[str, str]) -> str:
     return rule + "[" + ",".join(f"{k}={_escape(str(v))}" for k, v in wildcards.items()) + "]"
 
 
+_ESCAPES = str.maketrans({c: "\\" + c for c in "\\,=]"})
+
+
 def _escape(value: str) -> str:
-    if not any(c in value for c in "\\,=]"):
-        return value
-    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace("]", "\\]")
+    return value.translate(_ESCAPES)
 
 
 class _Entry:

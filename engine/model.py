@@ -9,13 +9,13 @@ one set of wildcards per rule, ruleorder names, the default target.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from flow.grammar import FlowfileError, ast, parse_file
 from flow.rules import (
     ActionError,
@@ -85,6 +85,16 @@ class Rule:
     def where(self, directive: str | None = None) -> ast.Pos:
         return self.directive_pos.get(directive, self.pos) if directive else self.pos
 
+    @functools.cached_property
+    def ancient_inputs(self) -> bool:
+        """Whether any input is ancient() (most rules have none: their jobs skip the check)."""
+        return self.inputs is None or any("ancient" in s.flags for s in self.inputs.specs)
+
+    @functools.cached_property
+    def makes_temp(self) -> bool:
+        """Whether flow makes temp() files for its jobs (never for a rule without action)."""
+        return self.action is not None and any("temp" in s.flags for s in self.outputs.specs)
+
 
 @dataclass
 class Workflow:
@@ -123,7 +133,7 @@ def parse_config_overrides(items: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise UserError(f"--config {item!r}: expected KEY=VALUE")
         try:
-            out[key] = yaml.safe_load(value) if value else ""
+            out[key] = _yaml().safe_load(value) if value else ""
         except Exception:  # noqa: BLE001 - not YAML (e.g. 2024-13-45): the text as it is
             out[key] = value
         problem = config_problem(out[key])
@@ -307,7 +317,7 @@ class _Loader:
         name = self._single(d, str, "path (a string)")
         try:
             with open(name, encoding="utf-8") as f:
-                data = json.load(f) if name.endswith(".json") else yaml.safe_load(f)
+                data = json.load(f) if name.endswith(".json") else _yaml().safe_load(f)
         except FileNotFoundError:
             raise FlowfileError.at(d.pos, f"config file {name} does not exist",
                                    f"Create it, or remove the configfile: line (looked in {os.getcwd()}).") from None
@@ -535,6 +545,13 @@ def path_problem(path: str) -> str | None:
     if size > MAX_PATH:
         return f"a path of more than {MAX_PATH} bytes: {path[:80]!r}..."
     return None
+
+
+def _yaml():
+    """PyYAML, imported only for a workflow with a config (it costs start-up time)."""
+    import yaml
+
+    return yaml
 
 
 def _clean_path(text: str) -> str:

@@ -77,7 +77,21 @@ class Pattern:
                 gap += 0 if (p.regex or p.name in constraints) else 1
         return Skeleton(head, tuple(middle), tail, gap)
 
+    @cached_property
+    def _template(self) -> str | None:
+        """The pattern as a ``str.format_map`` template (None if a name cannot be one)."""
+        if not all(isinstance(p, str) or p.name.isidentifier() for p in self.parts):
+            return None
+        return "".join(p.replace("{", "{{").replace("}", "}}") if isinstance(p, str) else "{" + p.name + "}"
+                       for p in self.parts)
+
     def format(self, wildcards: dict[str, str]) -> str:
+        template = self._template
+        if template is not None:
+            try:
+                return template.format_map(wildcards)
+            except KeyError as e:
+                raise PatternError(f"{{{e.args[0]}}}") from None
         out = []
         for p in self.parts:
             if isinstance(p, str):

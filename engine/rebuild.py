@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import xxhash
-from flow.rules import ActionError, JobContext, Namespace, Prepared
+from flow.rules import ActionError, JobContext, NamedList, Namespace, Prepared
 from flow.rules.shell import format_command
 
 from .dag import Job
@@ -59,7 +60,7 @@ class Rebuilder:
         return JobContext(
             rule=job.rule.name, input=job.named("input"), output=job.named("output"),
             params=params, wildcards=wildcards, threads=threads,
-            resources=Namespace(job.rule.resources), log=job.named("log"),
+            resources=Namespace(job.rule.resources), log=NamedList(job.logs, job.log_names),
             config=self.wf.config, globals=self.globals,
         )
 
@@ -68,8 +69,11 @@ class Rebuilder:
             return None
         p = self._prepared.get(job.id)
         if p is None:
+            # A command needs only the names it uses: build just those (most
+            # commands use input and output only); other kinds get the whole context.
+            ctx = _CommandContext(self, job) if job.rule.action.kind == "shell" else self.context(job)
             try:
-                p = job.rule.action.prepare(self.context(job))
+                p = job.rule.action.prepare(ctx)
             except ActionError as e:
                 raise UserError(f"rule {job.label}: {e}", pos=job.rule.where(job.rule.action.kind)) from None
             self._prepared[job.id] = p
@@ -80,7 +84,7 @@ class Rebuilder:
         if not job.rule.message:
             return None
         try:
-            return format_command(job.rule.message, self.context(job).format_namespace(), quote=False)
+            return format_command(job.rule.message, _CommandContext(self, job).format_namespace(), quote=False)
         except ActionError:
             return job.rule.message
 
@@ -91,16 +95,21 @@ class Rebuilder:
         deleted, the hash recorded when it was made stands in."""
         prepared = self.prepared(job)
         action = _h(prepared.signature if prepared else "")
-        _, params_ns = job_namespaces(job.rule, job.wildcards, job.params)
-        params = _h(json.dumps(_plain(dict(params_ns.items())), sort_keys=True, default=repr))
+        if job.params:
+            _, params_ns = job_namespaces(job.rule, job.wildcards, job.params)
+            params = _h(json.dumps(_plain(dict(params_ns.items())), sort_keys=True, default=repr))
+        else:
+            params = _NO_PARAMS
         inputs: list[list[str]] = []
+        ancient = job.rule.ancient_inputs
+        digest_of, recorded = self.hasher.digest, self.state.outputs
         for i, path in enumerate(job.inputs):
-            if "ancient" in job.input_flags(i):
+            if ancient and "ancient" in job.input_flags(i):
                 inputs.append([path, "ancient"])
                 continue
-            digest = self.hasher.digest(path)
+            digest = digest_of(path)
             if digest is None and recorded_hashes:
-                rec = self.state.outputs.get(path)
+                rec = recorded.get(path)
                 digest = rec.hash if rec is not None and rec.temp else None
             inputs.append([path, digest or "missing"])
         parts = {"action": action, "params": params, "inputs": inputs, "outputs": job.outputs}
@@ -174,8 +183,62 @@ class Rebuilder:
         return missing
 
 
+class _CommandContext:
+    """Stands in for a ``JobContext`` where only a command is formatted."""
+
+    def __init__(self, rebuilder: Rebuilder, job: Job):
+        self.rebuilder, self.job = rebuilder, job
+
+    def format_namespace(self) -> _Fields:
+        return _Fields(self.rebuilder, self.job)
+
+
+class _Fields(Mapping):
+    """The names a command may use (``JobContext.format_namespace``), each
+    made when the command first asks for it."""
+
+    _NAMES = ("input", "output", "params", "wildcards", "threads", "resources", "log", "config", "rule")
+
+    def __init__(self, rebuilder: Rebuilder, job: Job):
+        self.rebuilder, self.job = rebuilder, job
+        self.made: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.made:
+            if name not in self._NAMES:
+                raise KeyError(name)
+            self.made[name] = self._make(name)
+        return self.made[name]
+
+    def _make(self, name: str) -> Any:
+        job, rb = self.job, self.rebuilder
+        if name in ("input", "output", "log"):
+            return job.named(name)
+        if name in ("params", "wildcards"):
+            wildcards, params = job_namespaces(job.rule, job.wildcards, job.params)
+            self.made["wildcards"] = wildcards
+            return params if name == "params" else wildcards
+        if name == "threads":
+            return min(job.rule.threads, rb.cores) if rb.cores else job.rule.threads
+        if name == "resources":
+            return Namespace(job.rule.resources)
+        return rb.wf.config if name == "config" else job.rule.name
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._NAMES
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._NAMES)
+
+    def __len__(self) -> int:
+        return len(self._NAMES)
+
+
 def _h(text: str) -> str:
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
+
+
+_NO_PARAMS = _h("{}")
 
 
 def _plain(value: Any) -> Any:

@@ -49,11 +49,16 @@ class Reporter:
             self._print(f"      {command}")
         self._draw()
 
-    def job_done(self, label: str, ran: bool) -> None:
+    def up_to_date(self) -> None:
+        """A job needed nothing (or, in a dry run, is planned)."""
         self.finished += 1
+        self._draw()
+
+    def job_done(self, label: str, ran: bool) -> None:
         if not ran:
-            self._draw()
+            self.up_to_date()
             return
+        self.finished += 1
         self.ran += 1
         started = self.running.pop(label, None)
         took = time.monotonic() - started if started is not None else 0.0

@@ -98,6 +98,7 @@ class Scheduler:
         self.free_threads = options.cores
         self.free_resources = dict(options.resources)
         self.stopping = False
+        self.temps = any(rule.makes_temp for rule in dag.wf.rules.values())
         self.summary = Summary()
         self.seq = 0
 
@@ -132,6 +133,8 @@ class Scheduler:
         try:
             self._add(self.dag.reachable(targets))
             self._loop()
+            if not self.opt.dry_run:
+                self.rebuilder.hasher.settle()
             if self.unexpanded:  # checkpoints that did not run: no new consumer can appear now
                 self.unexpanded.clear()
                 self._expanded(None)
@@ -479,7 +482,7 @@ class Scheduler:
     def _finish(self, job: Job, ran: bool) -> None:
         self.done.add(job.id)
         if not ran:
-            self.report.job_done(job.label, ran=False)
+            self.report.up_to_date()
         if job.rule.checkpoint and not (self.opt.dry_run and job.id in self.changed):
             self.dag.checkpoint_done(job)
         for consumer in self.consumers.get(job.id, ()):
@@ -489,7 +492,7 @@ class Scheduler:
             self.remaining[consumer.id] = n
             if n == 0:
                 self.queue.append(consumer)
-        if not self.opt.dry_run and not self.opt.notemp:
+        if self.temps and not self.opt.dry_run and not self.opt.notemp:
             self._release_temps(job)
 
     def _release_temps(self, job: Job) -> None:
@@ -582,8 +585,7 @@ def _hurry_on_signals(executor: Executor) -> None:
 
 
 def _makes_temp(job: Job) -> bool:
-    """Whether flow makes temp() files for this job (never a rule without action)."""
-    return job.rule.action is not None and any("temp" in job.output_flags(i) for i in range(len(job.outputs)))
+    return job.rule.makes_temp
 
 
 def _missing_outputs(job: Job) -> list[str]:

@@ -21,7 +21,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import UserError
 
@@ -41,8 +41,7 @@ CREATE TABLE IF NOT EXISTS attempts (
 """
 
 
-@dataclass(frozen=True)
-class OutputRecord:
+class OutputRecord(NamedTuple):  # (a tuple: 100,000 of them load in a blink)
     job: str
     key: str
     hash: str | None
@@ -137,10 +136,11 @@ class State:
                 "Upgrade flow, or remove .flow/ to start over (outputs will count as not made by flow).",
             )
         self.files = {
-            _name(p): (s, m, i, h) for p, s, m, i, h in db.execute("SELECT path, size, mtime_ns, inode, hash FROM files")
+            p if type(p) is str else _name(p): (s, m, i, h)
+            for p, s, m, i, h in db.execute("SELECT path, size, mtime_ns, inode, hash FROM files")
         }
         self.outputs = {
-            _name(p): OutputRecord(_name(j), k, h, bool(t))
+            p if type(p) is str else _name(p): OutputRecord(j if type(j) is str else _name(j), k, h, t == 1)
             for p, j, k, h, t in db.execute("SELECT path, job, key, hash, temp FROM outputs")
         }
         return db

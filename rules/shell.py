@@ -6,6 +6,8 @@ named ``x;rm -rf ~`` stays a file name; ``{x:raw}`` opts out.
 
 from __future__ import annotations
 
+import _string
+import functools
 import re
 import shlex
 import string
@@ -17,6 +19,8 @@ from .base import ActionError, JobContext, Prepared
 
 def _flatten(value: Any) -> list[str]:
     if isinstance(value, (list, tuple)):
+        if all(type(v) is str for v in value):  # (the common case: a list of paths)
+            return list(value)
         out: list[str] = []
         for v in value:
             out.extend(_flatten(v))
@@ -67,12 +71,60 @@ def _clean(e: Exception) -> str:
 
 def format_command(template: str, namespace: Mapping[str, Any], quote: bool = True) -> str:
     """Format ``template`` with ``{input}``-style fields; quote values if ``quote``."""
+    formatter = _CommandFormatter(quote)
+    pieces = _pieces(template)
     try:
-        return _CommandFormatter(quote).vformat(template, (), dict(namespace))
+        if pieces is None:  # nested fields, positional ones or a syntax error: let string.Formatter say
+            return formatter.vformat(template, (), dict(namespace))
+        out = []
+        for literal, field, spec, conversion in pieces:
+            out.append(literal)
+            if field is not None:
+                value = _resolve(field, namespace, formatter)
+                if conversion:
+                    value = formatter.convert_field(value, conversion)
+                out.append(formatter.format_field(value, spec))
+        return "".join(out)
     except ActionError:
         raise
     except ValueError as e:  # a single '{' or '}', a bad format spec
         raise ActionError(f"{e} (write literal braces as {{{{ and }}}})") from None
+
+
+def _resolve(field: str, namespace: Mapping[str, Any], formatter: _CommandFormatter) -> Any:
+    """The value of ``{field}``, as ``string.Formatter.get_field`` finds it."""
+    first, rest = _field_path(field)
+    if first not in namespace:
+        return formatter.get_value(first, (), namespace)  # (says which names there are)
+    value = namespace[first]
+    try:
+        for is_attr, key in rest:
+            value = getattr(value, key) if is_attr else value[key]
+    except ActionError:
+        raise
+    except (AttributeError, KeyError, IndexError, TypeError) as e:
+        raise ActionError(f"cannot resolve {{{field}}}: {_clean(e)}") from None
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _field_path(field: str) -> tuple[str, tuple[tuple[bool, Any], ...]]:
+    first, rest = _string.formatter_field_name_split(field)
+    return first, tuple(rest)
+
+
+@functools.lru_cache(maxsize=1024)
+def _pieces(template: str) -> tuple[tuple[str, str | None, str, str | None], ...] | None:
+    """The template parsed once (a rule formats it for every job): literal
+    text and named fields, or None when ``vformat`` must handle it."""
+    try:
+        pieces = tuple(string.Formatter().parse(template))
+    except ValueError:
+        return None
+    for _, field, spec, _ in pieces:
+        if field is not None and (field == "" or field[0].isdigit() or "{" in spec):
+            return None
+    return pieces
 
 
 class ShellAction:

@@ -9,6 +9,7 @@ jobs a run ran (``project.ran``) with the set the contract predicts."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import time
 
@@ -82,6 +83,35 @@ def test_second_run_does_nothing(project):
     assert [ln for ln in r.stderr.splitlines() if ln.startswith(("run ", "done "))] == []
     assert "nothing to do" in r.stderr
     assert project.would_run() == []
+
+
+def test_a_run_leaves_usable_stat_cache_entries_for_the_outputs_it_wrote(project):
+    # Outputs are hashed right after they are written, within one timestamp tick;
+    # such entries are not trusted. Hashed again once the tick has passed, they
+    # are, so the next run reads no output again (a no-op stays stat-only).
+    _pipeline(project)
+    db = sqlite3.connect(project.root / ".flow/state.db")
+    entries = dict(db.execute("SELECT path, mtime_ns FROM files").fetchall())
+    db.close()
+    outputs = ["out/a.upper", "out/b.upper", "out/combined.txt", "out/other.txt"]
+    assert {p: entries.get(p) for p in outputs} == {
+        p: os.stat(project.root / p).st_mtime_ns for p in outputs}
+
+
+def test_a_file_rewritten_in_the_tick_it_was_hashed_in_is_hashed_again_before_it_is_trusted(tmp_path):
+    from flow.engine.hashing import Hasher, file_digest
+
+    path = tmp_path / "f.txt"
+    path.write_text("one\n")
+    hasher = Hasher({})
+    first = hasher.digest(str(path))  # just written: not trusted yet
+    st = os.stat(path)
+    path.write_text("two\n")  # the same size, and (as within one tick) the same time
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    hasher.settle()
+    size, mtime_ns, _, digest = hasher.cache[str(path)]
+    assert digest == file_digest(str(path)) != first
+    assert (size, mtime_ns) == (4, st.st_mtime_ns)  # trusted from now on
 
 
 def test_touching_inputs_without_changing_them_runs_nothing(project):
