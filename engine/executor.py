@@ -24,6 +24,8 @@ from typing import Any, Protocol
 from flow.rules.shell import bash_argv
 from flow.rules.worker import read_message, write_message
 
+from . import watch_jobs
+
 KILL_GRACE_SECONDS = 3.0
 
 
@@ -68,6 +70,7 @@ class LocalExecutor:
         self.pool = WorkerPool(max(1, workers), self.done, keep_fds)
         self.lock = threading.Lock()
         self.hurried = threading.Event()
+        self.watcher = watch_jobs.JobWatcher(self._ended) if watch_jobs.available() else None
 
     def submit(self, task: Task) -> None:
         if task.kind == "shell":
@@ -84,10 +87,14 @@ class LocalExecutor:
             return
         with self.lock:
             self.procs[task.job_id] = proc
+        if self.watcher is not None:
+            self.watcher.watch(task.job_id, proc)
+            return
         tail = StderrTail(proc.stderr)
         threading.Thread(target=self._reap, args=(task.job_id, proc, tail), daemon=True).start()
 
     def _reap(self, job_id: str, proc: subprocess.Popen, tail: StderrTail) -> None:
+        """Without a watcher: one thread per job waits for its exit."""
         try:
             _, status, usage = os.wait4(proc.pid, 0)
             code = os.waitstatus_to_exitcode(status)
@@ -95,14 +102,16 @@ class LocalExecutor:
             rss, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
         except ChildProcessError:
             code, rss, cpu = proc.wait(), None, None
+        self._ended(job_id, code, rss, cpu, tail.text() if code != 0 else None)
+
+    def _ended(self, job_id: str, code: int, rss: int | None, cpu: float | None, stderr_tail: str | None) -> None:
         with self.lock:
             self.procs.pop(job_id, None)
         if code == 0:
             self.done.put(Completion(job_id, True, None, 0, rss, cpu))
         else:
             what = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-            self.done.put(Completion(job_id, False, f"the command failed ({what})", code, rss, cpu,
-                                     tail.text()))
+            self.done.put(Completion(job_id, False, f"the command failed ({what})", code, rss, cpu, stderr_tail))
 
     def wait(self, timeout: float | None) -> list[Completion]:
         try:
@@ -157,9 +166,6 @@ class StderrTail:
     """Pass a job's stderr through to flow's as it comes, keeping its end, so
     that a failure can be shown with the job's last words under its name."""
 
-    KEEP_BYTES = 16 * 1024
-    LINES = 10
-
     def __init__(self, pipe):
         self.pipe = pipe
         self.kept = bytearray()
@@ -170,9 +176,9 @@ class StderrTail:
         fd = self.pipe.fileno()
         try:
             while chunk := os.read(fd, 65536):
-                _write_all(2, chunk)
+                watch_jobs.write_all(2, chunk)
                 self.kept += chunk
-                del self.kept[:-self.KEEP_BYTES]
+                del self.kept[:-watch_jobs.TAIL_BYTES]
         finally:
             self.pipe.close()
             self.ended.set()
@@ -180,17 +186,8 @@ class StderrTail:
     def text(self) -> str | None:
         """The last lines written, once the pipe has closed (or a moment
         after the job ended: a process it left behind may keep it open)."""
-        self.ended.wait(0.5)
-        lines = bytes(self.kept).decode(errors="replace").rstrip("\n").split("\n")[-self.LINES:]
-        return "\n".join(ln[:300] for ln in lines) if any(ln.strip() for ln in lines) else None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    try:
-        while data:
-            data = data[os.write(fd, data):]
-    except OSError:
-        pass  # flow's stderr is gone (a closed pipe): keep the tail all the same
+        self.ended.wait(watch_jobs.PIPE_GRACE_SECONDS)
+        return watch_jobs.tail_text(bytes(self.kept))
 
 
 def _later(seconds: float, fn, *args) -> None:
