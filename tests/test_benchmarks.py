@@ -1,0 +1,43 @@
+"""The benchmark runner, in its smoke version (flow only, 1,000 jobs, one run),
+so that the code behind docs/benchmarks.md cannot rot. It asserts what the
+runner measured, never how fast: speed is for benchmarks/, not for tests."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _row(report: str, name: str) -> str:
+    m = re.search(rf"^\| {re.escape(name)} \| ([^|]+) \|$", report, re.MULTILINE)
+    assert m, f"no row {name!r} in:\n{report}"
+    return m.group(1).strip()
+
+
+def test_the_quick_benchmark_measures_every_row_for_flow(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--out", str(out),
+                        "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = out.read_text()
+    assert "## layered, 1,000 jobs" in report
+    assert float(_row(report, "full build, jobs/s")) > 0
+    assert float(_row(report, "no-op, s")) > 0
+    # src/0_0.txt feeds one job of layer 1, the three of its group in layers 2 and 3, and the gather
+    assert _row(report, "changed leaf, jobs rerun") == "8"
+    assert _row(report, "touched leaf, jobs rerun") == "0"  # content hashes: a touch changes nothing
+    assert "`flow --version`" in report and "worker pool" in report
+
+
+def test_the_report_keeps_the_notes_written_by_hand(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    out.write_text("old\n<!-- notes -->\nwhat the numbers mean\n<!-- /notes -->\nold table\n")
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--out", str(out),
+                        "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = out.read_text()
+    assert "what the numbers mean" in report and "old table" not in report
