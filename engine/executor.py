@@ -88,8 +88,11 @@ class LocalExecutor:
         with self.lock:
             self.procs[task.job_id] = proc
         if self.watcher is not None:
-            self.watcher.watch(task.job_id, proc)
-            return
+            try:
+                self.watcher.watch(task.job_id, proc)
+                return
+            except OSError:  # no descriptor for it (too many open files): a thread waits instead
+                pass
         tail = StderrTail(proc.stderr)
         threading.Thread(target=self._reap, args=(task.job_id, proc, tail), daemon=True).start()
 

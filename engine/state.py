@@ -121,6 +121,7 @@ class State:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA wal_autocheckpoint=20000")  # fewer checkpoints (each one syncs the disk)
         db.executescript(_SCHEMA)
         if db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() is None:
             db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
