@@ -379,7 +379,7 @@ def write_report(path: Path, sections: list[str], header: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="1000,10000,100000", help="numbers of jobs, comma-separated")
-    p.add_argument("--shapes", default="layered",
+    p.add_argument("--shapes", default="layered,chain:10000,wide:10000,fanin:10000",
                    help=f"comma-separated, of {', '.join(workflows.SHAPES)}; "
                         "shape:N/N/... gives a shape its own sizes")
     p.add_argument("--tools", default=",".join(TOOLS))
