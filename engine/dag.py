@@ -200,7 +200,7 @@ class DAG:
             return job
         if key in self.failed:
             raise self.failed[key]
-        for i, j in enumerate(self.stack):
+        for i, j in enumerate(self.stack if key in self.stack_ids else ()):  # (a set first: chains are deep)
             if j.id == key:
                 chain = " -> ".join(f"{x.label} [{', '.join(x.outputs)}]" for x in self.stack[i:]) + f" -> {j.label}"
                 raise CycleError(f"cycle in the workflow: {chain}",
