@@ -170,7 +170,6 @@ class Bench:
         self.wf, self.root, self.tools, self.limit = wf, root, tools, limit
         self.results = Results()
         self.over: set[tuple[str, str]] = set()  # (tool, measurement) past the limit
-        self.broken: set[str] = set()  # tools that failed to build this workflow
         for name in tools:
             if not (root / name / "Snakefile").exists():
                 workflows.write(wf, str(root / name))
@@ -193,12 +192,10 @@ class Bench:
                 p.unlink()
 
     def run(self, what: str, tool: str, argv: list[str]) -> Timing | None:
-        if (tool, what) in self.over or tool in self.broken:
+        if (tool, what) in self.over:
             return None
         t = timed(argv, self.dir(tool), self.limit)
         if t.failed:  # reported, and not asked again: one tool's failure must not cost the whole run
-            if what in ("full build, s", "dry run from clean, s"):
-                self.broken.add(tool)  # it cannot handle this workflow: its other numbers would mean nothing
             self.results.notes.append(f"{tool} FAILED ({what}): `{' '.join(_short(argv))}`: "
                                       + t.failed.strip().replace("\n", " ")[-300:])
             print(self.results.notes[-1], file=sys.stderr)
@@ -219,7 +216,7 @@ class Bench:
             t = self.run("full build, s", name, tool.build)
             if t:
                 self.results.add("full build, s", name, t.seconds)
-            elif name not in self.broken:
+            else:  # (over the limit, or failed: its no-op and leaf runs still tell something)
                 self._borrow_outputs(name)
         for name, tool in self.tools.items():
             t = self.run("no-op, s", name, tool.noop)
@@ -251,7 +248,8 @@ class Bench:
             if src.exists():
                 shutil.copy2(src, dst)
                 os.utime(dst)
-        note = f"{tool}'s full build was over the limit; its other measurements use the outputs {donor} built."
+        note = (f"{tool}'s full build was over the limit or failed; its other measurements use the outputs "
+                f"{donor} built.")
         if note not in self.results.notes:
             self.results.notes.append(note)
 
