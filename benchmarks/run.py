@@ -212,12 +212,15 @@ class Bench:
             t = self.run("dry run from clean, s", name, tool.dry)
             if t:
                 self.results.add("dry run from clean, s", name, t.seconds)
+        unbuilt = []
         for name, tool in self.tools.items():
             t = self.run("full build, s", name, tool.build)
             if t:
                 self.results.add("full build, s", name, t.seconds)
-            else:  # (over the limit, or failed: its no-op and leaf runs still tell something)
-                self._borrow_outputs(name)
+            else:
+                unbuilt.append(name)
+        for name in unbuilt:  # (after every build: a donor later in the turn has built by now)
+            self._borrow_outputs(name)
         for name, tool in self.tools.items():
             t = self.run("no-op, s", name, tool.noop)
             if t:
