@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import xxhash
-from flow.rules import ActionError, JobContext, NamedList, Namespace, Prepared
+from flow.rules import ActionError, JobContext, Namespace, Prepared
 from flow.rules.shell import format_command
 
 from .dag import Job
@@ -55,13 +55,12 @@ class Rebuilder:
     # what the job does ----------------------------------------------------------
 
     def context(self, job: Job) -> JobContext:
-        wildcards, params = job_namespaces(job.rule, job.wildcards, job.params)
-        threads = min(job.rule.threads, self.cores) if self.cores else job.rule.threads
+        """Everything a Python job's code may read (``_Fields`` makes each name)."""
+        f = _Fields(self, job)
         return JobContext(
-            rule=job.rule.name, input=job.named("input"), output=job.named("output"),
-            params=params, wildcards=wildcards, threads=threads,
-            resources=Namespace(job.rule.resources), log=NamedList(job.logs, job.log_names),
-            config=self.wf.config, globals=self.globals,
+            rule=f["rule"], input=f["input"], output=f["output"], params=f["params"],
+            wildcards=f["wildcards"], threads=f["threads"], resources=f["resources"], log=f["log"],
+            config=f["config"], globals=self.globals,
         )
 
     def prepared(self, job: Job) -> Prepared | None:

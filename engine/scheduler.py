@@ -508,12 +508,12 @@ class Scheduler:
         busy: set[str] | None = None  # directories running jobs write into, once needed
         while stack:
             p = stack.pop()
-            if p.id in self.released or p.id not in self.done or not _makes_temp(p):
+            if p.id in self.released or p.id not in self.done or not p.rule.makes_temp:
                 continue
             if self.unexpanded:
                 self.deferred[p.id] = p
                 continue
-            if not all(c.id in self.done and (c.id in self.released or not _makes_temp(c))
+            if not all(c.id in self.done and (c.id in self.released or not c.rule.makes_temp)
                        for c in self.consumers.get(p.id, ())):
                 continue
             self.released.add(p.id)
@@ -582,10 +582,6 @@ def _hurry_on_signals(executor: Executor) -> None:
         return
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: executor.hurry())
-
-
-def _makes_temp(job: Job) -> bool:
-    return job.rule.makes_temp
 
 
 def _missing_outputs(job: Job) -> list[str]:
