@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import os
+import signal
+
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+from conftest import processes_in, wait_for
 
 
 def _rows(path) -> list[tuple]:
     return duckdb.sql(f"SELECT * FROM '{path}' ORDER BY ALL").fetchall()
+
+
+def _parquet(project, name: str, columns: dict) -> None:
+    path = project.root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path)
+
+
+# reading ---------------------------------------------------------------------------
 
 
 def test_duckdb_rule_unites_csv_inputs_by_column_name(project):
@@ -22,6 +39,119 @@ def test_duckdb_rule_unites_csv_inputs_by_column_name(project):
     assert _rows(project.root / "all.parquet") == [(1, 10, None), (2, 20, None), (3, 30, "x")]
 
 
+def test_input_reads_every_supported_format_together(project):
+    _parquet(project, "in/a.parquet", {"id": [1], "v": [1.5]})
+    project.write("in/b.csv", "id,v\n2,2.5\n")
+    project.write("in/c.tsv", "id\tv\n3\t3.5\n")
+    project.write("in/d.json", json.dumps([{"id": 4, "v": 4.5}]))
+    project.write("in/e.ndjson", '{"id": 5, "v": 5.5}\n')
+    project.write("in/f.jsonl", '{"id": 6, "v": 6.5}\n')
+    (project.root / "in/g.csv.gz").write_bytes(gzip.compress(b"id,v\n7,7.5\n"))
+    project.flowfile('''
+        rule all_formats:
+            input: "in/a.parquet", "in/b.csv", "in/c.tsv", "in/d.json", "in/e.ndjson", "in/f.jsonl", "in/g.csv.gz"
+            output: "all.parquet"
+            duckdb: "SELECT id, v FROM input"
+    ''')
+    project.run()
+    assert _rows(project.root / "all.parquet") == [(i, i + 0.5) for i in range(1, 8)]
+
+
+def test_parts_whose_columns_drift_are_united_by_name(project):
+    _parquet(project, "parts/1.parquet", {"day": ["d1"], "load": pa.array([10], pa.int64())})
+    _parquet(project, "parts/2.parquet", {"load": pa.array([2.5], pa.float64()), "day": ["d2"], "note": ["late"]})
+    project.flowfile('''
+        rule consolidate:
+            input: "parts/1.parquet", "parts/2.parquet"
+            output: "all.parquet"
+            duckdb: "SELECT day, load, note FROM input"
+    ''')
+    project.run()
+    assert _rows(project.root / "all.parquet") == [("d1", 10.0, None), ("d2", 2.5, "late")]
+    assert pq.read_schema(project.root / "all.parquet").field("load").type == pa.float64()
+
+
+def test_a_directory_input_means_the_data_files_in_it(project):
+    project.flowfile('''
+        rule parts:
+            output: directory("parts")
+            run:
+                import os
+                os.makedirs(output[0] + "/sub")
+                open(output[0] + "/a.csv", "w").write("n\\n1\\n")
+                open(output[0] + "/sub/b.csv", "w").write("n\\n2\\n")
+                open(output[0] + "/_SUCCESS", "w").write("")
+                open(output[0] + "/.a.csv.crc", "w").write("junk")
+                open(output[0] + "/README.txt", "w").write("not data")
+
+        rule total:
+            input: "parts"
+            output: "total.csv"
+            duckdb: "SELECT sum(n) AS total, count(*) AS rows FROM input"
+    ''')
+    project.run("total.csv")
+    assert project.read("total.csv").splitlines() == ["total,rows", "3,2"]
+
+
+def test_a_directory_input_without_data_files_fails_naming_it(project):
+    (project.root / "empty").mkdir()
+    (project.root / "empty/notes.txt").write_text("no data here")
+    project.flowfile('''
+        rule total:
+            input: "empty"
+            output: "total.csv"
+            duckdb: "SELECT count(*) AS n FROM input"
+    ''')
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "input directory empty holds no data files" in r.stderr
+    assert not project.exists("total.csv")
+
+
+def test_inputs_in_other_formats_are_dependencies_only(project):
+    project.write("in.csv", "n\n1\n2\n")
+    project.write("notes.md", "v1")
+    project.flowfile('''
+        rule total:
+            input: "in.csv", "notes.md"
+            output: "total.csv"
+            duckdb: "SELECT sum(n) AS total FROM input"
+    ''')
+    project.run()
+    assert project.read("total.csv").splitlines() == ["total", "3"]
+    project.write("notes.md", "v2")
+    assert project.ran() == ["total"]
+
+
+def test_named_inputs_are_views_of_their_own_name(project):
+    project.write("facts.csv", "k,v\n1,a\n2,b\n")
+    project.write("keep.csv", "k\n2\n")
+    project.flowfile('''
+        rule join:
+            input: facts="facts.csv", keep="keep.csv"
+            output: "joined.ndjson"
+            duckdb: "SELECT facts.v FROM facts JOIN keep USING (k)"
+    ''')
+    project.run()
+    assert [json.loads(ln) for ln in project.read("joined.ndjson").splitlines()] == [{"v": "b"}]
+
+
+def test_an_input_named_input_is_refused(project):
+    project.write("a.csv", "k\n1\n")
+    project.flowfile('''
+        rule join:
+            input: input="a.csv"
+            output: "out.csv"
+            duckdb: "SELECT * FROM input"
+    ''')
+    r = project.flow("run")
+    assert r.returncode == 2
+    assert "cannot be named `input`" in r.stderr
+
+
+# variables and settings ----------------------------------------------------------------
+
+
 def test_wildcards_and_params_are_duckdb_variables(project):
     project.write("in.csv", "id\n1\n")
     project.flowfile('''
@@ -35,29 +165,217 @@ def test_wildcards_and_params_are_duckdb_variables(project):
     assert project.read("out_2024.csv").splitlines() == ["x,year", "3,2024"]
 
 
-def test_named_inputs_are_views_of_their_own_name(project):
-    project.write("facts.csv", "k,v\n1,a\n2,b\n")
-    project.write("keep.csv", "k\n2\n")
+def test_a_value_with_quotes_stays_a_value_and_is_never_sql(project):
+    project.write("in.csv", "id\n1\n")
     project.flowfile('''
-        rule join:
-            input: facts="facts.csv", keep="keep.csv"
-            output: "joined.json"
-            duckdb: "SELECT facts.v FROM facts JOIN keep USING (k)"
+        rule tag:
+            input: "in.csv"
+            output: "out.csv"
+            params: who="O'Brien'); DROP TABLE x; --"
+            duckdb: "SELECT getvariable('who') AS who FROM input"
     ''')
     project.run()
-    assert '"v":"b"' in project.read("joined.json").replace(" ", "")
+    assert project.read("out.csv").splitlines() == ["who", "O'Brien'); DROP TABLE x; --"]
 
 
-def test_a_sql_error_fails_the_job_with_duckdbs_message_and_no_output(project):
+def test_threads_and_mem_mb_set_duckdbs_threads_memory_limit_and_spill_directory(project):
+    project.flowfile('''
+        rule settings:
+            output: "settings.csv"
+            threads: 3
+            resources: mem_mb=512
+            duckdb: """
+                SELECT current_setting('threads') AS threads,
+                       current_setting('memory_limit') AS mem,
+                       current_setting('temp_directory') AS spill
+            """
+    ''')
+    project.run("-j", "4")
+    header, row = project.read("settings.csv").splitlines()
+    threads, mem, spill = row.split(",")
+    assert threads == "3"
+    assert mem.startswith("488") or mem.startswith("512")  # 512 MB, shown in MiB
+    assert os.path.normpath(spill).startswith(os.path.join(".flow", "tmp", "duckdb-"))
+    assert not os.path.exists(project.root / spill)  # removed after the job
+    assert not project.exists(".tmp")  # DuckDB's own default spill place
+
+
+def test_a_rule_without_threads_runs_duckdb_on_one_thread(project):
+    project.flowfile('''
+        rule settings:
+            output: "settings.csv"
+            duckdb: "SELECT current_setting('threads') AS threads"
+    ''')
+    project.run("-j", "4")
+    assert project.read("settings.csv").splitlines() == ["threads", "1"]
+
+
+# writing ---------------------------------------------------------------------------
+
+
+def test_parquet_output_is_zstd_compressed(project):
+    project.flowfile('''
+        rule make:
+            output: "out.parquet"
+            duckdb: "SELECT range AS n FROM range(1000)"
+    ''')
+    project.run()
+    meta = pq.ParquetFile(project.root / "out.parquet").metadata
+    assert meta.num_rows == 1000
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_the_output_format_follows_its_extension(project):
+    project.flowfile('''
+        rule make:
+            output: "out/t.{ext}"
+            duckdb: "SELECT 1 AS a, 'x' AS b"
+    ''')
+    project.run("out/t.csv", "out/t.tsv", "out/t.json", "out/t.ndjson", "out/t.csv.gz")
+    assert project.read("out/t.csv") == "a,b\n1,x\n"
+    assert project.read("out/t.tsv") == "a\tb\n1\tx\n"
+    assert json.loads(project.read("out/t.json")) == [{"a": 1, "b": "x"}]
+    assert json.loads(project.read("out/t.ndjson")) == {"a": 1, "b": "x"}
+    assert gzip.decompress((project.root / "out/t.csv.gz").read_bytes()) == b"a,b\n1,x\n"
+
+
+def test_a_rule_with_two_outputs_is_refused_when_loaded(project):
+    project.flowfile('''
+        rule make:
+            output: "a.parquet", "b.parquet"
+            duckdb: "SELECT 1 AS a"
+    ''')
+    r = project.flow("list")
+    assert r.returncode == 2
+    assert "Flowfile:4:" in r.stderr and "exactly one output" in r.stderr
+
+
+def test_an_output_duckdb_cannot_write_is_refused_when_loaded(project):
+    project.flowfile('''
+        rule make:
+            output: "report.xlsx"
+            duckdb: "SELECT 1 AS a"
+    ''')
+    r = project.flow("run", "-n")
+    assert r.returncode == 2
+    assert "Flowfile:4:" in r.stderr and "report.xlsx" in r.stderr and ".parquet" in r.stderr
+
+
+# errors ----------------------------------------------------------------------------
+
+
+def test_a_sql_error_fails_the_job_with_duckdbs_message_the_rule_and_wildcards(project):
     project.write("in.csv", "id\n1\n")
     project.flowfile('''
         rule bad:
             input: "in.csv"
-            output: "out.parquet"
+            output: "out/{year}.parquet"
             duckdb: "SELECT no_such_column FROM input"
+    ''')
+    r = project.flow("run", "out/2024.parquet")
+    assert r.returncode == 1
+    assert "error bad (year=2024)" in r.stderr
+    assert "DuckDB could not run the SQL" in r.stderr and "no_such_column" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert os.listdir(project.root / "out") == []  # neither the output nor a temporary file
+
+
+def test_a_syntax_error_in_the_sql_is_shown_with_duckdbs_pointer(project):
+    project.flowfile('''
+        rule bad:
+            output: "out.csv"
+            duckdb: "SELEC 1"
     ''')
     r = project.flow("run")
     assert r.returncode == 1
-    assert "no_such_column" in r.stderr and "bad" in r.stderr
+    assert "syntax error at or near \"SELEC\"" in r.stderr
     assert "Traceback" not in r.stderr
-    assert not project.exists("out.parquet")
+
+
+def test_sql_on_input_without_data_inputs_says_why_there_is_no_view(project):
+    project.write("notes.md", "x")
+    project.flowfile('''
+        rule bad:
+            input: "notes.md"
+            output: "out.csv"
+            duckdb: "SELECT * FROM input"
+    ''')
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "no input in a data format" in r.stderr
+
+
+def test_an_input_that_cannot_be_read_is_named(project):
+    _parquet(project, "parts/a.parquet", {"n": [1]})
+    project.write("parts/b.parquet", "this is not parquet")
+    _parquet(project, "parts/c.parquet", {"n": [3]})
+    project.flowfile('''
+        rule consolidate:
+            input: expand("parts/{p}.parquet", p=["a", "b", "c"])
+            output: "all.parquet"
+            duckdb: "SELECT * FROM input"
+    ''')
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "cannot read input parts/b.parquet" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not project.exists("all.parquet")
+
+
+def test_a_malformed_json_input_is_named(project):
+    project.write("a.ndjson", '{"n": 1}\n')
+    project.write("b.ndjson", '{"n": 2\n{"n": \n')
+    project.flowfile('''
+        rule consolidate:
+            input: "a.ndjson", "b.ndjson"
+            output: "all.csv"
+            duckdb: "SELECT * FROM input"
+    ''')
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "cannot read input b.ndjson" in r.stderr
+    assert not project.exists("all.csv")
+
+
+# atomic output ---------------------------------------------------------------------------
+
+_SLOW_COPY = '''
+    rule big:
+        output: "big.parquet"
+        threads: 2
+        duckdb: "SELECT range AS n, md5(range::VARCHAR) AS h FROM range(300000000)"
+'''
+
+
+def _writing(project) -> bool:
+    return project.exists(".big.parquet.flow-tmp")
+
+
+def test_a_kill_9_during_the_write_leaves_no_output_and_the_next_run_makes_it(project):
+    project.flowfile(_SLOW_COPY)
+    proc = project.start("run", "-j", "2")
+    wait_for(lambda: _writing(project), timeout=60, what="DuckDB to start writing")
+    for pid in [proc.pid, *processes_in(project.root)]:
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    wait_for(lambda: not processes_in(project.root), what="the job's processes to end")
+    assert not project.exists("big.parquet")
+    assert "big.parquet" not in project.recorded_outputs()
+    project.flowfile(_SLOW_COPY.replace("300000000", "1000"))
+    project.run()
+    assert pq.read_metadata(project.root / "big.parquet").num_rows == 1000
+    assert not _writing(project)
+
+
+def test_ctrl_c_during_the_write_leaves_no_output(project):
+    project.flowfile(_SLOW_COPY)
+    proc = project.start("run", "-j", "2")
+    wait_for(lambda: _writing(project), timeout=60, what="DuckDB to start writing")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    wait_for(lambda: not processes_in(project.root), what="the job's processes to end")
+    assert not project.exists("big.parquet")
+    assert "big.parquet" not in project.recorded_outputs()
