@@ -163,6 +163,8 @@ def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items,
 @_common
 def list_rules(directory, flowfile, config_items, _debug) -> None:
     """List the rules, what they make and what they read."""
+    from .report import format_schema
+
     wf = _load(directory, flowfile, config_items)
     width = max((len(n) for n in wf.rules), default=0)
     for name, rule in wf.rules.items():
@@ -177,8 +179,7 @@ def list_rules(directory, flowfile, config_items, _debug) -> None:
         elif rule.input_expr is not None:
             click.echo(f"{'':<{width}}  {'':<10} {'':<6}  <- (known after a checkpoint)")
         if rule.schema:
-            cols = ", ".join(f"{k}: {v}" for k, v in rule.schema.items())
-            click.echo(f"{'':<{width}}  {'':<10} {'':<6}  schema {{{cols}}}")
+            click.echo(f"{'':<{width}}  {'':<10} {'':<6}  schema {format_schema(rule.schema)}")
 
 
 @cli.command(context_settings=CONTEXT)

@@ -27,6 +27,7 @@ from flow.rules import (
     action_for_kind,
 )
 
+from . import contracts
 from .errors import UserError
 from .expressions import CheckpointPending, Deferred, Env, EvalError, FlaggedPath, evaluate
 from .index import CheckpointGuard
@@ -423,11 +424,14 @@ class _Loader:
                 if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
                     raise FlowfileError.at(kw.value.pos, f"resource {kw.name} must be a non-negative number")
                 resources[kw.name] = v
-        schema = None
-        if "schema" in ds:
-            schema = self._single(ds["schema"], dict, "dict of column: type")
+        schema = self._schema(ds["schema"], outputs, label) if "schema" in ds else None
         default_target = bool(self._single(ds["default_target"], bool, "True or False")) if "default_target" in ds else False
         action = self._action(r, ds, label)
+        if action is not None and hasattr(action, "check_outputs"):
+            try:
+                action.check_outputs([(spec.text, spec.flags) for spec in outputs.specs])
+            except ActionError as e:
+                raise FlowfileError.at(ds[action.kind].pos if action.kind in ds else r.pos, f"{label}: {e}") from None
         rule = Rule(
             name=name, checkpoint=r.checkpoint, pos=r.pos, outputs=outputs,
             wildcard_names=wildcard_names, constraints=constraints,
@@ -454,6 +458,18 @@ class _Loader:
             self.default_target = name
         if "localrule" in ds and self._single(ds["localrule"], bool, "True or False"):
             self.localrules.add(name)
+
+    def _schema(self, d: ast.Directive, outputs: PathList, label: str) -> dict[str, str]:
+        try:
+            schema = contracts.parse_schema(self._single(d, dict, "dict of column: type"))
+        except contracts.SchemaError as e:
+            raise FlowfileError.at(d.pos, f"{label}: {e}") from None
+        files = [s.text for s in outputs.specs if "directory" not in s.flags]
+        if not any(contracts.checkable(t) or t.endswith("}") for t in files):
+            raise FlowfileError.at(
+                d.pos, f"{label} has a schema: but no output flow can check it on",
+                "schema: is checked on .parquet, .csv, .tsv, .json, .ndjson and .jsonl outputs.")
+        return schema
 
     def _action(self, r: ast.Rule, ds: dict[str, ast.Directive], label: str) -> Any:
         if r.run is not None:

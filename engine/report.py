@@ -17,6 +17,11 @@ def _fmt_seconds(s: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def format_schema(schema: dict[str, str]) -> str:
+    """A rule's ``schema:`` on one line, as ``flow list`` and ``flow run -n`` show it."""
+    return "{" + ", ".join(f"{column}: {type_name}" for column, type_name in schema.items()) + "}"
+
+
 class Reporter:
     def __init__(self, quiet: bool = False, printshellcmds: bool = False,
                  stream: TextIO | None = None, live: bool | None = None):
@@ -80,10 +85,13 @@ class Reporter:
         self._print(f"error {label}:\n" + "\n".join("      " + ln for ln in (error or "failed").splitlines()))
         self._draw()
 
-    def would_run(self, label: str, reason: str, command: str | None) -> None:
+    def would_run(self, label: str, reason: str, command: str | None,
+                  schema: dict[str, str] | None = None) -> None:
         self.plan(f"would run  {label}: {reason}")
         if self.printshellcmds and command:
             self.plan(f"           {command}")
+        if schema:
+            self.plan(f"           schema {format_schema(schema)}")
 
     def plan(self, text: str) -> None:
         """A line of a dry run's plan: to stdout, so that it can be piped or saved."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from flow.grammar import FlowfileError
 
+from . import contracts
 from .dag import DAG, Job
 from .errors import Interrupted, JobsFailed, Terminated, UserError
 from .executor import Completion, Executor, Task
@@ -217,7 +218,8 @@ class Scheduler:
         self.temp_needed.pop(job.id, None)
         if self.opt.dry_run:
             prepared = self.rebuilder.prepared(job) if job.rule.action is not None else None
-            self.report.would_run(job.label, str(reason), prepared.display if prepared else None)
+            self.report.would_run(job.label, str(reason), prepared.display if prepared else None,
+                                  job.rule.schema)
             self.summary.would_run.append((job, reason))
             self.changed.add(job.id)
             self._finish(job, ran=False)
@@ -445,6 +447,10 @@ class Scheduler:
             if "directory" not in flags and os.path.isdir(out):
                 return f"output {out} is a directory: mark it directory(\"{out}\") in the rule"
             outputs.append((out, digest, "temp" in flags))
+        if job.rule.schema:
+            broken = _broken_contract(job)
+            if broken:
+                return broken
         key, parts = self.rebuilder.key(job, recorded_hashes=False) if not r.key else (r.key, r.parts)
         self.state.record_job(job.id, job.rule.name, job.wildcards, key, parts, outputs,
                               hasher.take_learned(), r.started, ended)
@@ -582,6 +588,22 @@ def _hurry_on_signals(executor: Executor) -> None:
         return
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: executor.hurry())
+
+
+def _broken_contract(job: Job) -> str | None:
+    """How the job's tabular outputs differ from its rule's ``schema:``, if they do."""
+    found = []
+    for i, out in enumerate(job.outputs):
+        if "directory" in job.output_flags(i) or not contracts.checkable(out):
+            continue
+        try:
+            problems = contracts.check(out, job.rule.schema)
+        except ValueError as e:
+            problems = [f"it cannot be read as a table: {e}"]
+        if problems:
+            found.append(f"output {out} does not match the schema: of rule {job.rule.name}:"
+                         + "".join(f"\n  {p}" for p in problems))
+    return "\n".join(found) or None
 
 
 def _missing_outputs(job: Job) -> list[str]:
