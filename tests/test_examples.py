@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 from conftest import Project
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -38,3 +39,24 @@ def test_sales_example_config_override_limits_the_years(tmp_path):
     p.run("--config", "years=[2023]")
     lines = p.read("results/summary.tsv").splitlines()[1:]
     assert {ln.split("\t")[0] for ln in lines} == {"2023"}
+
+
+def test_energy_example_builds_the_summary_from_every_region_and_year(tmp_path):
+    p = _copy("energy", tmp_path)
+    p.run()
+    lines = p.read("results/summary.csv").splitlines()
+    assert lines[0].startswith("year,region,energy_gwh,avg_price_eur_mwh,")
+    assert [ln.split(",")[:2] for ln in lines[1:]] == [
+        [y, r] for y in ("2024", "2025") for r in ("north", "south", "west")]
+    hours = duckdb.sql(f"SELECT count(*), count(DISTINCT (ts, region)) FROM '{p.root}/consolidated/all.parquet'")
+    assert hours.fetchall()[0] == (2 * 3 * 8760 + 3 * 24, 2 * 3 * 8760 + 3 * 24)  # 2024 is a leap year; no repeats
+
+
+def test_energy_example_reruns_only_what_a_changed_feed_affects(tmp_path):
+    p = _copy("energy", tmp_path)
+    p.run()
+    feed = p.root / "raw/north/2025-03.csv"
+    feed.write_text(feed.read_text().replace("2025-03-01 00:00,", "2025-03-01 00:00,1", 1))
+    assert sorted(p.ran()) == ["clean_csv_feed (region=north, year=2025, month=03)", "consolidate_all",
+                               "consolidate_year (year=2025)", "summary"]
+    assert p.ran() == []
