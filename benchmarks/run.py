@@ -23,7 +23,6 @@ import argparse
 import math
 import os
 import platform
-import re
 import shutil
 import signal
 import statistics
@@ -37,12 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report  # noqa: E402
 import workflows  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TOOLS = ("flow", "snakemake", "make", "ninja")
 STATE = {"flow": [".flow"], "snakemake": [".snakemake"], "make": [], "ninja": [".ninja_log", ".ninja_deps"]}
-NOTES = re.compile(r"<!-- notes -->.*?<!-- /notes -->", re.DOTALL)
 
 
 # running a command -------------------------------------------------------------------
@@ -386,10 +385,12 @@ def machine() -> str:
 
 
 def write_report(path: Path, sections: list[str], header: list[str]) -> str:
-    old = path.read_text() if path.exists() else ""
-    kept = NOTES.search(old)
-    notes = kept.group(0) if kept else "<!-- notes -->\n(analysis of the numbers: written by hand)\n<!-- /notes -->"
+    """The report: header, the notes written by hand, these sections, then the
+    sections other runners wrote (kept as they are)."""
+    kept = report.blocks(path.read_text() if path.exists() else "")
+    notes = kept.pop("notes", report.wrap("notes", "(analysis of the numbers: written by hand)"))
     text = "\n".join(header) + "\n\n" + notes + "\n\n" + "\n".join(sections) + "\n"
+    text += "".join(f"\n{block}\n" for block in kept.values())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return text

@@ -33,11 +33,27 @@ def test_the_quick_benchmark_measures_every_row_for_flow(tmp_path):
     assert "`flow --version`" in report and "worker pool" in report
 
 
-def test_the_report_keeps_the_notes_written_by_hand(tmp_path):
+def test_the_report_keeps_the_notes_written_by_hand_and_the_other_runners_sections(tmp_path):
     out = tmp_path / "benchmarks.md"
-    out.write_text("old\n<!-- notes -->\nwhat the numbers mean\n<!-- /notes -->\nold table\n")
+    out.write_text("old\n<!-- notes -->\nwhat the numbers mean\n<!-- /notes -->\nold table\n"
+                   "<!-- consolidate -->\nparquet numbers\n<!-- /consolidate -->\n")
     r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--out", str(out),
                         "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     report = out.read_text()
     assert "what the numbers mean" in report and "old table" not in report
+    assert "<!-- consolidate -->\nparquet numbers\n<!-- /consolidate -->" in report
+
+
+def test_the_quick_consolidation_benchmark_runs_every_contender_and_keeps_the_rest(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    out.write_text("# Benchmarks\n\nthe job-graph tables\n")
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "consolidate.py"), "--quick", "--out", str(out),
+                        "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = out.read_text()
+    assert report.startswith("# Benchmarks\n\nthe job-graph tables\n")
+    row = re.search(r"^\| 20 x 1,000 \| 20,000 \| (.*) \|$", report, re.MULTILINE)
+    assert row, report
+    cells = [c.strip() for c in row.group(1).split("|")]
+    assert len(cells) == 4 and all("M rows/s" in c for c in cells[:3]) and cells[3].endswith("x")
