@@ -144,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         "process: `flow run` of a one-rule Flowfile (`duckdb: \"SELECT * FROM input\"`, `threads: 2`, from a fresh "
         "`.flow/`, so its time includes start-up and hashing every input), the same `COPY` in a `python -c` "
         "script, and `pyarrow.concat_tables` of `pq.read_table` of each file, then `pq.write_table`. "
-        f"Medians of {a.repeat}, the contenders taking turns; the last column is flow's time over the COPY's.",
+        f"Medians of {a.repeat}, the contenders taking turns; the last column is flow's time over the COPY's. "
+        "The COPY is what one would write by hand: a glob, DuckDB's default threads (all cores) and no "
+        "`union_by_name`; flow's rule also unites columns by name, syncs the output to disk before renaming it, "
+        "and records it with its hash.",
         "",
         *table,
     ])

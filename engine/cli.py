@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import signal
 import sys
 import time
@@ -125,6 +126,10 @@ def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items,
     cores = cores or os.cpu_count() or 1
     lock = None if dry_run else RunLock(".flow").acquire()
     try:
+        if lock is not None and os.path.isdir(".flow/tmp"):
+            # Jobs' scratch space (DuckDB spills there): whatever is in it was
+            # left by a job that was killed, as no other run holds the lock.
+            shutil.rmtree(".flow/tmp", ignore_errors=True)
         state = State(".flow", readonly=dry_run)
         reporter = Reporter(quiet=quiet, printshellcmds=printshellcmds)
         for w in state.warnings:

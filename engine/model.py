@@ -25,9 +25,9 @@ from flow.rules import (
     ScriptAction,
     ShellAction,
     action_for_kind,
+    contracts,
 )
 
-from . import contracts
 from .errors import UserError
 from .expressions import CheckpointPending, Deferred, Env, EvalError, FlaggedPath, evaluate
 from .index import CheckpointGuard

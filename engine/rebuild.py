@@ -112,6 +112,8 @@ class Rebuilder:
                 digest = rec.hash if rec is not None and rec.temp else None
             inputs.append([path, digest or "missing"])
         parts = {"action": action, "params": params, "inputs": inputs, "outputs": job.outputs}
+        if job.rule.schema:  # a changed contract must be checked: the job runs again
+            parts["schema"] = _h(json.dumps(job.rule.schema, sort_keys=True))
         key = _h(json.dumps(parts, separators=(",", ":")))
         return key, parts
 
@@ -157,6 +159,8 @@ class Rebuilder:
             return Reason("code", f"the {what} changed")
         if old.get("params") != parts["params"]:
             return Reason("params", "params changed")
+        if old.get("schema") != parts.get("schema"):
+            return Reason("code", "its schema: changed")
         old_inputs = {p: h for p, h in old.get("inputs", [])}
         new_inputs = {p: h for p, h in parts["inputs"]}
         changed = [p for p in new_inputs if p in old_inputs and old_inputs[p] != new_inputs[p]]

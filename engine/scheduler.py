@@ -23,8 +23,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from flow.grammar import FlowfileError
+from flow.rules import contracts
 
-from . import contracts
 from .dag import DAG, Job
 from .errors import Interrupted, JobsFailed, Terminated, UserError
 from .executor import Completion, Executor, Task
@@ -54,6 +54,7 @@ class _Running:
     deadline: float | None
     attempt: int
     threads: int
+    ended: tuple[float, Completion] | None = None  # the job ended; its outputs' contract is being checked
 
 
 @dataclass
@@ -361,20 +362,44 @@ class Scheduler:
         if r is None:
             return
         job = r.job
-        error = self._record(job, r, time.time(), c) if c.ok else c.error
-        prepared = self.rebuilder.prepared(job)
-        if not c.ok and prepared is not None and prepared.kind == "shell" and error:
-            error += f"\ncommand: {prepared.display}"
-        if not c.ok and error:
-            error += self._last_words(r, c)
-        if error is not None:
-            self._fail(r, error, c.returncode or 1)
+        checked = r.ended is not None  # c is the contract check of a job that ended
+        if not checked and c.ok and job.rule.schema and self._check_contract(r, c):
+            return
+        if c.ok:
+            ended, c_job = r.ended or (time.time(), c)
+            error = self._record(job, r, ended, c_job)
+        else:
+            error = c.error if checked else self._why_failed(r, c)
+        if error is not None:  # (a broken contract is not retried: the same outputs would break it again)
+            self._fail(r, error, c.returncode or 1, retry=not checked)
             return
         self._release(r)
         self.report.job_done(job.label, ran=True)
         self.summary.ran += 1
         self.changed.add(job.id)
         self._finish(job, ran=True)
+
+    def _why_failed(self, r: _Running, c: Completion) -> str | None:
+        error = c.error
+        prepared = self.rebuilder.prepared(r.job)
+        if prepared is not None and prepared.kind == "shell" and error:
+            error += f"\ncommand: {prepared.display}"
+        if error:
+            error += self._last_words(r, c)
+        return error
+
+    def _check_contract(self, r: _Running, c: Completion) -> bool:
+        """A job with a ``schema:`` counts as done only once a worker has read its
+        tabular outputs (``rules.contracts``); False if it has none to check."""
+        job = r.job
+        outputs = [out for i, out in enumerate(job.outputs)
+                   if "directory" not in job.output_flags(i) and contracts.checkable(out)]
+        if not outputs:
+            return False
+        r.ended = (time.time(), c)
+        self.running[job.id] = r
+        self.executor.submit(Task(job.id, "contracts", (outputs, job.rule.schema, job.rule.name)))
+        return True
 
     @staticmethod
     def _last_words(r: _Running, c: Completion) -> str:
@@ -403,14 +428,15 @@ class Scheduler:
             if self.remaining[producer.id] == 0:
                 self.queue.append(producer)
 
-    def _fail(self, r: _Running, error: str, status: int) -> None:
+    def _fail(self, r: _Running, error: str, status: int, retry: bool = True) -> None:
         """A job attempt failed: remove what it wrote, record the attempt, retry or stop."""
         job = r.job
         self._release(r)
         for out in job.outputs:
             remove_output(out)
         self.state.record_failure(job.id, job.rule.name, job.wildcards, r.started, time.time(), status)
-        if r.attempt <= job.rule.retries and not self.stopping:
+        r.ended = None
+        if retry and r.attempt <= job.rule.retries and not self.stopping:
             self.report.job_failed(job.label, error, will_retry=True)
             self._push_ready(job, r.reason, r.key, r.parts)
             return
@@ -447,10 +473,6 @@ class Scheduler:
             if "directory" not in flags and os.path.isdir(out):
                 return f"output {out} is a directory: mark it directory(\"{out}\") in the rule"
             outputs.append((out, digest, "temp" in flags))
-        if job.rule.schema:
-            broken = _broken_contract(job)
-            if broken:
-                return broken
         key, parts = self.rebuilder.key(job, recorded_hashes=False) if not r.key else (r.key, r.parts)
         self.state.record_job(job.id, job.rule.name, job.wildcards, key, parts, outputs,
                               hasher.take_learned(), r.started, ended)
@@ -588,22 +610,6 @@ def _hurry_on_signals(executor: Executor) -> None:
         return
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: executor.hurry())
-
-
-def _broken_contract(job: Job) -> str | None:
-    """How the job's tabular outputs differ from its rule's ``schema:``, if they do."""
-    found = []
-    for i, out in enumerate(job.outputs):
-        if "directory" in job.output_flags(i) or not contracts.checkable(out):
-            continue
-        try:
-            problems = contracts.check(out, job.rule.schema)
-        except ValueError as e:
-            problems = [f"it cannot be read as a table: {e}"]
-        if problems:
-            found.append(f"output {out} does not match the schema: of rule {job.rule.name}:"
-                         + "".join(f"\n  {p}" for p in problems))
-    return "\n".join(found) or None
 
 
 def _missing_outputs(job: Job) -> list[str]:

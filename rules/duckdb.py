@@ -2,20 +2,25 @@
 
 The view ``input`` reads every input in a data format together (parquet, CSV,
 TSV, JSON/NDJSON by extension, ``.gz``/``.zst`` for the text ones; columns
-united by name; a directory means the data files in it); each named input is
-also a view of its own name. Inputs in other formats (a ``.sql`` file, a
-config) are dependencies only. Wildcards and params are DuckDB variables
-(``getvariable('year')``), never pasted into SQL text. The result goes to a
-temporary file beside the output, which is synced and renamed, so a crash
-never leaves a half-written file under the output's name.
+united by name; a ``directory()`` means the data files in it, with DuckDB's
+``key=value`` folder columns); each named input is also a view of its own
+name. Inputs in other formats (a ``.sql`` file, a config) are dependencies
+only. Wildcards and params are DuckDB variables (``getvariable('year')``),
+never pasted into SQL text. The SQL may hold several statements; the last is
+the query whose result becomes the output. That result goes to a temporary
+file beside the output, which is synced and renamed, so a crash never leaves
+a half-written file under the output's name.
 
 DuckDB is imported only inside the worker that runs the job.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
+from typing import NamedTuple
 
 from .base import ActionError, JobContext, JobFailed, Prepared
 
@@ -26,6 +31,7 @@ _FORMATS = {
 _COMPRESSIONS = {".gz": "gzip", ".zst": "zstd"}
 _READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json"}
 _SQL_ERRORS = ("ParserException", "BinderException", "CatalogException", "SyntaxException")
+_READ_ERRORS = ("IOException", "InvalidInputException", "ConversionException")
 
 
 def data_format(path: str) -> tuple[str | None, str | None, str]:
@@ -41,12 +47,27 @@ def data_format(path: str) -> tuple[str | None, str | None, str]:
     return fmt, compression, ext
 
 
+# Snakemake's habit of formatting values into the command; in SQL that would
+# paste text into code, so flow passes values as variables instead.
+_PLACEHOLDER = re.compile(r"\{(wildcards|params|input|output|config|threads|resources|log)\b[^{}]*\}")
+_GETVARIABLE = re.compile(r"getvariable\s*\(\s*'((?:[^']|'')*)'\s*\)", re.IGNORECASE)
+_GLOB = re.compile(r"[*?\[]")
+# The ';' that ends the last statement, before any trailing comments: a view cannot hold it.
+_FINAL_SEMICOLON = re.compile(r";(?=(\s|--[^\n]*|/\*.*?\*/)*$)", re.DOTALL)
+
+
 class DuckDBAction:
     kind = "duckdb"
 
     def __init__(self, sql: str):
         if not sql.strip():
             raise ActionError("duckdb: needs a SQL query")
+        placeholder = _PLACEHOLDER.search(sql)
+        if placeholder:
+            name = placeholder.group(0)
+            raise ActionError(
+                f"duckdb: SQL is not formatted, so {name} would stay as it is. Read wildcards and params "
+                "with getvariable('name'), and inputs through the views `input` and each named input's name")
         self.sql = sql
 
     def check_outputs(self, outputs: list[tuple[str, frozenset[str]]]) -> None:
@@ -63,9 +84,27 @@ class DuckDBAction:
         if len(ctx.output) != 1:
             raise ActionError(f"a duckdb: rule writes exactly one output, this one has {len(ctx.output)}")
         _output_format(ctx.output[0])
-        if "input" in ctx.input.keys():
+        if any(name.lower() == "input" for name in ctx.input.keys()):
             raise ActionError("an input of a duckdb: rule cannot be named `input`: that is the view of all inputs")
+        _check_variables(self.sql, ctx)
         return Prepared("duckdb", "duckdb " + self.sql, self.sql, self.sql)
+
+
+def _check_variables(sql: str, ctx: JobContext) -> None:
+    """DuckDB answers NULL for a variable never set, and its names ignore case:
+    a misspelt name, or a param that hides a wildcard, would pass unnoticed."""
+    wildcards = {name.lower() for name in ctx.wildcards.keys()}
+    for name in ctx.params.keys():
+        if name.lower() in wildcards:
+            raise ActionError(f"params.{name} has the name of the wildcard {{{name}}}: as DuckDB variables "
+                              "(names ignore case) one would hide the other; rename the param")
+    known = wildcards | {name.lower() for name in ctx.params.keys()}
+    for m in _GETVARIABLE.finditer(sql):
+        name = m.group(1).replace("''", "'")
+        if name.lower() not in known:
+            have = ", ".join(list(ctx.wildcards.keys()) + list(ctx.params.keys())) or "none"
+            raise ActionError(f"the SQL reads getvariable('{name}'), but there is no wildcard or param "
+                              f"of that name (there are: {have})")
 
 
 def _output_format(path: str) -> str:
@@ -89,36 +128,89 @@ def _copy_options(path: str) -> str:
     return ", ".join(options)
 
 
-def _data_files(path: str) -> list[str]:
-    """The data files an input stands for: itself, or for a directory the
-    data files under it (hidden and ``_``-prefixed ones, such as ``_SUCCESS``
-    or a writer's temporary file, are not data)."""
-    if not os.path.isdir(path):
-        return [path] if data_format(path)[0] else []
-    found = []
-    for dirpath, dirnames, filenames in os.walk(path):
-        dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))]
-        found += [os.path.join(dirpath, f) for f in filenames
-                  if not f.startswith((".", "_")) and data_format(f)[0]]
-    if not found:
-        raise JobFailed(f"input directory {path} holds no data files (parquet, CSV, TSV or JSON)")
-    return sorted(found)
+# inputs -------------------------------------------------------------------------------------
 
 
-def _reader(files: list[str]) -> str:
+class _Source(NamedTuple):
+    path: str  # as the Flowfile names it
+    read: str  # what DuckDB opens: the path, or a link to it when its name holds glob characters
+    hive: bool  # inside a directory() input: key=value folders become columns, as DuckDB does
+
+
+class _Inputs:
+    """The job's data files, as the views will read them."""
+
+    def __init__(self, ctx: JobContext, scratch: str):
+        self.scratch = scratch
+        self.links = 0
+        self.views: dict[str, list[_Source]] = {"input": [s for p in ctx.input for s in self._sources(p)]}
+        self.not_data: dict[str, str] = {}  # named inputs with no data file: name -> path
+        for name, value in ctx.input.items():
+            paths = value if isinstance(value, list) else [value]
+            sources = [s for p in paths for s in self._sources(p)]
+            if sources:
+                self.views[name] = sources
+            else:
+                self.not_data[name] = " ".join(paths)
+
+    def _sources(self, path: str) -> list[_Source]:
+        if not os.path.isdir(path):
+            if not data_format(path)[0] or _empty(path):
+                return []
+            return [self._source(path, hive=False)]
+        found = []
+        for dirpath, dirnames, filenames in os.walk(path):
+            # hidden and _-prefixed names (_SUCCESS, a writer's temporary file) are not data
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")))
+            found += [os.path.join(dirpath, f) for f in filenames
+                      if not f.startswith((".", "_")) and data_format(f)[0]]
+        sources = [self._source(f, hive=True) for f in sorted(found) if not _empty(f)]
+        if not sources:
+            raise JobFailed(f"input directory {path} holds no data files (parquet, CSV, TSV or JSON)")
+        return sources
+
+    def _source(self, path: str, hive: bool) -> _Source:
+        if not _GLOB.search(path):
+            return _Source(path, path, hive)
+        # DuckDB expands glob characters in file names and has no escape for
+        # them: such a file is read through a plain-named link to it.
+        fmt, compression, ext = data_format(path)
+        link = os.path.join(self.scratch, "links", f"{self.links}{ext}{_SUFFIXES.get(compression, '')}")
+        self.links += 1
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(os.path.abspath(path), link)
+        return _Source(path, link, hive)
+
+    def files(self) -> list[_Source]:
+        return sorted({s for sources in self.views.values() for s in sources})
+
+
+_SUFFIXES = {"gzip": ".gz", "zstd": ".zst"}
+
+
+def _empty(path: str) -> bool:
+    """A zero-byte CSV or JSON file has no columns: DuckDB would invent one."""
+    try:
+        return os.path.getsize(path) == 0
+    except OSError:
+        return False  # DuckDB will say what is wrong with it
+
+
+def _reader(sources: list[_Source]) -> str:
     """One call of a DuckDB reader over files of one format."""
-    fmt, _, ext = data_format(files[0])
-    listing = "[" + ", ".join(_quote(f) for f in files) + "]"
+    fmt, _, ext = data_format(sources[0].path)
+    listing = "[" + ", ".join(_quote(s.read) for s in sources) + "]"
     extra = ", delim = '\t'" if ext == ".tsv" else ""
-    return f"{_READERS[fmt]}({listing}, union_by_name = true{extra})"
+    hive = "" if sources[0].hive else ", hive_partitioning = false"
+    return f"{_READERS[fmt]}({listing}, union_by_name = true{hive}{extra})"
 
 
-def _relation(files: list[str]) -> str:
-    """A query reading all ``files``, of any data formats, united by column name."""
-    groups: dict[tuple, list[str]] = {}
-    for f in files:
-        fmt, _, ext = data_format(f)
-        groups.setdefault((fmt, ext == ".tsv"), []).append(f)
+def _relation(sources: list[_Source]) -> str:
+    """A query reading all ``sources``, of any data formats, united by column name."""
+    groups: dict[tuple, list[_Source]] = {}
+    for s in sources:
+        fmt, _, ext = data_format(s.path)
+        groups.setdefault((fmt, ext == ".tsv", s.hive), []).append(s)
     return " UNION ALL BY NAME ".join(f"SELECT * FROM {_reader(g)}" for g in groups.values())
 
 
@@ -130,42 +222,67 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+# running ------------------------------------------------------------------------------------
+
+
 def execute(sql: str, ctx: JobContext) -> None:
     import duckdb
 
     out = ctx.output[0]
     tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.flow-tmp")
-    views: dict[str, list[str]] = {"input": [f for path in ctx.input for f in _data_files(path)]}
-    for name, value in ctx.input.items():
-        files = [f for p in (value if isinstance(value, list) else [value]) for f in _data_files(p)]
-        if files:
-            views[name] = files
-    spill = os.path.join(".flow", "tmp", f"duckdb-{os.getpid()}")  # DuckDB's default is .tmp/ here
-    os.makedirs(spill, exist_ok=True)
+    # The job's scratch directory: DuckDB spills there (its default would be
+    # .tmp/ in the project) and links for odd file names live there.
+    # flow run empties .flow/tmp/ when it starts, for what a killed job left.
+    scratch = os.path.join(".flow", "tmp", f"duckdb-{os.getpid()}")
+    shutil.rmtree(scratch, ignore_errors=True)
+    os.makedirs(scratch)
     try:
-        with duckdb.connect(config=_config(ctx, spill)) as con:
+        inputs = _Inputs(ctx, scratch)
+        with duckdb.connect(config=_config(ctx, scratch)) as con:
             con.execute("SET enable_progress_bar = false")
             _set_variables(con, ctx)
             try:
-                for name, files in views.items():
-                    if files:
-                        con.execute(f"CREATE VIEW {_ident(name)} AS {_relation(files)}")
-                con.execute(f"COPY ({sql}) TO {_quote(tmp)} ({_copy_options(out)})")
+                *before, query = _statements(con, sql)
+                for name, sources in inputs.views.items():
+                    if sources:
+                        con.execute(f"CREATE VIEW {_ident(name)} AS {_relation(sources)}")
+                for statement in before:
+                    con.execute(statement)
+                # The query becomes a view as written, so that DuckDB's pointers into
+                # it are right, and its result is copied to the output.
+                con.sql(query).create_view("__flow_result")
+                con.execute(f"COPY (FROM __flow_result) TO {_quote(tmp)} ({_copy_options(out)})")
             except duckdb.Error as e:
-                raise JobFailed(_explain(con, e, sql, views)) from None
+                raise JobFailed(_explain(con, e, sql, inputs)) from None
         _sync(tmp)
         os.replace(tmp, out)
     except duckdb.Error as e:
         raise JobFailed(f"DuckDB: {str(e).strip()}") from None
     finally:
-        shutil.rmtree(spill, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(scratch))  # .flow/tmp/, once no job uses it
         if os.path.lexists(tmp):
             os.unlink(tmp)
 
 
-def _config(ctx: JobContext, spill: str) -> dict:
+def _statements(con, sql: str) -> list[str]:
+    """The SQL's statements; the last must be a query, whose result is the output."""
+    import duckdb
+
+    statements = con.extract_statements(sql)
+    if not statements:
+        raise JobFailed("the duckdb: SQL holds no statement")
+    last = statements[-1]
+    if last.type != duckdb.StatementType.SELECT:
+        raise JobFailed(f"the last statement of a duckdb: rule must be a query (SELECT, FROM, WITH, ...), "
+                        f"whose result becomes the output; it is {last.type.name}: {_short(last.query)}")
+    return [s.query for s in statements[:-1]] + [_FINAL_SEMICOLON.sub("", last.query)]
+
+
+def _config(ctx: JobContext, scratch: str) -> dict:
     """DuckDB's settings from the rule: ``threads:``, and ``mem_mb`` as its memory limit."""
-    config = {"threads": max(1, int(ctx.threads)), "temp_directory": spill}
+    config = {"threads": max(1, int(ctx.threads)), "temp_directory": scratch}
     mem = ctx.resources.get("mem_mb")
     if mem:
         config["memory_limit"] = f"{int(mem)}MB"
@@ -191,34 +308,51 @@ def _sync(path: str) -> None:
         os.close(fd)
 
 
-def _explain(con, error: Exception, sql: str, views: dict[str, list[str]]) -> str:
+def _explain(con, error: Exception, sql: str, inputs: _Inputs) -> str:
     """What went wrong, for a person: the SQL's mistake, or the input that cannot be read."""
-    message = str(error).strip()
-    if type(error).__name__ in _SQL_ERRORS:
+    message = _unlinked(str(error).strip(), inputs)
+    kind = type(error).__name__
+    if kind in _SQL_ERRORS:
         hint = ""
-        missing = [n for n, files in views.items() if not files and n == "input"]
-        if missing and "input" in message:
+        if not inputs.views["input"] and "input" in message:
             hint = "\nThis job has no input in a data format (parquet, CSV, TSV, JSON), so there is no view `input`."
+        for name, path in inputs.not_data.items():
+            if name in message:
+                hint += f"\nThe input {name} ({path}) is not in a data format, so there is no view `{name}`."
         return f"DuckDB could not run the SQL: {message}\nSQL: {_short(sql)}{hint}"
-    files = sorted({f for fs in views.values() for f in fs})
-    culprit = _unreadable(con, files, message.splitlines()[0])
-    if culprit is not None:
-        path, why = culprit
-        return f"cannot read input {path}: {why}"
+    if kind in _READ_ERRORS:
+        # A conversion error may be the SQL's own cast: only DuckDB naming a file blames it.
+        culprit = _unreadable(con, inputs.files(), message, probe=kind != "ConversionException")
+        if culprit is not None:
+            path, why = culprit
+            return f"{'a value of' if kind == 'ConversionException' else 'cannot read'} input {path}: {why}"
     return f"DuckDB: {message}\nSQL: {_short(sql)}"
 
 
-def _unreadable(con, files: list[str], first_line: str) -> tuple[str, str] | None:
-    """The input file behind a failure, if one cannot be read on its own
-    (DuckDB's message names it, or reading it alone fails)."""
-    for f in files:
-        if f"'{f}'" in first_line or f'"{f}"' in first_line:
-            return f, first_line
-    for f in files:
+def _unlinked(message: str, inputs: _Inputs) -> str:
+    """DuckDB's message with the files' own names where it names a link."""
+    for s in inputs.files():
+        if s.read != s.path:
+            message = message.replace(s.read, s.path)
+    return message
+
+
+def _unreadable(con, files: list[_Source], message: str, probe: bool) -> tuple[str, str] | None:
+    """The input file behind a failure: the one DuckDB's message names, or
+    (``probe``) the first that fails when read on its own."""
+    lines = message.splitlines()
+    named = [ln.strip() for ln in lines if ln.strip().startswith("file = ")]  # a CSV reader's report
+    for s in files:
+        if f"'{s.path}'" in lines[0] or f'"{s.path}"' in lines[0] or f"file = {s.path}" in named:
+            why = "\n".join(ln for ln in lines[:3] if ln.strip()) if named else lines[0]
+            return s.path, why
+    if not probe:
+        return None
+    for s in files:
         try:
-            con.execute(f"SELECT count(*) FROM {_reader([f])}").fetchall()
+            con.execute(f"SELECT count(*) FROM {_reader([s])}").fetchall()
         except Exception as e:  # any DuckDB error reading this one file
-            return f, str(e).strip().splitlines()[0]
+            return s.path, str(e).strip().splitlines()[0].replace(s.read, s.path)
     return None
 
 

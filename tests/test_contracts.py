@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import decimal
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from flow.engine import contracts
+from flow.rules import contracts
 
 
 def _consolidate(project, schema: str, sql: str = "SELECT * FROM input") -> None:
@@ -230,19 +231,113 @@ def test_in_csv_text_does_not_fit_a_number_column(tmp_path):
     path = tmp_path / "t.tsv"
     path.write_text("price\tqty\nn/a\t1\n")
     problems = contracts.check(str(path), contracts.parse_schema({"price": "double", "qty": "int64"}))
-    assert problems == ["column 'price' is string, expected double"]
+    assert problems == ["column 'price' has values that are not double, e.g. 'n/a'"]
 
 
-def test_a_csv_whose_values_change_type_late_cannot_be_read_as_declared(tmp_path):
+def test_in_csv_each_value_is_read_as_the_declared_type_not_guessed(tmp_path):
     path = tmp_path / "t.csv"
-    path.write_text("n\n" + "1\n" * 9_000_000 + "x\n")  # past Arrow's first block of inference
-    with pytest.raises(ValueError, match="int64"):
-        contracts.check(str(path), contracts.parse_schema({"n": "int64"}))
+    path.write_text("zip,flag,day,n,x,amount,d,ts,t,tags\n"
+                    "01234,true,2024-01-02,42,1.5,12.34,2024-01-02,2024-01-02 03:04:05.123456,10:11:12,\"[1, 2]\"\n")
+    schema = contracts.parse_schema({
+        "zip": "VARCHAR", "flag": "string", "day": "string", "n": "INTEGER", "x": "REAL",
+        "amount": "decimal(10, 2)", "d": "date", "ts": "timestamp", "t": "time", "tags": "INTEGER[]"})
+    assert contracts.check(str(path), schema) == []
 
 
-def test_json_arrays_and_ndjson_are_checked(tmp_path):
-    (tmp_path / "a.json").write_text('[{"n": 1, "s": "x"}]')
-    (tmp_path / "b.ndjson").write_text('{"n": 1.5, "s": "x"}\n')
+def test_a_csv_text_column_that_looks_numeric_for_many_rows_is_still_text(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("code\n" + "1\n" * 9_000_000 + "X1\n")  # past any first block a reader guesses from
+    assert contracts.check(str(path), contracts.parse_schema({"code": "string"})) == []
+    assert contracts.check(str(path), contracts.parse_schema({"code": "int64"})) == [
+        "column 'code' has values that are not int64, e.g. 'X1'"]
+
+
+def test_a_duplicated_column_is_named_not_a_crash(tmp_path):
+    (tmp_path / "t.csv").write_text("code,code\nN,M\n")
+    pq.write_table(pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["n", "n"]), tmp_path / "t.parquet")
+    assert contracts.check(str(tmp_path / "t.csv"), {"code": "string"}) == ["column 'code' appears 2 times"]
+    assert contracts.check(str(tmp_path / "t.parquet"), {"n": "int64"}) == ["column 'n' appears 2 times"]
+
+
+def test_json_arrays_and_ndjson_are_checked_by_their_json_values(tmp_path):
+    (tmp_path / "a.json").write_text('[{"n": 1, "s": "x", "d": "2024-01-02", "ts": "2024-01-02T03:04:05Z", "l": [1]}]')
+    (tmp_path / "b.ndjson").write_text('{"n": 1.5, "s": "x"}\n{"n": 2, "s": 3}\n')
     schema = contracts.parse_schema({"n": "int64", "s": "string"})
-    assert contracts.check(str(tmp_path / "a.json"), schema) == []
-    assert contracts.check(str(tmp_path / "b.ndjson"), schema) == ["column 'n' is double, expected int64"]
+    assert contracts.check(str(tmp_path / "a.json"), {**schema, "d": "date", "ts": "timestamptz",
+                                                      "l": "list<int32>"}) == []
+    assert contracts.check(str(tmp_path / "b.ndjson"), schema) == [
+        "column 'n' has values that are not int64, e.g. 1.5", "column 's' has values that are not string, e.g. 3"]
+
+
+def test_an_empty_json_output_fits_any_schema(tmp_path):
+    for name, text in (("a.json", "[]"), ("b.ndjson", ""), ("c.jsonl", "\n")):
+        (tmp_path / name).write_text(text)
+        assert contracts.check(str(tmp_path / name), {"id": "int64"}) == []
+
+
+@pytest.mark.parametrize("spelling, canonical", [
+    ("TIMESTAMPTZ", "timestamptz"), ("TIMESTAMP WITH TIME ZONE", "timestamptz"), ("TIMESTAMP_NS", "timestamp[ns]"),
+    ("INT4", "int32"), ("FLOAT8", "double"), ("DOUBLE PRECISION", "double"), ("NUMERIC", "decimal"),
+    ("UUID", "uuid"), ("INTERVAL", "interval"), ("INTEGER[]", "list<int32>"), ("list<item: int64>", "list<int64>"),
+    ("string_view", "string_view"), ("fixed_size_binary[16]", "fixed_size_binary[16]"),
+    ("timestamp[us, tz=Europe/Paris]", "timestamp[us,tz=Europe/Paris]"),
+])
+def test_common_spellings_of_types_are_understood(spelling, canonical):
+    assert contracts.parse_schema({"c": spelling}) == {"c": canonical}
+
+
+def test_every_unknown_type_name_is_reported_at_once():
+    with pytest.raises(contracts.SchemaError) as e:
+        contracts.parse_schema({"a": "number", "b": "int64", "c": "texte"})
+    assert "'number' for column 'a', 'texte' for column 'c'" in str(e.value)
+    assert "BIGINT" in str(e.value)
+
+
+def test_types_duckdb_writes_match_their_duckdb_names(tmp_path):
+    path = str(tmp_path / "t.parquet")
+    duckdb.sql("SELECT now()::TIMESTAMPTZ AS a, uuid() AS b, [1, 2] AS c, INTERVAL 1 DAY AS d, 1::HUGEINT AS e") \
+        .write_parquet(path)
+    schema = contracts.parse_schema({"a": "TIMESTAMPTZ", "b": "UUID", "c": "INTEGER[]", "d": "INTERVAL"})
+    assert contracts.check(path, schema) == []
+
+
+# the contract in a run ----------------------------------------------------------------------
+
+
+def test_one_schema_fits_the_same_table_written_as_parquet_csv_and_json(project):
+    project.flowfile('''
+        rule table:
+            output: "out/t.{ext}"
+            schema: {"zip": "VARCHAR", "n": "INTEGER", "x": "REAL", "amount": "decimal(10, 2)",
+                     "d": "date", "ts": "timestamp", "tags": "INTEGER[]"}
+            duckdb: """
+                SELECT '01234' AS zip, 42::INTEGER AS n, 1.5::REAL AS x, 12.34::DECIMAL(10, 2) AS amount,
+                       DATE '2024-01-02' AS d, TIMESTAMP '2024-01-02 03:04:05.123456' AS ts, [1, 2] AS tags
+            """
+    ''')
+    project.run("out/t.parquet", "out/t.csv", "out/t.tsv", "out/t.json", "out/t.ndjson")
+
+
+def test_changing_the_schema_checks_the_output_again(project):
+    _consolidate(project, '{"value": "double"}')
+    project.run()
+    _consolidate(project, '{"value": "double", "price": "double"}')
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "its schema: changed" in r.stderr and "missing column 'price'" in r.stderr
+
+
+def test_a_broken_contract_is_not_retried(project):
+    project.write("parts/a.csv", "n\n1\n")
+    project.flowfile('''
+        rule consolidate:
+            input: "parts/a.csv"
+            output: "all.parquet"
+            retries: 2
+            schema: {"m": "int64"}
+            duckdb: "SELECT * FROM input"
+    ''')
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "retry" not in r.stderr
+    assert r.stderr.count("missing column 'm'") == 1

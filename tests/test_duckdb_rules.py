@@ -379,3 +379,193 @@ def test_ctrl_c_during_the_write_leaves_no_output(project):
     wait_for(lambda: not processes_in(project.root), what="the job's processes to end")
     assert not project.exists("big.parquet")
     assert "big.parquet" not in project.recorded_outputs()
+
+
+# what a user coming from Snakemake or DuckDB writes -------------------------------------------
+
+
+def test_file_names_with_glob_characters_are_read_as_named(project):
+    project.write("x*.csv", "a\n1\n")
+    project.write("xa.csv", "a\n2\n")
+    project.write("y[1].csv", "a\n3\n")
+    project.write("y1.csv", "a\n4\n")
+    project.flowfile('''
+        rule pick:
+            input: "x*.csv", "y[1].csv"
+            output: "out.csv"
+            duckdb: "SELECT a FROM input ORDER BY a"
+    ''')
+    project.run()
+    assert project.read("out.csv").splitlines() == ["a", "1", "3"]
+    assert not project.exists(".flow/tmp")
+
+
+def test_key_value_folders_of_listed_files_are_not_columns(project):
+    project.write("runs/lr=0.01/metrics.csv", "step,loss,lr\n1,0.5,0.02\n")
+    project.write("runs/lr=0.1/metrics.csv", "step,loss\n1,0.7\n")
+    project.flowfile('''
+        rule gather:
+            input: "runs/lr=0.01/metrics.csv", "runs/lr=0.1/metrics.csv"
+            output: "all.csv"
+            duckdb: "SELECT * FROM input ORDER BY loss"
+    ''')
+    project.run()
+    assert project.read("all.csv").splitlines() == ["step,loss,lr", "1,0.5,0.02", "1,0.7,"]
+
+
+def test_key_value_folders_of_a_directory_input_are_columns_as_in_duckdb(project):
+    project.flowfile('''
+        rule parts:
+            output: directory("sales")
+            run:
+                import os
+                for year in (2023, 2024):
+                    os.makedirs(f"{output[0]}/year={year}")
+                    open(f"{output[0]}/year={year}/part.csv", "w").write(f"amount\\n{year - 2000}\\n")
+
+        rule total:
+            input: "sales"
+            output: "total.csv"
+            duckdb: "SELECT year, amount FROM input ORDER BY year"
+    ''')
+    project.run("total.csv")
+    assert project.read("total.csv").splitlines() == ["year,amount", "2023,23", "2024,24"]
+
+
+def test_several_statements_run_and_the_last_query_is_the_output(project):
+    project.write("in.csv", "n\n1\n2\n3\n")
+    project.flowfile('''
+        rule two_steps:
+            input: "in.csv"
+            output: "out.csv"
+            duckdb: """
+                CREATE TABLE big AS SELECT n FROM input WHERE n > 1;
+                SELECT sum(n) AS total FROM big;  -- the output
+            """
+    ''')
+    project.run()
+    assert project.read("out.csv").splitlines() == ["total", "5"]
+
+
+def test_sql_ending_in_a_comment_works(project):
+    project.flowfile('''
+        rule comment:
+            output: "out.csv"
+            duckdb: "SELECT 1 AS one -- just one"
+    ''')
+    project.run()
+    assert project.read("out.csv").splitlines() == ["one", "1"]
+
+
+def test_a_last_statement_that_is_not_a_query_is_refused(project):
+    project.flowfile('''
+        rule no_query:
+            output: "out.csv"
+            duckdb: "CREATE TABLE t AS SELECT 1 AS one"
+    ''')
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "the last statement of a duckdb: rule must be a query" in r.stderr
+    assert not project.exists("out.csv")
+
+
+def test_a_misspelt_variable_is_refused_before_anything_runs(project):
+    project.flowfile('''
+        rule tag:
+            output: "out_{year}.csv"
+            duckdb: "SELECT getvariable('yeer') AS year"
+    ''')
+    r = project.flow("run", "-n", "out_2024.csv")
+    assert r.returncode == 2
+    assert "getvariable('yeer')" in r.stderr and "there are: year" in r.stderr
+
+
+def test_a_param_with_a_wildcards_name_is_refused(project):
+    project.flowfile('''
+        rule tag:
+            output: "out_{year}.csv"
+            params: Year=1999
+            duckdb: "SELECT getvariable('year') AS year"
+    ''')
+    r = project.flow("run", "out_2024.csv")
+    assert r.returncode == 2
+    assert "params.Year has the name of the wildcard" in r.stderr
+
+
+def test_snakemake_placeholders_in_sql_are_refused_when_loaded(project):
+    project.flowfile('''
+        rule tag:
+            output: "out_{year}.csv"
+            duckdb: "SELECT * FROM read_csv('{input[0]}') WHERE year = {wildcards.year}"
+    ''')
+    r = project.flow("list")
+    assert r.returncode == 2
+    assert "Flowfile:4:" in r.stderr and "{input[0]} would stay as it is" in r.stderr
+    assert "getvariable('name')" in r.stderr
+
+
+def test_a_named_input_that_is_not_data_says_why_it_is_no_view(project):
+    project.write("codes.txt", "a b c")
+    project.flowfile('''
+        rule join:
+            input: lookup="codes.txt"
+            output: "out.csv"
+            duckdb: "SELECT * FROM lookup"
+    ''')
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "The input lookup (codes.txt) is not in a data format, so there is no view `lookup`" in r.stderr
+
+
+def test_an_empty_input_file_adds_no_column(project):
+    project.write("a.csv", "n\n1\n")
+    project.write("b.csv", "")
+    project.flowfile('''
+        rule gather:
+            input: "a.csv", "b.csv"
+            output: "out.csv"
+            duckdb: "SELECT * FROM input"
+    ''')
+    project.run()
+    assert project.read("out.csv").splitlines() == ["n", "1"]
+
+
+def test_a_csv_value_that_does_not_fit_its_column_names_the_file(project):
+    project.write("a.csv", "n\n1\n")
+    project.write("b.csv", "n\n" + "1\n" * 30000 + "x\n")
+    project.flowfile('''
+        rule total:
+            input: "a.csv", "b.csv"
+            output: "out.csv"
+            duckdb: "SELECT sum(n) AS total FROM input"
+    ''')
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "a value of input b.csv" in r.stderr and "Original Line: x" in r.stderr
+
+
+def test_a_failing_cast_in_the_sql_blames_the_sql_not_an_input(project):
+    project.write("a.csv", "s\nabc\n")
+    project.flowfile('''
+        rule cast:
+            input: "a.csv"
+            output: "out.csv"
+            duckdb: "SELECT concat(s, '!')::INTEGER AS n FROM input"
+    ''')
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "input a.csv" not in r.stderr
+    assert "Could not convert string 'abc!'" in r.stderr
+
+
+def test_a_run_clears_scratch_space_a_killed_job_left(project):
+    left = project.root / ".flow/tmp/duckdb-999999/duckdb_temp_storage-0.tmp"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"x" * 1000)
+    project.flowfile('''
+        rule one:
+            output: "out.csv"
+            duckdb: "SELECT 1 AS one"
+    ''')
+    project.run()
+    assert not project.exists(".flow/tmp")
