@@ -141,6 +141,8 @@ def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items,
         rebuilder = Rebuilder(wf, state, Hasher(state.files), forceall=forceall,
                               forcerules=set(forcerun), targets=target_paths, cores=cores)
         executor = None if dry_run else LocalExecutor(cores, keep_fds=(lock.fd,))
+        if executor is not None and not touch:
+            executor.warm(_worker_kinds(wf))
         options = Options(cores=cores, resources=resources, keep_going=keep_going,
                           dry_run=dry_run, notemp=notemp, touch=touch)
         scheduler = Scheduler(dag, rebuilder, executor, state, reporter, options)
@@ -162,6 +164,14 @@ def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items,
     finally:
         if lock is not None:
             lock.release()
+
+
+def _worker_kinds(wf) -> set[str]:
+    """What the workflow's Python workers will run: action kinds, and schema checks."""
+    kinds = {r.action.kind for r in wf.rules.values() if r.action is not None and r.action.kind != "shell"}
+    if any(r.schema for r in wf.rules.values()):
+        kinds.add("contracts")
+    return kinds
 
 
 @cli.command(name="list", context_settings=CONTEXT)

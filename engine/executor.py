@@ -59,6 +59,8 @@ class Executor(Protocol):
 
     def hurry(self) -> None: ...
 
+    def warm(self, kinds: set[str]) -> None: ...
+
 
 class LocalExecutor:
     def __init__(self, workers: int, keep_fds: tuple[int, ...] = ()):
@@ -164,6 +166,11 @@ class LocalExecutor:
     def hurry(self) -> None:
         self.hurried.set()
 
+    def warm(self, kinds: set[str]) -> None:
+        """Start a worker now, importing what jobs of these kinds need (DuckDB,
+        pyarrow, ...), while flow is still deciding what to run."""
+        self.pool.warm(kinds)
+
 
 class StderrTail:
     """Pass a job's stderr through to flow's as it comes, keeping its end, so
@@ -228,6 +235,9 @@ class _Worker:
         self.job_id = task.job_id
         write_message(self.wfd, (task.job_id, task.kind, task.payload, task.ctx))
 
+    def send_warm(self, kinds: set[str]) -> None:
+        write_message(self.wfd, (None, "warm", sorted(kinds), None))  # no answer comes
+
     def _read(self) -> None:
         while True:
             try:
@@ -282,6 +292,19 @@ class WorkerPool:
         except (OSError, BrokenPipeError):
             worker.kill()
 
+    def warm(self, kinds: set[str]) -> None:
+        with self.lock:
+            if self.idle or self.busy:
+                return
+        worker = _Worker(self.done, self._on_exit, self.keep_fds)
+        try:
+            worker.send_warm(kinds)
+        except OSError:
+            worker.kill()
+            return
+        with self.lock:
+            self.idle.append(worker)
+
     def _on_exit(self, worker: _Worker, idle: bool) -> None:
         with self.lock:
             for job_id, w in list(self.busy.items()):
@@ -307,9 +330,6 @@ class WorkerPool:
         for w in workers:
             if w.job_id is not None:
                 w.kill(signal.SIGTERM)
-            else:
-                try:
-                    os.close(w.wfd)  # an idle worker exits when its request pipe closes
-                except OSError:
-                    pass
+            else:  # idle (perhaps still importing for a warm-up): nothing of a job to lose
+                w.kill()
         return workers

@@ -135,6 +135,11 @@ def _kind(path: str) -> str | None:
 # checking ---------------------------------------------------------------------------------
 
 
+def warm() -> None:
+    """Import pyarrow in a worker before the first check (``worker.warm``)."""
+    import pyarrow.parquet  # noqa: F401
+
+
 def execute(payload: tuple[list[str], dict[str, str], str], ctx=None) -> None:
     """Run in a worker after a job: fail it if an output breaks the contract."""
     outputs, schema, rule = payload

@@ -225,6 +225,11 @@ def _ident(name: str) -> str:
 # running ------------------------------------------------------------------------------------
 
 
+def warm() -> None:
+    """Import DuckDB in a worker before its first job (``worker.warm``)."""
+    import duckdb  # noqa: F401
+
+
 def execute(sql: str, ctx: JobContext) -> None:
     import duckdb
 

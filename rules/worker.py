@@ -76,6 +76,19 @@ def run_job(kind: str, payload, ctx) -> str | None:
     return None
 
 
+def warm(kinds: list[str]) -> None:
+    """Import the modules jobs of these kinds need, before the first arrives."""
+    import importlib
+
+    for kind in kinds:
+        try:
+            module = importlib.import_module(f"flow.rules.{kind}")
+            if hasattr(module, "warm"):
+                module.warm()
+        except Exception:  # noqa: BLE001 (the job itself will say what is missing)
+            pass
+
+
 def main(argv: list[str]) -> None:
     rfd, wfd = int(argv[0]), int(argv[1])
     home = os.getcwd()
@@ -84,6 +97,9 @@ def main(argv: list[str]) -> None:
         if message is None:
             return
         job_id, kind, payload, ctx = message
+        if job_id is None:  # a warm-up: import what the coming jobs need; nothing to answer
+            warm(payload)
+            continue
         error = run_job(kind, payload, ctx)
         os.chdir(home)  # a job may change directory (scripts often do); the next starts where flow runs
         write_message(wfd, (job_id, error))

@@ -569,3 +569,14 @@ def test_a_run_clears_scratch_space_a_killed_job_left(project):
     ''')
     project.run()
     assert not project.exists(".flow/tmp")
+
+
+def test_the_worker_warmed_up_for_duckdb_jobs_ends_with_the_run_even_when_nothing_ran(project):
+    project.flowfile('''
+        rule one:
+            output: "out.csv"
+            duckdb: "SELECT 1 AS one"
+    ''')
+    project.run()
+    assert project.run().stderr.startswith("flow: nothing to do")
+    assert processes_in(project.root) == []
