@@ -126,10 +126,8 @@ def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items,
     cores = cores or os.cpu_count() or 1
     lock = None if dry_run else RunLock(".flow").acquire()
     try:
-        if lock is not None and os.path.isdir(".flow/tmp"):
-            # Jobs' scratch space (DuckDB spills there): whatever is in it was
-            # left by a job that was killed, as no other run holds the lock.
-            shutil.rmtree(".flow/tmp", ignore_errors=True)
+        if lock is not None:
+            _clear_scratch()
         state = State(".flow", readonly=dry_run)
         reporter = Reporter(quiet=quiet, printshellcmds=printshellcmds)
         for w in state.warnings:
@@ -151,6 +149,7 @@ def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items,
         finally:
             if executor is not None:
                 executor.shutdown()
+                _clear_scratch()
             reporter.close()
         took = time.monotonic() - started
         if dry_run:
@@ -164,6 +163,13 @@ def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items,
     finally:
         if lock is not None:
             lock.release()
+
+
+def _clear_scratch() -> None:
+    """Empty the jobs' scratch space (DuckDB spills there) when no job runs:
+    as this run holds the lock, what is in it was left by a job that ended."""
+    if os.path.isdir(".flow/tmp"):
+        shutil.rmtree(".flow/tmp", ignore_errors=True)
 
 
 def _worker_kinds(wf) -> set[str]:

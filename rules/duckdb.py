@@ -237,11 +237,11 @@ def execute(sql: str, ctx: JobContext) -> None:
     tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.flow-tmp")
     # The job's scratch directory: DuckDB spills there (its default would be
     # .tmp/ in the project) and links for odd file names live there.
-    # flow run empties .flow/tmp/ when it starts, for what a killed job left.
+    # flow run empties .flow/tmp/ when it starts (what a killed job left) and ends.
     scratch = os.path.join(".flow", "tmp", f"duckdb-{os.getpid()}")
-    shutil.rmtree(scratch, ignore_errors=True)
-    os.makedirs(scratch)
     try:
+        shutil.rmtree(scratch, ignore_errors=True)
+        os.makedirs(scratch)
         inputs = _Inputs(ctx, scratch)
         with duckdb.connect(config=_config(ctx, scratch)) as con:
             con.execute("SET enable_progress_bar = false")
@@ -263,11 +263,11 @@ def execute(sql: str, ctx: JobContext) -> None:
         os.replace(tmp, out)
     except duckdb.Error as e:
         raise JobFailed(f"DuckDB: {str(e).strip()}") from None
+    except OSError as e:
+        raise JobFailed(f"{e.filename or out}: {e.strerror}") from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         with contextlib.suppress(OSError):
-            os.rmdir(os.path.dirname(scratch))  # .flow/tmp/, once no job uses it
-        if os.path.lexists(tmp):
             os.unlink(tmp)
 
 

@@ -580,3 +580,17 @@ def test_the_worker_warmed_up_for_duckdb_jobs_ends_with_the_run_even_when_nothin
     project.run()
     assert project.run().stderr.startswith("flow: nothing to do")
     assert processes_in(project.root) == []
+
+
+def test_duckdb_jobs_running_side_by_side_keep_their_scratch_spaces_apart(project):
+    project.flowfile('''
+        rule all:
+            input: expand("out/{i}.csv", i=range(12))
+
+        rule one:
+            output: "out/{i}.csv"
+            duckdb: "SELECT getvariable('i') AS i"
+    ''')
+    project.run("-j", "4")
+    assert sorted(p.name for p in (project.root / "out").iterdir()) == sorted(f"{i}.csv" for i in range(12))
+    assert not project.exists(".flow/tmp")
