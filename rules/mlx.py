@@ -1,14 +1,64 @@
 """``mlx:`` actions: built-in MLX transforms configured by ``params:``.
 
-Known transforms are listed in ``TRANSFORMS``; a Flowfile naming another is
-refused when it is loaded, before anything runs.
+``ring_attention`` packs a parquet column of token lists (one row per
+document) into sequences and shards them for context-parallel training:
+
+- documents, in row order (each followed by ``eos_id`` if given), form one
+  stream, cut into sequences of ``seq_len`` tokens; the last is padded;
+- per sequence, *before* sharding: ``segment_ids`` number the document pieces
+  1, 2, ... (a document cut by a sequence boundary goes on as a new piece;
+  padding is 0), ``position_ids`` count from 0 within each piece (0 on
+  padding), ``labels`` are the next token of the same piece, else -100;
+- ``zigzag`` gives rank r chunks r and 2W-1-r of 2W equal chunks (which
+  balances causal attention's work), ``contiguous`` the r-th of W chunks.
+
+The output is a directory with ``rankNN.safetensors`` per rank (arrays of
+shape [num_sequences, seq_len // world_size]) and ``meta.json``, written to a
+temporary directory beside it and renamed. ``tensors`` writes chosen columns
+of a parquet file as one safetensors file of MLX arrays.
+
+Params are checked when the job is prepared, before any data is read; MLX
+is imported only in the worker that runs the job.
 """
 
 from __future__ import annotations
 
-from .base import ActionError, JobContext, Prepared
+import json
+import os
+import shutil
+from dataclasses import dataclass
 
-TRANSFORMS: dict[str, object] = {}
+from .base import ActionError, JobContext, JobFailed, Prepared
+
+LAYOUTS = ("zigzag", "contiguous")
+TOKEN_DTYPES = ("int32", "int64", "int16", "uint16", "uint32")
+TENSOR_DTYPES = ("float32", "float16", "bfloat16", "int8", "int16", "int32", "int64",
+                 "uint8", "uint16", "uint32", "uint64", "bool")
+_LABEL_DTYPES = {"int16": "int16", "int32": "int32", "int64": "int64", "uint16": "int32", "uint32": "int64"}
+IGNORE_INDEX = -100
+_INSTALL = ("MLX is not installed: `pip install 'mlx[cpu]'` on Linux, `pip install mlx` on macOS "
+            "(flow's own install brings it)")
+
+
+@dataclass(frozen=True)
+class RingParams:
+    column: str
+    world_size: int
+    seq_len: int
+    layout: str = "zigzag"
+    pad_id: int = 0
+    eos_id: int | None = None
+    dtype: str = "int32"
+
+    @property
+    def shard_len(self) -> int:
+        return self.seq_len // self.world_size
+
+
+@dataclass(frozen=True)
+class TensorParams:
+    columns: tuple[str, ...]
+    dtype: str | None = None
 
 
 class MLXAction:
@@ -16,13 +66,359 @@ class MLXAction:
 
     def __init__(self, name: str):
         if name not in TRANSFORMS:
-            known = ", ".join(sorted(TRANSFORMS)) or "none in this version of flow"
-            raise ActionError(f"unknown mlx: transform {name!r} (known: {known})")
+            raise ActionError(f"unknown mlx: transform {name!r} (known: {', '.join(sorted(TRANSFORMS))})")
         self.name = name
 
+    def check_outputs(self, outputs: list[tuple[str, frozenset[str]]]) -> None:
+        if len(outputs) != 1:
+            raise ActionError(f"mlx: {self.name!r} writes exactly one output, this rule has {len(outputs)}")
+        path, flags = outputs[0]
+        if self.name == "ring_attention" and "directory" not in flags:
+            raise ActionError(f"mlx: 'ring_attention' writes a directory of shards: "
+                              f"declare the output as directory({path!r})")
+        if self.name == "tensors" and not path.endswith(".safetensors"):
+            raise ActionError(f"mlx: 'tensors' writes one .safetensors file, not {path}")
+
     def prepare(self, ctx: JobContext) -> Prepared:
-        return Prepared("mlx", "mlx " + self.name, self.name, f"mlx {self.name}")
+        params = TRANSFORMS[self.name][0](dict(ctx.params.items()))
+        parquet = [p for p in ctx.input if p.lower().endswith((".parquet", ".pq"))]
+        if len(parquet) != 1:
+            raise ActionError(f"mlx: {self.name!r} reads one parquet input, this job has "
+                              f"{len(parquet)} among {len(ctx.input)} inputs")
+        return Prepared("mlx", f"mlx {self.name} {params!r}", (self.name, params, parquet[0]),
+                        f"mlx {self.name} {parquet[0]} -> {ctx.output[0]}")
 
 
-def execute(name: str, ctx: JobContext) -> None:
-    TRANSFORMS[name](ctx)  # type: ignore[operator]
+# params ---------------------------------------------------------------------------------------
+
+
+def _int(params: dict, name: str, default=None, low: int | None = None):
+    value = params.get(name, default)
+    if value is None and default is None and name not in params:
+        raise ActionError(f"params: {name}= is required")
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise ActionError(f"params: {name} must be a whole number, not {value!r}")
+    if value is not None and low is not None and value < low:
+        raise ActionError(f"params: {name} must be at least {low}, not {value}")
+    return value
+
+
+def _unknown(params: dict, known: tuple[str, ...]) -> None:
+    extra = [k for k in params if k not in known]
+    if extra:
+        raise ActionError(f"params: unknown {', '.join(extra)} (known: {', '.join(known)})")
+
+
+def ring_params(params: dict) -> RingParams:
+    """The validated params of ``ring_attention``; refused with what to write instead."""
+    _unknown(params, ("column", "world_size", "seq_len", "layout", "pad_id", "eos_id", "dtype"))
+    column = params.get("column")
+    if not isinstance(column, str) or not column:
+        raise ActionError("params: column= (the name of the list<int> token column) is required")
+    world_size = _int(params, "world_size", low=1)
+    seq_len = _int(params, "seq_len", low=1)
+    layout = params.get("layout", "zigzag")
+    if layout not in LAYOUTS:
+        raise ActionError(f"params: layout must be \"zigzag\" or \"contiguous\", not {layout!r}")
+    dtype = params.get("dtype", "int32")
+    if dtype not in TOKEN_DTYPES:
+        raise ActionError(f"params: dtype must be one of {', '.join(TOKEN_DTYPES)}, not {dtype!r}")
+    pad_id = _int(params, "pad_id", 0, low=0)
+    eos_id = _int(params, "eos_id", None, low=0) if params.get("eos_id") is not None else None
+    chunks = 2 * world_size if layout == "zigzag" else world_size
+    if seq_len % chunks:
+        below, above = seq_len // chunks * chunks, (seq_len // chunks + 1) * chunks
+        nearest = f"{below} or {above}" if below else str(above)
+        rule = "2 * world_size" if layout == "zigzag" else "world_size"
+        raise ActionError(f"params: seq_len={seq_len} must be divisible by {rule} = {chunks} "
+                          f"(world_size={world_size}, layout {layout}); the nearest valid seq_len: {nearest}")
+    return RingParams(column, world_size, seq_len, layout, pad_id, eos_id, dtype)
+
+
+def tensor_params(params: dict) -> TensorParams:
+    _unknown(params, ("columns", "dtype"))
+    columns = params.get("columns")
+    if isinstance(columns, str):
+        columns = [columns]
+    if not isinstance(columns, (list, tuple)) or not columns or not all(isinstance(c, str) for c in columns):
+        raise ActionError('params: columns= is required: a list of column names, e.g. columns=["x", "y"]')
+    dtype = params.get("dtype")
+    if dtype is not None and dtype not in TENSOR_DTYPES:
+        raise ActionError(f"params: dtype must be one of {', '.join(TENSOR_DTYPES)}, not {dtype!r}")
+    return TensorParams(tuple(columns), dtype)
+
+
+# running --------------------------------------------------------------------------------------
+
+
+def warm() -> None:
+    """Import MLX in a worker before its first job (``worker.warm``)."""
+    try:
+        import mlx.core  # noqa: F401
+    except ImportError:
+        pass
+
+
+def execute(payload: tuple, ctx: JobContext) -> None:
+    name, params, source = payload
+    try:
+        import mlx.core  # noqa: F401
+    except ImportError:
+        raise JobFailed(_INSTALL) from None
+    try:
+        TRANSFORMS[name][1](params, source, ctx.output[0])
+    except OSError as e:
+        raise JobFailed(f"{e.filename or ctx.output[0]}: {e.strerror}") from None
+
+
+def _read_column(source: str, column: str):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(source)
+    except (pa.ArrowException, OSError) as e:
+        raise JobFailed(f"cannot read input {source}: {str(e).strip()}") from None
+    if column not in schema.names:
+        raise JobFailed(f"input {source} has no column {column!r} (it has: {', '.join(schema.names)})")
+    return pq.read_table(source, columns=[column]).column(column).combine_chunks()
+
+
+def ring_attention(p: RingParams, source: str, out: str) -> None:
+    import pyarrow as pa
+
+    docs = _read_column(source, p.column)
+    if not (pa.types.is_list(docs.type) or pa.types.is_large_list(docs.type)) \
+            or not pa.types.is_integer(docs.type.value_type):
+        raise JobFailed(f"column {p.column!r} of {source} is {docs.type}, not a list of integer token ids")
+    arrays = pack(docs, p)
+    num_tokens = arrays.pop("num_tokens")
+    meta = {
+        "world_size": p.world_size, "seq_len": p.seq_len, "layout": p.layout,
+        "num_sequences": arrays["input_ids"].shape[0], "num_tokens": num_tokens,
+        "num_documents": len(docs), "pad_id": p.pad_id, "eos_id": p.eos_id, "dtype": p.dtype,
+        "labels_dtype": _LABEL_DTYPES[p.dtype], "ignore_index": IGNORE_INDEX, "shard_len": p.shard_len,
+        "column": p.column, "source": source, "source_hash": _file_hash(source),
+    }
+    with _atomic_directory(out) as tmp:
+        for rank in range(p.world_size):
+            shard = {name: shard_of(a, rank, p) for name, a in arrays.items()}
+            _save(os.path.join(tmp, f"rank{rank:02d}.safetensors"), shard,
+                  {"rank": str(rank), "world_size": str(p.world_size), "layout": p.layout})
+        with open(os.path.join(tmp, "meta.json"), "w") as f:
+            json.dump(meta, f, indent=2)
+            f.write("\n")
+
+
+def pack(docs, p: RingParams) -> dict:
+    """The packed, labelled sequences (before sharding): arrays of shape
+    [num_sequences, seq_len], and ``num_tokens`` (without padding)."""
+    import mlx.core as mx
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    dtype = getattr(mx, p.dtype)
+    lengths = pc.fill_null(pc.list_value_length(docs), 0).cast(pa.int64())
+    values = pc.list_flatten(docs)  # (null documents have no values)
+    if len(values) and (pc.min(values).as_py() < 0 or pc.max(values).as_py() > _max_of(p.dtype)):
+        raise JobFailed(f"token ids from {pc.min(values).as_py()} to {pc.max(values).as_py()} "
+                        f"do not fit dtype {p.dtype}")
+    tokens = _from_arrow(values.cast(getattr(pa, p.dtype)())) if len(values) else mx.zeros(0, dtype)
+    lengths = _from_arrow(lengths) if len(lengths) else mx.zeros(0, mx.int64)
+    eos = 1 if p.eos_id is not None else 0
+    doc_len = lengths + eos
+    n = int(doc_len.sum().item())
+    num_seq = -(-n // p.seq_len)
+    total = num_seq * p.seq_len
+    doc_end = mx.cumsum(doc_len)
+    # The document of each stream position: a count of the documents that
+    # started up to there (empty documents start where the next one does).
+    doc = mx.cumsum(mx.zeros(total + 1, mx.int32).at[doc_end - doc_len].add(1)[:total]) - 1
+    real = mx.arange(total) < n
+    doc = mx.where(real, doc, -1)
+    # Each token goes to its place in the stream (shifted by the eos of the
+    # documents before it), each eos to its document's end.
+    stream = mx.zeros(total, dtype)
+    if len(tokens):
+        if eos:
+            token_doc = mx.cumsum(mx.zeros(len(tokens) + 1, mx.int32).at[mx.cumsum(lengths) - lengths]
+                                  .add(1)[: len(tokens)]) - 1
+            stream = stream.at[mx.arange(len(tokens)) + token_doc].add(tokens)
+        else:
+            stream = mx.concatenate([tokens, stream[len(tokens):]])
+    if eos and len(doc_len):
+        stream = stream.at[doc_end - 1].add(mx.array(p.eos_id, dtype))
+    stream = mx.where(real, stream, mx.array(p.pad_id, dtype))
+    ids = stream.reshape(num_seq, p.seq_len)
+    doc = doc.reshape(num_seq, p.seq_len)
+    t = mx.arange(p.seq_len)
+    first = mx.concatenate([mx.ones((num_seq, 1), mx.bool_), doc[:, 1:] != doc[:, :-1]], axis=1)
+    real = doc >= 0
+    segment_ids = mx.where(real, mx.cumsum((first & real).astype(mx.int32), axis=1), 0)
+    piece_start = mx.cummax(mx.where(first, t, 0), axis=1)
+    position_ids = mx.where(real, t - piece_start, 0).astype(mx.int32)
+    same_next = (doc[:, 1:] == doc[:, :-1]) & real[:, 1:]
+    label_dtype = getattr(mx, _LABEL_DTYPES[p.dtype])
+    next_ids = ids[:, 1:].astype(label_dtype)
+    labels = mx.concatenate([mx.where(same_next, next_ids, IGNORE_INDEX),
+                             mx.full((num_seq, 1), IGNORE_INDEX, label_dtype)], axis=1).astype(label_dtype)
+    out = {"input_ids": ids, "labels": labels, "position_ids": position_ids,
+           "segment_ids": segment_ids.astype(mx.int32)}
+    mx.eval(*out.values())
+    return {**out, "num_tokens": n}
+
+
+def shard_of(array, rank: int, p: RingParams):
+    """Rank ``rank``'s part of each sequence: [num_sequences, seq_len // world_size]."""
+    import mlx.core as mx
+
+    rows = array.shape[0]
+    if p.layout == "contiguous":
+        return array.reshape(rows, p.world_size, p.shard_len)[:, rank]
+    chunks = array.reshape(rows, 2 * p.world_size, p.shard_len // 2)
+    return mx.concatenate([chunks[:, rank], chunks[:, 2 * p.world_size - 1 - rank]], axis=1)
+
+
+def _max_of(dtype: str) -> int:
+    bits = int("".join(ch for ch in dtype if ch.isdigit()))
+    return 2**bits - 1 if dtype.startswith("u") else 2 ** (bits - 1) - 1
+
+
+def tensors(p: TensorParams, source: str, out: str) -> None:
+    """Columns of a parquet file as MLX arrays in one safetensors file:
+    numbers as [rows], lists of one length as [rows, length], other lists as
+    their values plus ``NAME.offsets`` ([rows + 1])."""
+    import mlx.core as mx
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(source)
+    except (pa.ArrowException, OSError) as e:
+        raise JobFailed(f"cannot read input {source}: {str(e).strip()}") from None
+    missing = [c for c in p.columns if c not in schema.names]
+    if missing:
+        raise JobFailed(f"input {source} has no column {', '.join(map(repr, missing))} "
+                        f"(it has: {', '.join(schema.names)})")
+    table = pq.read_table(source, columns=list(p.columns))
+    arrays, meta = {}, {"columns": ",".join(p.columns), "num_rows": str(table.num_rows),
+                        "source_hash": _file_hash(source)}
+    for name in p.columns:
+        col = table.column(name).combine_chunks()
+        if col.null_count:
+            raise JobFailed(f"column {name!r} has {col.null_count} missing values, which a tensor cannot hold; "
+                            "fill or drop them first (e.g. with coalesce() in a duckdb: rule)")
+        t = col.type
+        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
+            arrays[name] = _mx(col, p.dtype)
+        elif pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
+            if not (pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type)):
+                raise JobFailed(f"column {name!r} is {t}: only lists of numbers become tensors")
+            lengths = pc.list_value_length(col)
+            values = _mx(pc.list_flatten(col), p.dtype)
+            if len(col) and pc.min(lengths).as_py() == pc.max(lengths).as_py():
+                arrays[name] = values.reshape(len(col), pc.min(lengths).as_py())
+            else:
+                arrays[name] = values
+                offsets = pc.cumulative_sum(lengths.cast(pa.int64())) if len(col) else pa.array([], pa.int64())
+                arrays[f"{name}.offsets"] = mx.concatenate([mx.zeros(1, mx.int64), _from_arrow(offsets)])
+        else:
+            raise JobFailed(f"column {name!r} is {t}: only numbers, booleans and lists of numbers become tensors")
+    # (MLX adds .safetensors to a name that does not end with it)
+    tmp = os.path.join(os.path.dirname(out), f".flow-tmp.{os.path.basename(out)}")
+    try:
+        _save(tmp, arrays, meta)
+        os.replace(tmp, out)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def _mx(column, dtype: str | None):
+    import mlx.core as mx
+    import pyarrow as pa
+
+    if pa.types.is_boolean(column.type):  # (bits in Arrow, bytes in MLX)
+        array = _from_arrow(column.cast(pa.uint8())).astype(mx.bool_)
+    else:
+        array = _from_arrow(column)
+    return array.astype(getattr(mx, dtype)) if dtype else array
+
+
+def _from_arrow(array):
+    """An MLX array of an Arrow array's values (no nulls), through DLPack."""
+    import warnings
+
+    import mlx.core as mx
+
+    with warnings.catch_warnings():  # MLX asks without a DLPack version; Arrow warns of it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mx.array(array)
+
+
+def _save(path: str, arrays: dict, metadata: dict) -> None:
+    import mlx.core as mx
+
+    mx.save_safetensors(path, arrays, metadata={k: str(v) for k, v in metadata.items()})
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _file_hash(path: str) -> str:
+    """The input's content hash (xxh3-128, as flow's own records)."""
+    import xxhash
+
+    h = xxhash.xxh3_128()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _temp_beside(out: str) -> str:
+    return os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.flow-tmp")
+
+
+class _atomic_directory:
+    """A temporary directory beside ``out``, renamed to ``out`` when all went well."""
+
+    def __init__(self, out: str):
+        self.out, self.tmp = out.rstrip("/"), _temp_beside(out.rstrip("/"))
+
+    def __enter__(self) -> str:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        os.makedirs(self.tmp)
+        return self.tmp
+
+    def __exit__(self, kind, value, tb) -> None:
+        if kind is None:
+            if os.path.isdir(self.out):
+                shutil.rmtree(self.out)
+            os.replace(self.tmp, self.out)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def load_shard(path: str, rank: int) -> dict:
+    """Rank ``rank``'s arrays (input_ids, labels, position_ids, segment_ids),
+    as MLX arrays, from a directory ``ring_attention`` wrote."""
+    import mlx.core as mx
+
+    try:
+        with open(os.path.join(path, "meta.json")) as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is not a directory of ring-attention shards (no meta.json)") from None
+    if not isinstance(rank, int) or not 0 <= rank < meta["world_size"]:
+        raise ValueError(f"rank {rank!r}: the shards in {path} are for ranks 0 to {meta['world_size'] - 1}")
+    return mx.load(os.path.join(path, f"rank{rank:02d}.safetensors"))
+
+
+TRANSFORMS = {
+    "ring_attention": (ring_params, ring_attention),
+    "tensors": (tensor_params, tensors),
+}
