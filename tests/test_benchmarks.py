@@ -57,3 +57,17 @@ def test_the_quick_consolidation_benchmark_runs_every_contender_and_keeps_the_re
     assert row, report
     cells = [c.strip() for c in row.group(1).split("|")]
     assert len(cells) == 4 and all("M rows/s" in c for c in cells[:3]) and cells[3].endswith("x")
+
+
+def test_the_quick_ring_attention_benchmark_compares_mlx_with_numpy(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ring_attention.py"), "--quick", "--out", str(out),
+                        "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = out.read_text()
+    for which in ("mlx", "numpy"):
+        row = re.search(rf"^\| {which} \| ([0-9.]+) \| ([0-9.]+) M \| (-?[0-9]+) MB \| (-?[0-9.]+)x \|$",
+                        report, re.MULTILINE)
+        assert row, report
+        assert float(row.group(1)) > 0
+    assert re.search(r"MLX / numpy speed: [0-9.]+x", report)

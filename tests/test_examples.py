@@ -3,18 +3,22 @@ run has nothing to do."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from pathlib import Path
 
 import duckdb
 from conftest import Project
+from flow.rules.mlx import load_shard
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def _copy(name: str, tmp_path: Path) -> Project:
     shutil.copytree(EXAMPLES / name, tmp_path / name,
-                    ignore=shutil.ignore_patterns(".flow", "work", "results"))
+                    ignore=shutil.ignore_patterns(".flow", "work", "results", "clean", "consolidated",
+                                                  "tokens", "corpus", "shards"))
     return Project(tmp_path / name)
 
 
@@ -60,3 +64,21 @@ def test_energy_example_reruns_only_what_a_changed_feed_affects(tmp_path):
     assert sorted(p.ran()) == ["clean_csv_feed (region=north, year=2025, month=03)", "consolidate_all",
                                "consolidate_year (year=2025)", "summary"]
     assert p.ran() == []
+
+
+def test_text_example_makes_ring_attention_shards_from_text(tmp_path):
+    p = _copy("text", tmp_path)
+    p.run()
+    meta = json.loads(p.read("shards/meta.json"))
+    assert (meta["world_size"], meta["seq_len"], meta["layout"]) == (4, 512, "zigzag")
+    paragraphs = sum(len([q for q in (p.root / "docs" / name).read_text().split("\n\n") if q.strip()])
+                     for name in os.listdir(p.root / "docs"))
+    assert meta["num_documents"] == paragraphs
+    shard = load_shard(str(p.root / "shards"), 3)
+    assert shard["input_ids"].shape == (meta["num_sequences"], 128)
+
+
+def test_text_example_reruns_only_the_shards_for_another_layout(tmp_path):
+    p = _copy("text", tmp_path)
+    p.run()
+    assert p.ran("--config", "layout=contiguous") == ["shards"]
