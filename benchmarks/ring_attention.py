@@ -93,9 +93,11 @@ def numpy_shard(a, rank: int, p):
 
 
 def one(which: str, path: str) -> dict:
-    """One measurement, in this process: seconds and peak memory above the start."""
+    """One measurement, in this process: seconds and peak memory above the start.
+    Each rank's arrays are made, evaluated and let go in turn, as the rule
+    does between writing one rank's file and the next."""
     import pyarrow.parquet as pq
-    from flow.rules.mlx import pack, ring_params, shard_of
+    from flow.rules.mlx import Packed, ring_params
 
     p = ring_params(PARAMS)
     docs = pq.read_table(path, columns=["tokens"]).column("tokens").combine_chunks()
@@ -108,15 +110,13 @@ def one(which: str, path: str) -> dict:
     before = _reset_peak()
     started = time.perf_counter()
     if which == "mlx":
-        import mlx.core as mx
-
-        arrays = pack(docs, p)
-        arrays.pop("num_tokens")
-        shards = [{k: shard_of(a, r, p) for k, a in arrays.items()} for r in range(p.world_size)]
-        mx.eval([a for s in shards for a in s.values()])
+        for _rank, shard in Packed(docs, p).shards():
+            del shard  # (as the rule does once the rank's file is written)
     else:
         arrays = numpy_pack(docs, p)
-        shards = [{k: numpy_shard(a, r, p).copy() for k, a in arrays.items()} for r in range(p.world_size)]
+        for rank in range(p.world_size):
+            shard = {k: numpy_shard(a, rank, p).copy() for k, a in arrays.items()}
+        del shard
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "peak_above_mb": _status_mb("VmHWM") - before}
 
@@ -125,18 +125,17 @@ def same_output(path: str) -> int:
     """Compare both implementations element by element; the number of tokens."""
     import numpy as np
     import pyarrow.parquet as pq
-    from flow.rules.mlx import pack, ring_params, shard_of
+    from flow.rules.mlx import Packed, ring_params
 
     p = ring_params(PARAMS)
     docs = pq.read_table(path, columns=["tokens"]).column("tokens").combine_chunks()
-    ours = pack(docs, p)
-    tokens = ours.pop("num_tokens")
+    packed = Packed(docs, p)
     theirs = numpy_pack(docs, p)
-    for name, a in ours.items():
-        for r in range(p.world_size):
-            if not np.array_equal(np.array(shard_of(a, r, p)), numpy_shard(theirs[name], r, p)):
+    for r in range(p.world_size):
+        for name, a in packed.shard(r).items():
+            if not np.array_equal(np.array(a), numpy_shard(theirs[name], r, p)):
                 raise SystemExit(f"MLX and numpy differ: {name}, rank {r}")
-    return tokens
+    return packed.num_tokens
 
 
 def _reset_peak() -> float:

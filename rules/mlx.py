@@ -36,6 +36,9 @@ TENSOR_DTYPES = ("float32", "float16", "bfloat16", "int8", "int16", "int32", "in
                  "uint8", "uint16", "uint32", "uint64", "bool")
 _LABEL_DTYPES = {"int16": "int16", "int32": "int32", "int64": "int64", "uint16": "int32", "uint32": "int64"}
 IGNORE_INDEX = -100
+# MLX keeps freed buffers for reuse; left unbounded it would keep every
+# block's and rank's scratch. A few blocks' worth keeps reuse without that.
+_CACHE_BYTES = 32 << 20
 _INSTALL = ("MLX is not installed: `pip install 'mlx[cpu]'` on Linux, `pip install mlx` on macOS "
             "(flow's own install brings it)")
 
@@ -191,92 +194,184 @@ def ring_attention(p: RingParams, source: str, out: str) -> None:
     if not (pa.types.is_list(docs.type) or pa.types.is_large_list(docs.type)) \
             or not pa.types.is_integer(docs.type.value_type):
         raise JobFailed(f"column {p.column!r} of {source} is {docs.type}, not a list of integer token ids")
-    arrays = pack(docs, p)
-    num_tokens = arrays.pop("num_tokens")
+    num_documents = len(docs)
+    packed = Packed(docs, p)
+    del docs
     meta = {
         "world_size": p.world_size, "seq_len": p.seq_len, "layout": p.layout,
-        "num_sequences": arrays["input_ids"].shape[0], "num_tokens": num_tokens,
-        "num_documents": len(docs), "pad_id": p.pad_id, "eos_id": p.eos_id, "dtype": p.dtype,
+        "num_sequences": packed.num_sequences, "num_tokens": packed.num_tokens,
+        "num_documents": num_documents, "pad_id": p.pad_id, "eos_id": p.eos_id, "dtype": p.dtype,
         "labels_dtype": _LABEL_DTYPES[p.dtype], "ignore_index": IGNORE_INDEX, "shard_len": p.shard_len,
         "column": p.column, "source": source, "source_hash": _file_hash(source),
     }
     with _atomic_directory(out) as tmp:
-        for rank in range(p.world_size):
-            shard = {name: shard_of(a, rank, p) for name, a in arrays.items()}
+        for rank, shard in packed.shards():
             _save(os.path.join(tmp, f"rank{rank:02d}.safetensors"), shard,
                   {"rank": str(rank), "world_size": str(p.world_size), "layout": p.layout})
+            del shard  # (before the next rank's are made)
         with open(os.path.join(tmp, "meta.json"), "w") as f:
             json.dump(meta, f, indent=2)
             f.write("\n")
 
 
-def pack(docs, p: RingParams) -> dict:
-    """The packed, labelled sequences (before sharding): arrays of shape
-    [num_sequences, seq_len], and ``num_tokens`` (without padding)."""
-    import mlx.core as mx
-    import pyarrow as pa
-    import pyarrow.compute as pc
+class Packed:
+    """The documents packed into sequences, kept block by block as the token
+    ids and the places where a piece starts; each rank's shard is computed
+    from them on demand.
 
-    dtype = getattr(mx, p.dtype)
-    lengths = pc.fill_null(pc.list_value_length(docs), 0).cast(pa.int64())
-    values = pc.list_flatten(docs)  # (null documents have no values)
-    if len(values) and (pc.min(values).as_py() < 0 or pc.max(values).as_py() > _max_of(p.dtype)):
-        raise JobFailed(f"token ids from {pc.min(values).as_py()} to {pc.max(values).as_py()} "
-                        f"do not fit dtype {p.dtype}")
-    tokens = _from_arrow(values.cast(getattr(pa, p.dtype)())) if len(values) else mx.zeros(0, dtype)
-    lengths = _from_arrow(lengths) if len(lengths) else mx.zeros(0, mx.int64)
-    eos = 1 if p.eos_id is not None else 0
-    doc_len = lengths + eos
-    n = int(doc_len.sum().item())
-    num_seq = -(-n // p.seq_len)
-    total = num_seq * p.seq_len
-    doc_end = mx.cumsum(doc_len)
-    # The document of each stream position: a count of the documents that
-    # started up to there (empty documents start where the next one does).
-    doc = mx.cumsum(mx.zeros(total + 1, mx.int32).at[doc_end - doc_len].add(1)[:total]) - 1
-    real = mx.arange(total) < n
-    doc = mx.where(real, doc, -1)
-    # Each token goes to its place in the stream (shifted by the eos of the
-    # documents before it), each eos to its document's end.
-    stream = mx.zeros(total, dtype)
-    if len(tokens):
-        if eos:
-            token_doc = mx.cumsum(mx.zeros(len(tokens) + 1, mx.int32).at[mx.cumsum(lengths) - lengths]
-                                  .add(1)[: len(tokens)]) - 1
-            stream = stream.at[mx.arange(len(tokens)) + token_doc].add(tokens)
+    Every quantity a rank needs is local to its rows, given two numbers per
+    chunk of a row (how many pieces started before the chunk, and where the
+    last one started): so a rank's four arrays are made without ever holding
+    the four arrays of every rank, which together are four times the tokens.
+    """
+
+    BLOCK_TOKENS = 1 << 19
+
+    def __init__(self, docs, p: RingParams):
+        import mlx.core as mx
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        self.p = p
+        self.dtype = getattr(mx, p.dtype)
+        self.label_dtype = getattr(mx, _LABEL_DTYPES[p.dtype])
+        self.chunks = 2 * p.world_size if p.layout == "zigzag" else p.world_size
+        self.chunk = p.seq_len // self.chunks
+        values = pc.list_flatten(docs)  # (a null document has no tokens)
+        if len(values) and (pc.min(values).as_py() < 0 or pc.max(values).as_py() > _max_of(p.dtype)):
+            raise JobFailed(f"token ids from {pc.min(values).as_py()} to {pc.max(values).as_py()} "
+                            f"do not fit dtype {p.dtype}")
+        self.values, self.arrow_dtype = values, getattr(pa, p.dtype)()  # read a block's range at a time
+        lengths = pc.fill_null(pc.list_value_length(docs), 0).cast(pa.int64())
+        lengths = _from_arrow(lengths) if len(lengths) else mx.zeros(0, mx.int64)
+        eos = 1 if p.eos_id is not None else 0
+        doc_len = lengths + eos
+        doc_end = mx.cumsum(doc_len) if len(lengths) else mx.zeros(0, mx.int64)
+        self.num_tokens = int(doc_end[-1].item()) if len(lengths) else 0
+        self.num_sequences = -(-self.num_tokens // p.seq_len)
+        # Where each document starts in the stream and, with eos_id, where its
+        # eos is; -1 for an empty document, which has neither.
+        starts = mx.where(doc_len > 0, doc_end - doc_len, -1)
+        eos_at = mx.where(doc_len > 0, doc_end - 1, -1) if eos else None
+        # Stream positions fit int32 below 2**31 tokens (the blocks' scratch halves).
+        self.index = mx.int32 if self.num_sequences * p.seq_len < 2**31 - 1 else mx.int64
+        starts, eos_at = starts.astype(self.index), eos_at.astype(self.index) if eos else None
+        rows = max(1, self.BLOCK_TOKENS // p.seq_len)
+        self.blocks = []
+        previous = mx.set_cache_limit(_CACHE_BYTES)
+        try:
+            for first in range(0, self.num_sequences, rows):  # a block at a time bounds the scratch memory
+                block = self._block(first * p.seq_len, min(rows, self.num_sequences - first), starts, eos_at)
+                mx.eval(*block[:4])
+                self.blocks.append(block)
+        finally:
+            mx.set_cache_limit(previous)
+        del self.values
+
+    def _tokens(self, first: int, count: int):
+        """Tokens ``first .. first+count`` (fewer at the end) as MLX values of the token dtype."""
+        import mlx.core as mx
+
+        part = self.values.slice(first, count)
+        return _from_arrow(part.cast(self.arrow_dtype)) if len(part) else mx.zeros(1, self.dtype)
+
+    def _block(self, a: int, rows: int, starts, eos_at) -> tuple:
+        """Rows ``[a / seq_len, ...)`` as token ids and piece starts, with each
+        chunk's count of earlier pieces and position of the last start."""
+        import mlx.core as mx
+
+        p, size = self.p, rows * self.p.seq_len
+        pos = mx.arange(a, a + size, dtype=self.index)
+        doc_start = _marks(starts - a, size) > 0
+        # The block's tokens are one run of the token column, from the first
+        # token at or after its start (an eos before it shifts the run).
+        if eos_at is not None:
+            is_eos = _marks(eos_at - a, size) > 0
+            first = a - int(mx.sum((eos_at >= 0) & (eos_at < a)).item())
+            tokens = self._tokens(first, size)
+            source = mx.cumsum((~is_eos).astype(self.index)) - 1
+            ids = mx.where(is_eos, mx.array(p.eos_id, self.dtype), tokens[mx.clip(source, 0, tokens.size - 1)])
         else:
-            stream = mx.concatenate([tokens, stream[len(tokens):]])
-    if eos and len(doc_len):
-        stream = stream.at[doc_end - 1].add(mx.array(p.eos_id, dtype))
-    stream = mx.where(real, stream, mx.array(p.pad_id, dtype))
-    ids = stream.reshape(num_seq, p.seq_len)
-    doc = doc.reshape(num_seq, p.seq_len)
-    t = mx.arange(p.seq_len)
-    first = mx.concatenate([mx.ones((num_seq, 1), mx.bool_), doc[:, 1:] != doc[:, :-1]], axis=1)
-    real = doc >= 0
-    segment_ids = mx.where(real, mx.cumsum((first & real).astype(mx.int32), axis=1), 0)
-    piece_start = mx.cummax(mx.where(first, t, 0), axis=1)
-    position_ids = mx.where(real, t - piece_start, 0).astype(mx.int32)
-    same_next = (doc[:, 1:] == doc[:, :-1]) & real[:, 1:]
-    label_dtype = getattr(mx, _LABEL_DTYPES[p.dtype])
-    next_ids = ids[:, 1:].astype(label_dtype)
-    labels = mx.concatenate([mx.where(same_next, next_ids, IGNORE_INDEX),
-                             mx.full((num_seq, 1), IGNORE_INDEX, label_dtype)], axis=1).astype(label_dtype)
-    out = {"input_ids": ids, "labels": labels, "position_ids": position_ids,
-           "segment_ids": segment_ids.astype(mx.int32)}
-    mx.eval(*out.values())
-    return {**out, "num_tokens": n}
+            tokens = self._tokens(a, size)
+            ids = tokens[mx.clip(pos - a, 0, tokens.size - 1)]
+        real = pos < self.num_tokens
+        ids = mx.where(real, ids, mx.array(p.pad_id, self.dtype)).reshape(rows, p.seq_len)
+        col = mx.arange(p.seq_len)
+        start = (doc_start.reshape(rows, p.seq_len) | (col == 0)) & real.reshape(rows, p.seq_len)
+        by_chunk = start.reshape(rows, self.chunks, self.chunk)
+        counts = mx.cumsum(by_chunk.astype(mx.int32).sum(axis=2), axis=1)
+        before = mx.concatenate([mx.zeros((rows, 1), mx.int32), counts[:, :-1]], axis=1)
+        last = mx.cummax(mx.where(by_chunk, col.reshape(self.chunks, self.chunk), -1).max(axis=2), axis=1)
+        last_before = mx.concatenate([mx.full((rows, 1), -1, mx.int32), last[:, :-1].astype(mx.int32)], axis=1)
+        return ids, start, before, last_before, a
+
+    def shards(self):
+        """(rank, its arrays) for every rank in turn; each is let go before the
+        next is made, and MLX keeps no freed memory meanwhile (its cache
+        would hold on to every rank's scratch)."""
+        import mlx.core as mx
+
+        previous = mx.set_cache_limit(_CACHE_BYTES)
+        try:
+            for rank in range(self.p.world_size):
+                shard = self.shard(rank)
+                yield rank, shard
+                del shard
+        finally:
+            mx.set_cache_limit(previous)
+
+    def shard(self, rank: int) -> dict:
+        """Rank ``rank``'s input_ids, labels, position_ids, segment_ids:
+        [num_sequences, seq_len // world_size] each."""
+        import mlx.core as mx
+
+        p = self.p
+        owned = [rank, 2 * p.world_size - 1 - rank] if p.layout == "zigzag" else [rank]
+        parts: dict[str, list] = {"input_ids": [], "labels": [], "position_ids": [], "segment_ids": []}
+        for ids, start, before, last_before, a in self.blocks:
+            rows = ids.shape[0]
+            pieces: dict[str, list] = {name: [] for name in parts}
+            for k in owned:
+                lo, hi = k * self.chunk, (k + 1) * self.chunk
+                col = mx.arange(lo, hi)
+                real = (a + mx.arange(rows).reshape(rows, 1) * p.seq_len + col) < self.num_tokens
+                s = start[:, lo:hi]
+                segment = before[:, k:k + 1] + mx.cumsum(s.astype(mx.int32), axis=1)
+                last = mx.maximum(last_before[:, k:k + 1], mx.cummax(mx.where(s, col, -1), axis=1))
+                if hi < p.seq_len:
+                    next_ids, next_start = ids[:, lo + 1:hi + 1], start[:, lo + 1:hi + 1]
+                    next_real = (a + mx.arange(rows).reshape(rows, 1) * p.seq_len + col + 1) < self.num_tokens
+                    same = next_real & ~next_start
+                else:  # the last token of a row: its next token is in the next sequence
+                    next_ids = mx.concatenate([ids[:, lo + 1:hi], mx.zeros((rows, 1), self.dtype)], axis=1)
+                    same = mx.concatenate([
+                        ((a + mx.arange(rows).reshape(rows, 1) * p.seq_len + col[1:]) < self.num_tokens)
+                        & ~start[:, lo + 1:hi], mx.zeros((rows, 1), mx.bool_)], axis=1)
+                pieces["input_ids"].append(ids[:, lo:hi])
+                pieces["labels"].append(mx.where(same, next_ids.astype(self.label_dtype),
+                                                 mx.array(IGNORE_INDEX, self.label_dtype)))
+                pieces["position_ids"].append(mx.where(real, col - last, 0).astype(mx.int32))
+                pieces["segment_ids"].append(mx.where(real, segment, 0).astype(mx.int32))
+            for name, ps in pieces.items():
+                parts[name].append(mx.concatenate(ps, axis=1) if len(ps) > 1 else ps[0])
+        shard = {}
+        for name, ps in parts.items():
+            if ps:
+                shard[name] = mx.concatenate(ps, axis=0) if len(ps) > 1 else ps[0]
+            else:
+                dtype = {"input_ids": self.dtype, "labels": self.label_dtype}.get(name, mx.int32)
+                shard[name] = mx.zeros((0, p.shard_len), dtype)
+        for array in shard.values():  # one array at a time: only its pieces exist meanwhile
+            mx.eval(array)
+        return shard
 
 
-def shard_of(array, rank: int, p: RingParams):
-    """Rank ``rank``'s part of each sequence: [num_sequences, seq_len // world_size]."""
+def _marks(positions, size: int):
+    """How many of ``positions`` fall on each of ``0 .. size-1`` (others ignored)."""
     import mlx.core as mx
 
-    rows = array.shape[0]
-    if p.layout == "contiguous":
-        return array.reshape(rows, p.world_size, p.shard_len)[:, rank]
-    chunks = array.reshape(rows, 2 * p.world_size, p.shard_len // 2)
-    return mx.concatenate([chunks[:, rank], chunks[:, 2 * p.world_size - 1 - rank]], axis=1)
+    inside = (positions >= 0) & (positions < size)
+    return mx.zeros(size + 1, mx.int32).at[mx.where(inside, positions, size)].add(1)[:size]
 
 
 def _max_of(dtype: str) -> int:

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from flow.rules import ActionError
-from flow.rules.mlx import load_shard, pack, ring_params, shard_of
+from flow.rules.mlx import Packed, load_shard, ring_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,15 +60,19 @@ def reference(docs, world_size, seq_len, layout="zigzag", pad_id=0, eos_id=None)
     return ranks
 
 
-def transform(docs, **params):
+def transform(docs, block_tokens=None, **params):
     p = ring_params({"column": "tokens", **params})
-    arrays = pack(pa.array(docs, pa.list_(pa.int64())), p)
-    arrays.pop("num_tokens")
-    return [{name: np.array(shard_of(a, r, p)) for name, a in arrays.items()} for r in range(p.world_size)]
+    if block_tokens:
+        Packed.BLOCK_TOKENS = block_tokens
+    try:
+        packed = Packed(pa.array(docs, pa.list_(pa.int64())), p)
+    finally:
+        Packed.BLOCK_TOKENS = 1 << 18
+    return [{name: np.array(a) for name, a in shard.items()} for _, shard in packed.shards()]
 
 
-def assert_same(docs, **params):
-    ours, ref = transform(docs, **params), reference(docs, **params)
+def assert_same(docs, block_tokens=None, **params):
+    ours, ref = transform(docs, block_tokens, **params), reference(docs, **params)
     assert len(ours) == len(ref)
     for rank, (a, b) in enumerate(zip(ours, ref, strict=True)):
         for name in b:
@@ -96,6 +100,12 @@ def test_a_document_longer_than_several_sequences_is_cut_into_pieces():
     assert_same([list(range(1, 50)), [7, 7]], world_size=2, seq_len=8)
 
 
+@pytest.mark.parametrize("eos", [None, 2])
+def test_sequences_made_in_several_blocks_match_the_reference(eos):
+    docs = [list(range(3, 3 + n)) for n in (1, 30, 0, 7, 64, 2, 19)]
+    assert_same(docs, block_tokens=16, world_size=2, seq_len=8, eos_id=eos)
+
+
 def test_empty_documents_and_a_single_token():
     assert_same([[], [4], [], []], world_size=1, seq_len=4)
     assert_same([[], [4], [], []], world_size=2, seq_len=4, eos_id=2)
@@ -118,10 +128,10 @@ def test_labels_are_shifted_before_sharding_not_after():
 @settings(max_examples=60, deadline=None)
 @given(docs=st.lists(st.lists(st.integers(4, 1000), max_size=40), max_size=12),
        world_size=st.sampled_from([1, 2, 3, 4]), per_chunk=st.integers(1, 5),
-       layout=st.sampled_from(["zigzag", "contiguous"]), eos=st.booleans())
-def test_random_documents_match_the_reference(docs, world_size, per_chunk, layout, eos):
+       layout=st.sampled_from(["zigzag", "contiguous"]), eos=st.booleans(), block=st.sampled_from([None, 1, 37]))
+def test_random_documents_match_the_reference(docs, world_size, per_chunk, layout, eos, block):
     chunks = 2 * world_size if layout == "zigzag" else world_size
-    assert_same(docs, world_size=world_size, seq_len=chunks * per_chunk, layout=layout,
+    assert_same(docs, block_tokens=block, world_size=world_size, seq_len=chunks * per_chunk, layout=layout,
                 eos_id=2 if eos else None, pad_id=0)
 
 
@@ -269,3 +279,28 @@ def test_without_mlx_the_job_says_how_to_install_it(project, tmp_path):
     assert r.returncode == 1
     assert "MLX is not installed: `pip install 'mlx[cpu]'` on Linux, `pip install mlx` on macOS" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_kill_9_while_the_shards_are_written_leaves_no_output_directory(project):
+    import os
+    import signal
+
+    from conftest import processes_in, wait_for
+
+    lengths = [5000] * 4000  # 20 million tokens: a few seconds of writing
+    offsets = pa.array([0, *np.cumsum(lengths).tolist()], pa.int32())
+    values = pa.array(np.arange(sum(lengths), dtype=np.int32) % 30000 + 3)
+    pq.write_table(pa.table({"tokens": pa.ListArray.from_arrays(offsets, values)}), project.root / "tokens.parquet")
+    project.flowfile(RING.format(ws=64, sl=128 * 64, layout="zigzag"))
+    proc = project.start("run")
+    wait_for(lambda: project.exists(".shards.flow-tmp/rank00.safetensors"), timeout=120,
+             what="the first shard to be written")
+    for pid in [proc.pid, *processes_in(project.root)]:
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    wait_for(lambda: not processes_in(project.root), what="the job's processes to end")
+    assert not project.exists("shards")
+    assert "shards" not in project.recorded_outputs()
