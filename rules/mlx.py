@@ -24,6 +24,7 @@ is imported only in the worker that runs the job.
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import shutil
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ TENSOR_DTYPES = ("float32", "float16", "bfloat16", "int8", "int16", "int32", "in
                  "uint8", "uint16", "uint32", "uint64", "bool")
 _LABEL_DTYPES = {"int16": "int16", "int32": "int32", "int64": "int64", "uint16": "int32", "uint32": "int64"}
 IGNORE_INDEX = -100
+FORMAT_VERSION = 1  # of what the transforms write: a change makes their jobs run again
 # MLX keeps freed buffers for reuse; left unbounded it would keep every
 # block's and rank's scratch. A few blocks' worth keeps reuse without that.
 _CACHE_BYTES = 32 << 20
@@ -88,20 +90,25 @@ class MLXAction:
         if len(parquet) != 1:
             raise ActionError(f"mlx: {self.name!r} reads one parquet input, this job has "
                               f"{len(parquet)} among {len(ctx.input)} inputs")
-        return Prepared("mlx", f"mlx {self.name} {params!r}", (self.name, params, parquet[0]),
+        # (the params are in the job's key already: changing one says "params changed")
+        return Prepared("mlx", f"mlx {self.name} v{FORMAT_VERSION}", (self.name, params, parquet[0]),
                         f"mlx {self.name} {parquet[0]} -> {ctx.output[0]}")
 
 
 # params ---------------------------------------------------------------------------------------
 
 
-def _int(params: dict, name: str, default=None, low: int | None = None):
-    value = params.get(name, default)
-    if value is None and default is None and name not in params:
-        raise ActionError(f"params: {name}= is required")
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+def _int(params: dict, name: str, default: int | None = None, low: int | None = None,
+         required: bool = False) -> int | None:
+    """A whole-number param; a missing one (or None, as config.get gives) is the default."""
+    value = params.get(name)
+    if value is None:
+        if required:
+            raise ActionError(f"params: {name}= is required (a whole number)")
+        return default
+    if not isinstance(value, int) or isinstance(value, bool):
         raise ActionError(f"params: {name} must be a whole number, not {value!r}")
-    if value is not None and low is not None and value < low:
+    if low is not None and value < low:
         raise ActionError(f"params: {name} must be at least {low}, not {value}")
     return value
 
@@ -116,18 +123,24 @@ def ring_params(params: dict) -> RingParams:
     """The validated params of ``ring_attention``; refused with what to write instead."""
     _unknown(params, ("column", "world_size", "seq_len", "layout", "pad_id", "eos_id", "dtype"))
     column = params.get("column")
-    if not isinstance(column, str) or not column:
+    if column is None:
         raise ActionError("params: column= (the name of the list<int> token column) is required")
-    world_size = _int(params, "world_size", low=1)
-    seq_len = _int(params, "seq_len", low=1)
-    layout = params.get("layout", "zigzag")
+    if not isinstance(column, str) or not column:
+        raise ActionError(f"params: column must be a column name (a string), not {column!r}")
+    world_size = _int(params, "world_size", low=1, required=True)
+    seq_len = _int(params, "seq_len", low=1, required=True)
+    layout = params.get("layout") or "zigzag"
     if layout not in LAYOUTS:
         raise ActionError(f"params: layout must be \"zigzag\" or \"contiguous\", not {layout!r}")
-    dtype = params.get("dtype", "int32")
+    dtype = params.get("dtype") or "int32"
     if dtype not in TOKEN_DTYPES:
         raise ActionError(f"params: dtype must be one of {', '.join(TOKEN_DTYPES)}, not {dtype!r}")
     pad_id = _int(params, "pad_id", 0, low=0)
-    eos_id = _int(params, "eos_id", None, low=0) if params.get("eos_id") is not None else None
+    eos_id = _int(params, "eos_id", None, low=0)
+    for name, value in (("pad_id", pad_id), ("eos_id", eos_id)):
+        if value is not None and value > _max_of(dtype):
+            raise ActionError(f"params: {name}={value} does not fit dtype {dtype} (at most {_max_of(dtype)}); "
+                              f"choose a wider dtype, e.g. dtype=\"int64\"")
     chunks = 2 * world_size if layout == "zigzag" else world_size
     if seq_len % chunks:
         below, above = seq_len // chunks * chunks, (seq_len // chunks + 1) * chunks
@@ -145,6 +158,9 @@ def tensor_params(params: dict) -> TensorParams:
         columns = [columns]
     if not isinstance(columns, (list, tuple)) or not columns or not all(isinstance(c, str) for c in columns):
         raise ActionError('params: columns= is required: a list of column names, e.g. columns=["x", "y"]')
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise ActionError(f"params: columns names {', '.join(repeated)} more than once")
     dtype = params.get("dtype")
     if dtype is not None and dtype not in TENSOR_DTYPES:
         raise ActionError(f"params: dtype must be one of {', '.join(TENSOR_DTYPES)}, not {dtype!r}")
@@ -172,6 +188,8 @@ def execute(payload: tuple, ctx: JobContext) -> None:
         TRANSFORMS[name][1](params, source, ctx.output[0])
     except OSError as e:
         raise JobFailed(f"{e.filename or ctx.output[0]}: {e.strerror}") from None
+    except (RuntimeError, ValueError) as e:  # MLX's own errors (out of memory, ...)
+        raise JobFailed(f"MLX: {e}") from None
 
 
 def _read_column(source: str, column: str):
@@ -184,18 +202,19 @@ def _read_column(source: str, column: str):
         raise JobFailed(f"cannot read input {source}: {str(e).strip()}") from None
     if column not in schema.names:
         raise JobFailed(f"input {source} has no column {column!r} (it has: {', '.join(schema.names)})")
-    return pq.read_table(source, columns=[column]).column(column).combine_chunks()
+    return pq.read_table(source, columns=[column]).column(column)
 
 
 def ring_attention(p: RingParams, source: str, out: str) -> None:
     import pyarrow as pa
 
-    docs = _read_column(source, p.column)
-    if not (pa.types.is_list(docs.type) or pa.types.is_large_list(docs.type)) \
-            or not pa.types.is_integer(docs.type.value_type):
-        raise JobFailed(f"column {p.column!r} of {source} is {docs.type}, not a list of integer token ids")
-    num_documents = len(docs)
+    docs = _read_column(source, p.column)  # (kept in its row groups' chunks: no whole copy)
+    t = docs.type
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)) \
+            or not pa.types.is_integer(t.value_type):
+        raise JobFailed(f"column {p.column!r} of {source} is {t}, not a list of integer token ids")
     packed = Packed(docs, p)
+    num_documents = packed.num_documents
     del docs
     meta = {
         "world_size": p.world_size, "seq_len": p.seq_len, "layout": p.layout,
@@ -212,6 +231,8 @@ def ring_attention(p: RingParams, source: str, out: str) -> None:
         with open(os.path.join(tmp, "meta.json"), "w") as f:
             json.dump(meta, f, indent=2)
             f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
 
 
 class Packed:
@@ -223,11 +244,16 @@ class Packed:
     chunk of a row (how many pieces started before the chunk, and where the
     last one started): so a rank's four arrays are made without ever holding
     the four arrays of every rank, which together are four times the tokens.
+    A null row is no document; an empty list is one (with ``eos_id``, a lone
+    eos).
     """
 
     BLOCK_TOKENS = 1 << 19
+    INT32_POSITIONS = 2**31 - 1  # more stream positions than this are counted in int64
 
     def __init__(self, docs, p: RingParams):
+        import bisect
+
         import mlx.core as mx
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -237,31 +263,47 @@ class Packed:
         self.label_dtype = getattr(mx, _LABEL_DTYPES[p.dtype])
         self.chunks = 2 * p.world_size if p.layout == "zigzag" else p.world_size
         self.chunk = p.seq_len // self.chunks
-        values = pc.list_flatten(docs)  # (a null document has no tokens)
-        if len(values) and (pc.min(values).as_py() < 0 or pc.max(values).as_py() > _max_of(p.dtype)):
-            raise JobFailed(f"token ids from {pc.min(values).as_py()} to {pc.max(values).as_py()} "
-                            f"do not fit dtype {p.dtype}")
+        values = pc.list_flatten(docs)  # (a null row has no tokens)
+        if values.null_count:
+            raise JobFailed(f"column {p.column!r} has {values.null_count} missing token ids inside its lists; "
+                            "drop or fill them first")
+        if len(values):
+            low, high = pc.min(values).as_py(), pc.max(values).as_py()
+            if low < 0 or high > _max_of(p.dtype):
+                raise JobFailed(f"token ids from {low} to {high} do not fit dtype {p.dtype}: "
+                                "choose a wider one, e.g. dtype=\"int64\"")
         self.values, self.arrow_dtype = values, getattr(pa, p.dtype)()  # read a block's range at a time
+        valid = pc.is_valid(docs)
+        self.num_documents = pc.sum(valid).as_py() or 0
         lengths = pc.fill_null(pc.list_value_length(docs), 0).cast(pa.int64())
-        lengths = _from_arrow(lengths) if len(lengths) else mx.zeros(0, mx.int64)
         eos = 1 if p.eos_id is not None else 0
-        doc_len = lengths + eos
+        if eos:
+            lengths = pc.add(lengths, pc.cast(valid, pa.int64()))
+        # Where each document ends in the stream (a Python list: blocks find
+        # their documents in it by bisection) and, with eos_id, whether it
+        # has an eos at its end (not a null row).
+        doc_len = _from_arrow(_combined(lengths)) if len(lengths) else mx.zeros(0, mx.int64)
         doc_end = mx.cumsum(doc_len) if len(lengths) else mx.zeros(0, mx.int64)
-        self.num_tokens = int(doc_end[-1].item()) if len(lengths) else 0
+        self.doc_end = doc_end.tolist()
+        self.num_tokens = self.doc_end[-1] if self.doc_end else 0
         self.num_sequences = -(-self.num_tokens // p.seq_len)
-        # Where each document starts in the stream and, with eos_id, where its
-        # eos is; -1 for an empty document, which has neither.
-        starts = mx.where(doc_len > 0, doc_end - doc_len, -1)
-        eos_at = mx.where(doc_len > 0, doc_end - 1, -1) if eos else None
-        # Stream positions fit int32 below 2**31 tokens (the blocks' scratch halves).
-        self.index = mx.int32 if self.num_sequences * p.seq_len < 2**31 - 1 else mx.int64
-        starts, eos_at = starts.astype(self.index), eos_at.astype(self.index) if eos else None
+        self.index = mx.int32 if self.num_sequences * p.seq_len < self.INT32_POSITIONS else mx.int64
+        self.doc_len, self.doc_end_mx = doc_len.astype(self.index), doc_end.astype(self.index)
+        self.eos_before = None
+        if eos:  # eos marks before each document's end: the documents before it that are not null
+            has_eos = _from_arrow(_combined(valid.cast(pa.int64()))) if len(lengths) else mx.zeros(0, mx.int64)
+            self.eos_before = [0, *mx.cumsum(has_eos).tolist()]
+            self.has_eos = has_eos.astype(mx.bool_)
         rows = max(1, self.BLOCK_TOKENS // p.seq_len)
         self.blocks = []
         previous = mx.set_cache_limit(_CACHE_BYTES)
         try:
             for first in range(0, self.num_sequences, rows):  # a block at a time bounds the scratch memory
-                block = self._block(first * p.seq_len, min(rows, self.num_sequences - first), starts, eos_at)
+                a = first * p.seq_len
+                size = min(rows, self.num_sequences - first) * p.seq_len
+                d0 = bisect.bisect_right(self.doc_end, a)  # the documents in [a, a + size)
+                d1 = min(len(self.doc_end), bisect.bisect_left(self.doc_end, a + size) + 1)
+                block = self._block(a, size, d0, d1)
                 mx.eval(*block[:4])
                 self.blocks.append(block)
         finally:
@@ -273,22 +315,23 @@ class Packed:
         import mlx.core as mx
 
         part = self.values.slice(first, count)
-        return _from_arrow(part.cast(self.arrow_dtype)) if len(part) else mx.zeros(1, self.dtype)
+        return _from_arrow(_combined(part.cast(self.arrow_dtype))) if len(part) else mx.zeros(1, self.dtype)
 
-    def _block(self, a: int, rows: int, starts, eos_at) -> tuple:
-        """Rows ``[a / seq_len, ...)`` as token ids and piece starts, with each
-        chunk's count of earlier pieces and position of the last start."""
+    def _block(self, a: int, size: int, d0: int, d1: int) -> tuple:
+        """Positions ``a .. a+size`` (whole rows) as token ids and piece starts,
+        with each chunk's count of earlier pieces and position of the last
+        start; documents ``d0 .. d1`` are the ones that reach into it."""
         import mlx.core as mx
 
-        p, size = self.p, rows * self.p.seq_len
+        p, rows = self.p, size // self.p.seq_len
         pos = mx.arange(a, a + size, dtype=self.index)
-        doc_start = _marks(starts - a, size) > 0
-        # The block's tokens are one run of the token column, from the first
-        # token at or after its start (an eos before it shifts the run).
-        if eos_at is not None:
-            is_eos = _marks(eos_at - a, size) > 0
-            first = a - int(mx.sum((eos_at >= 0) & (eos_at < a)).item())
-            tokens = self._tokens(first, size)
+        doc_len, doc_end = self.doc_len[d0:d1], self.doc_end_mx[d0:d1]
+        doc_start = _marks(mx.where(doc_len > 0, doc_end - doc_len, -1) - a, size) > 0
+        if self.eos_before is not None:
+            is_eos = _marks(mx.where(self.has_eos[d0:d1], doc_end - 1, -1) - a, size) > 0
+            # The block's tokens are one run of the token column, from the
+            # first one at or after its start (each eos before it shifts the run).
+            tokens = self._tokens(a - self.eos_before[d0], size)
             source = mx.cumsum((~is_eos).astype(self.index)) - 1
             ids = mx.where(is_eos, mx.array(p.eos_id, self.dtype), tokens[mx.clip(source, 0, tokens.size - 1)])
         else:
@@ -307,7 +350,7 @@ class Packed:
 
     def shards(self):
         """(rank, its arrays) for every rank in turn; each is let go before the
-        next is made, and MLX keeps no freed memory meanwhile (its cache
+        next is made, and MLX keeps little freed memory meanwhile (its cache
         would hold on to every rank's scratch)."""
         import mlx.core as mx
 
@@ -330,23 +373,23 @@ class Packed:
         parts: dict[str, list] = {"input_ids": [], "labels": [], "position_ids": [], "segment_ids": []}
         for ids, start, before, last_before, a in self.blocks:
             rows = ids.shape[0]
+            row_pos = a + mx.arange(rows, dtype=self.index).reshape(rows, 1) * p.seq_len
             pieces: dict[str, list] = {name: [] for name in parts}
             for k in owned:
                 lo, hi = k * self.chunk, (k + 1) * self.chunk
-                col = mx.arange(lo, hi)
-                real = (a + mx.arange(rows).reshape(rows, 1) * p.seq_len + col) < self.num_tokens
+                col = mx.arange(lo, hi, dtype=mx.int32)
+                real = (row_pos + col) < self.num_tokens
                 s = start[:, lo:hi]
                 segment = before[:, k:k + 1] + mx.cumsum(s.astype(mx.int32), axis=1)
                 last = mx.maximum(last_before[:, k:k + 1], mx.cummax(mx.where(s, col, -1), axis=1))
-                if hi < p.seq_len:
-                    next_ids, next_start = ids[:, lo + 1:hi + 1], start[:, lo + 1:hi + 1]
-                    next_real = (a + mx.arange(rows).reshape(rows, 1) * p.seq_len + col + 1) < self.num_tokens
-                    same = next_real & ~next_start
-                else:  # the last token of a row: its next token is in the next sequence
-                    next_ids = mx.concatenate([ids[:, lo + 1:hi], mx.zeros((rows, 1), self.dtype)], axis=1)
-                    same = mx.concatenate([
-                        ((a + mx.arange(rows).reshape(rows, 1) * p.seq_len + col[1:]) < self.num_tokens)
-                        & ~start[:, lo + 1:hi], mx.zeros((rows, 1), mx.bool_)], axis=1)
+                # The next token is in the same piece if it is real and starts none;
+                # the last token of a row has its next one in the next sequence.
+                nxt = min(hi + 1, p.seq_len)
+                next_ids, next_start = ids[:, lo + 1:nxt], start[:, lo + 1:nxt]
+                same = ((row_pos + col[: nxt - lo - 1] + 1) < self.num_tokens) & ~next_start
+                if nxt - lo - 1 < hi - lo:
+                    next_ids = mx.concatenate([next_ids, mx.zeros((rows, 1), self.dtype)], axis=1)
+                    same = mx.concatenate([same, mx.zeros((rows, 1), mx.bool_)], axis=1)
                 pieces["input_ids"].append(ids[:, lo:hi])
                 pieces["labels"].append(mx.where(same, next_ids.astype(self.label_dtype),
                                                  mx.array(IGNORE_INDEX, self.label_dtype)))
@@ -366,6 +409,11 @@ class Packed:
         return shard
 
 
+def _combined(array):
+    """One contiguous Arrow array (a column read from parquet comes in chunks)."""
+    return array.combine_chunks() if hasattr(array, "combine_chunks") else array
+
+
 def _marks(positions, size: int):
     """How many of ``positions`` fall on each of ``0 .. size-1`` (others ignored)."""
     import mlx.core as mx
@@ -380,9 +428,11 @@ def _max_of(dtype: str) -> int:
 
 
 def tensors(p: TensorParams, source: str, out: str) -> None:
-    """Columns of a parquet file as MLX arrays in one safetensors file:
-    numbers as [rows], lists of one length as [rows, length], other lists as
-    their values plus ``NAME.offsets`` ([rows + 1])."""
+    """Columns of a parquet file as MLX arrays in one safetensors file, laid
+    out by the column's type (never by its values): numbers and booleans as
+    [rows], fixed-size lists as [rows, size], other lists as their values
+    ([total]) plus ``NAME.offsets`` ([rows + 1]). float64 becomes float32:
+    MLX computes in float32 and writes no float64 to safetensors."""
     import mlx.core as mx
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -400,26 +450,27 @@ def tensors(p: TensorParams, source: str, out: str) -> None:
     arrays, meta = {}, {"columns": ",".join(p.columns), "num_rows": str(table.num_rows),
                         "source_hash": _file_hash(source)}
     for name in p.columns:
-        col = table.column(name).combine_chunks()
-        if col.null_count:
-            raise JobFailed(f"column {name!r} has {col.null_count} missing values, which a tensor cannot hold; "
-                            "fill or drop them first (e.g. with coalesce() in a duckdb: rule)")
+        col = _combined(table.column(name))
         t = col.type
         if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
-            arrays[name] = _mx(col, p.dtype)
+            values, shape = col, None
         elif pa.types.is_fixed_size_list(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
             if not (pa.types.is_integer(t.value_type) or pa.types.is_floating(t.value_type)):
                 raise JobFailed(f"column {name!r} is {t}: only lists of numbers become tensors")
-            lengths = pc.list_value_length(col)
-            values = _mx(pc.list_flatten(col), p.dtype)
-            if len(col) and pc.min(lengths).as_py() == pc.max(lengths).as_py():
-                arrays[name] = values.reshape(len(col), pc.min(lengths).as_py())
-            else:
-                arrays[name] = values
-                offsets = pc.cumulative_sum(lengths.cast(pa.int64())) if len(col) else pa.array([], pa.int64())
-                arrays[f"{name}.offsets"] = mx.concatenate([mx.zeros(1, mx.int64), _from_arrow(offsets)])
+            values = pc.list_flatten(col)
+            shape = (len(col), t.list_size) if pa.types.is_fixed_size_list(t) else None
+            if shape is None:
+                lengths = pc.fill_null(pc.list_value_length(col), 0).cast(pa.int64())
+                ends = _from_arrow(pc.cumulative_sum(lengths)) if len(col) else mx.zeros(0, mx.int64)
+                arrays[f"{name}.offsets"] = mx.concatenate([mx.zeros(1, mx.int64), ends])
         else:
             raise JobFailed(f"column {name!r} is {t}: only numbers, booleans and lists of numbers become tensors")
+        missing = col.null_count + (values.null_count if values is not col else 0)
+        if missing:
+            raise JobFailed(f"column {name!r} has {missing} missing values, which a "
+                            "tensor cannot hold; fill or drop them first (e.g. with coalesce() in a duckdb: rule)")
+        array = _mx(values, p.dtype, name)
+        arrays[name] = array.reshape(*shape) if shape else array
     # (MLX adds .safetensors to a name that does not end with it)
     tmp = os.path.join(os.path.dirname(out), f".flow-tmp.{os.path.basename(out)}")
     try:
@@ -430,14 +481,23 @@ def tensors(p: TensorParams, source: str, out: str) -> None:
             os.unlink(tmp)
 
 
-def _mx(column, dtype: str | None):
+def _mx(values, dtype: str | None, name: str):
+    """An Arrow column's values as an MLX array, of ``dtype`` if given: a value
+    the dtype cannot hold fails the job instead of wrapping around."""
     import mlx.core as mx
     import pyarrow as pa
 
-    if pa.types.is_boolean(column.type):  # (bits in Arrow, bytes in MLX)
-        array = _from_arrow(column.cast(pa.uint8())).astype(mx.bool_)
+    if dtype is not None and dtype not in ("bfloat16", "bool"):
+        try:
+            values = values.cast(getattr(pa, dtype)(), safe=True)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+            raise JobFailed(f"column {name!r} does not fit dtype {dtype}: {str(e).strip()}") from None
+    if pa.types.is_boolean(values.type):  # (bits in Arrow, bytes in MLX)
+        array = _from_arrow(values.cast(pa.uint8())).astype(mx.bool_)
     else:
-        array = _from_arrow(column)
+        array = _from_arrow(values)
+    if dtype == "bool":
+        return array.astype(mx.bool_)
     return array.astype(getattr(mx, dtype)) if dtype else array
 
 
@@ -508,9 +568,9 @@ def load_shard(path: str, rank: int) -> dict:
             meta = json.load(f)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} is not a directory of ring-attention shards (no meta.json)") from None
-    if not isinstance(rank, int) or not 0 <= rank < meta["world_size"]:
+    if isinstance(rank, bool) or not isinstance(rank, numbers.Integral) or not 0 <= rank < meta["world_size"]:
         raise ValueError(f"rank {rank!r}: the shards in {path} are for ranks 0 to {meta['world_size'] - 1}")
-    return mx.load(os.path.join(path, f"rank{rank:02d}.safetensors"))
+    return mx.load(os.path.join(path, f"rank{int(rank):02d}.safetensors"))
 
 
 TRANSFORMS = {

@@ -25,7 +25,9 @@ def reference(docs, world_size, seq_len, layout="zigzag", pad_id=0, eos_id=None)
     """Per rank: input_ids, labels, position_ids, segment_ids as numpy arrays."""
     stream, owner = [], []
     for d, doc in enumerate(docs):
-        tokens = list(doc or []) + ([eos_id] if eos_id is not None else [])
+        if doc is None:
+            continue  # a null row is no document
+        tokens = list(doc) + ([eos_id] if eos_id is not None else [])
         stream += tokens
         owner += [d] * len(tokens)
     num_seq = -(-len(stream) // seq_len)
@@ -60,19 +62,20 @@ def reference(docs, world_size, seq_len, layout="zigzag", pad_id=0, eos_id=None)
     return ranks
 
 
-def transform(docs, block_tokens=None, **params):
+def transform(docs, block_tokens=None, int64_positions=False, **params):
     p = ring_params({"column": "tokens", **params})
-    if block_tokens:
-        Packed.BLOCK_TOKENS = block_tokens
+    block, int32 = Packed.BLOCK_TOKENS, Packed.INT32_POSITIONS
+    Packed.BLOCK_TOKENS = block_tokens or block
+    Packed.INT32_POSITIONS = 0 if int64_positions else int32
     try:
         packed = Packed(pa.array(docs, pa.list_(pa.int64())), p)
+        return [{name: np.array(a) for name, a in shard.items()} for _, shard in packed.shards()]
     finally:
-        Packed.BLOCK_TOKENS = 1 << 18
-    return [{name: np.array(a) for name, a in shard.items()} for _, shard in packed.shards()]
+        Packed.BLOCK_TOKENS, Packed.INT32_POSITIONS = block, int32
 
 
-def assert_same(docs, block_tokens=None, **params):
-    ours, ref = transform(docs, block_tokens, **params), reference(docs, **params)
+def assert_same(docs, block_tokens=None, int64_positions=False, **params):
+    ours, ref = transform(docs, block_tokens, int64_positions, **params), reference(docs, **params)
     assert len(ours) == len(ref)
     for rank, (a, b) in enumerate(zip(ours, ref, strict=True)):
         for name in b:
@@ -111,6 +114,15 @@ def test_empty_documents_and_a_single_token():
     assert_same([[], [4], [], []], world_size=2, seq_len=4, eos_id=2)
 
 
+@pytest.mark.parametrize("eos", [None, 2])
+def test_a_null_row_is_no_document(eos):
+    assert_same([[5, 6], None, [], None, [7]], world_size=1, seq_len=4, eos_id=eos)
+
+
+def test_more_positions_than_int32_counts_are_counted_in_int64_alike():
+    assert_same(DOCS, int64_positions=True, world_size=2, seq_len=8, eos_id=2)
+
+
 def test_no_tokens_at_all_gives_no_sequences():
     shards = transform([[], []], world_size=2, seq_len=8)
     assert [s["input_ids"].shape for s in shards] == [(0, 4), (0, 4)]
@@ -147,10 +159,14 @@ def test_random_documents_match_the_reference(docs, world_size, per_chunk, layou
     ({"world_size": 2, "seq_len": 8, "dtype": "float32"}, "dtype must be one of"),
     ({"world_size": 2, "seq_len": 8, "eos": 2}, "unknown eos"),
     ({"seq_len": 8}, "world_size= is required"),
+    ({"world_size": None, "seq_len": 8}, "world_size= is required"),
+    ({"world_size": 2, "seq_len": 8, "eos_id": 70000, "dtype": "uint16"}, "eos_id=70000 does not fit dtype uint16"),
+    ({"world_size": 2, "seq_len": 8, "pad_id": 2**31}, "pad_id=2147483648 does not fit dtype int32"),
+    ({"world_size": 2, "seq_len": 8, "column": 3}, "column must be a column name"),
 ])
 def test_bad_params_are_refused_clearly(params, message):
     with pytest.raises(ActionError, match=None) as e:
-        ring_params({"column": "tokens", **params})
+        ring_params({"column": "tokens", **params} if "column" not in params else params)
     assert message in str(e.value)
 
 
@@ -233,15 +249,16 @@ def test_the_tensors_transform_writes_columns_as_mlx_arrays(project):
     pq.write_table(pa.table({
         "x": pa.array([1.5, 2.5, 3.5], pa.float64()),
         "label": pa.array([0, 1, 1], pa.int64()),
-        "emb": pa.array([[1, 2], [3, 4], [5, 6]], pa.list_(pa.int32())),
+        "emb": pa.array([[1, 2], [3, 4], [5, 6]], pa.list_(pa.int32(), 2)),
         "ragged": pa.array([[1], [2, 3], []], pa.list_(pa.int32())),
+        "flag": [True, False, True],
         "name": ["a", "b", "c"],
     }), project.root / "table.parquet")
     project.flowfile('''
         rule tensors:
             input: "table.parquet"
             output: "table.safetensors"
-            params: columns=["x", "label", "emb", "ragged"], dtype="float32"
+            params: columns=["x", "label", "emb", "ragged", "flag"], dtype="float32"
             mlx: "tensors"
     ''')
     project.run()
@@ -250,7 +267,55 @@ def test_the_tensors_transform_writes_columns_as_mlx_arrays(project):
     assert np.array(arrays["emb"]).tolist() == [[1, 2], [3, 4], [5, 6]]
     assert np.array(arrays["ragged"]).tolist() == [1, 2, 3]
     assert np.array(arrays["ragged.offsets"]).tolist() == [0, 1, 3, 3]
+    assert np.array(arrays["flag"]).tolist() == [1.0, 0.0, 1.0]
     assert meta["num_rows"] == "3"
+
+
+def test_tensors_are_laid_out_by_type_and_a_dtype_never_wraps_values(project):
+    pq.write_table(pa.table({"x": pa.array([0.1], pa.float64()), "big": pa.array([2**40], pa.int64()),
+                             "same_length": pa.array([[1, 2]], pa.list_(pa.int64()))}), project.root / "t.parquet")
+    project.flowfile('''
+        rule keep:
+            input: "t.parquet"
+            output: "keep.safetensors"
+            params: columns=["x", "same_length"]
+            mlx: "tensors"
+
+        rule narrow:
+            input: "t.parquet"
+            output: "narrow.safetensors"
+            params: columns=["big"], dtype="int32"
+            mlx: "tensors"
+    ''')
+    project.run("keep.safetensors")
+    arrays = mx.load(str(project.root / "keep.safetensors"))
+    assert arrays["x"].dtype == mx.float32  # MLX's float: it writes no float64
+    assert arrays["same_length"].shape == (2,) and "same_length.offsets" in arrays  # by type, not by values
+    r = project.flow("run", "narrow.safetensors")
+    assert r.returncode == 1
+    assert "column 'big' does not fit dtype int32" in r.stderr
+
+
+def test_null_token_ids_inside_a_document_fail_the_job_clearly(project):
+    pq.write_table(pa.table({"tokens": pa.array([[5, None], [6]], pa.list_(pa.int32()))}),
+                   project.root / "tokens.parquet")
+    project.flowfile(RING.format(ws=1, sl=4, layout="zigzag"))
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "column 'tokens' has 1 missing token ids" in r.stderr
+
+
+def test_tokens_in_several_row_groups_are_packed_as_one_column(project):
+    docs = [[3 + (i * 7 + j) % 50 for j in range(i % 13)] for i in range(200)]
+    pq.write_table(pa.table({"tokens": pa.array(docs, pa.list_(pa.int32()))}), project.root / "tokens.parquet",
+                   row_group_size=17)
+    project.flowfile(RING.format(ws=2, sl=16, layout="contiguous"))
+    project.run()
+    expected = reference(docs, world_size=2, seq_len=16, layout="contiguous", eos_id=2)
+    for rank in range(2):
+        shard = load_shard(str(project.root / "shards"), np.int64(rank))
+        for name, array in shard.items():
+            assert np.array(array).tolist() == expected[rank][name].tolist()
 
 
 def test_the_tensors_transform_refuses_text_and_missing_values(project):
