@@ -8,12 +8,9 @@ nowhere else: 2 for the user's Flowfile or command line, 1 for failed jobs,
 
 from __future__ import annotations
 
-import gc
 import os
-import shutil
 import signal
 import sys
-import time
 import traceback
 
 import click
@@ -83,101 +80,114 @@ def _parse_resources(items: tuple[str, ...]) -> dict[str, float]:
     return out
 
 
+def _build_flags(fn):
+    """The options of a build, shared by ``flow run`` and ``flow watch``."""
+    for option in reversed([
+        click.argument("targets", nargs=-1),
+        click.option("-j", "--cores", type=click.IntRange(min=1), default=None,
+                     help="Run at most this many threads' worth of jobs at once (default: all CPUs)."),
+        click.option("-F", "--forceall", is_flag=True, help="Run every job the targets need."),
+        click.option("-R", "--forcerun", multiple=True, metavar="RULE", help="Run every job of RULE (repeatable)."),
+        click.option("-k", "--keep-going", is_flag=True,
+                     help="After a failure, go on with jobs that do not depend on it."),
+        click.option("--resources", "resource_items", multiple=True, metavar="NAME=N",
+                     help="Bound the sum of a resource over running jobs (repeatable)."),
+        click.option("--notemp", is_flag=True, help="Keep temp() outputs."),
+        click.option("-p", "--printshellcmds", is_flag=True, help="Print shell commands."),
+        click.option("-q", "--quiet", is_flag=True, help="Print only errors and the summary."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
 @cli.command(context_settings=CONTEXT)
-@click.argument("targets", nargs=-1)
-@click.option("-j", "--cores", type=click.IntRange(min=1), default=None,
-              help="Run at most this many threads' worth of jobs at once (default: all CPUs).")
+@_build_flags
 @click.option("-n", "--dry-run", is_flag=True, help="List the jobs that would run, and why; run nothing.")
-@click.option("-F", "--forceall", is_flag=True, help="Run every job the targets need.")
-@click.option("-R", "--forcerun", multiple=True, metavar="RULE", help="Run every job of RULE (repeatable).")
-@click.option("-k", "--keep-going", is_flag=True, help="After a failure, go on with jobs that do not depend on it.")
-@click.option("--resources", "resource_items", multiple=True, metavar="NAME=N",
-              help="Bound the sum of a resource over running jobs (repeatable).")
+@click.option("--explain", is_flag=True, help="With -n (implied): every input or job behind each reason.")
 @click.option("--touch", is_flag=True, help="Record existing outputs as up to date without running.")
-@click.option("--notemp", is_flag=True, help="Keep temp() outputs.")
-@click.option("-p", "--printshellcmds", is_flag=True, help="Print shell commands.")
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors and the summary.")
 @_common
-def run(targets, cores, dry_run, forceall, forcerun, keep_going, resource_items, touch,
+def run(targets, cores, dry_run, explain, forceall, forcerun, keep_going, resource_items, touch,
         notemp, printshellcmds, quiet, directory, flowfile, config_items, _debug) -> None:
     """Build TARGETS (files or rule names; default: the first rule)."""
-    from .dag import DAG
-    from .executor import LocalExecutor
-    from .hashing import Hasher
-    from .lock import RunLock
-    from .rebuild import Rebuilder
-    from .report import Reporter
-    from .scheduler import Options, Scheduler
-    from .state import State
+    from .build import build
 
-    resources = _parse_resources(resource_items)
-    started = time.monotonic()
-    # The graph is built once and lives as long as the run: the cyclic garbage
-    # collector would walk it again and again while it grows (a third of the time).
-    gc.disable()
-    wf = _load(directory, flowfile, config_items)
-    for rule in forcerun:
-        if rule not in wf.rules:
-            raise UserError(f"-R {rule}: there is no rule of that name", "`flow list` shows the rules.")
-    dag = DAG(wf)
-    jobs = dag.targets(list(targets))
-    gc.freeze()
-    gc.enable()
-    cores = cores or os.cpu_count() or 1
-    lock = None if dry_run else RunLock(".flow").acquire()
-    try:
-        if lock is not None:
-            _clear_scratch()
-        state = State(".flow", readonly=dry_run)
-        reporter = Reporter(quiet=quiet, printshellcmds=printshellcmds)
-        for w in state.warnings:
-            reporter.note(f"warning: {w}")
-        state.warn = lambda w: reporter.note(f"warning: {w}")
-        # As in Snakemake, temp() files a target rule without outputs gathers
-        # (`rule all: input: ...`) are kept.
-        target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
-        rebuilder = Rebuilder(wf, state, Hasher(state.files), forceall=forceall,
-                              forcerules=set(forcerun), targets=target_paths, cores=cores)
-        executor = None if dry_run else LocalExecutor(cores, keep_fds=(lock.fd,))
-        if executor is not None and not touch:
-            executor.warm(_worker_kinds(wf))
-        options = Options(cores=cores, resources=resources, keep_going=keep_going,
-                          dry_run=dry_run, notemp=notemp, touch=touch)
-        scheduler = Scheduler(dag, rebuilder, executor, state, reporter, options)
-        try:
-            summary = scheduler.run(jobs)
-        finally:
-            if executor is not None:
-                executor.shutdown()
-                _clear_scratch()
-            reporter.close()
-        took = time.monotonic() - started
-        if dry_run:
-            later = (f", more after checkpoints ({_jobs(len(summary.undetermined))} wait for them)"
-                     if summary.undetermined else "")
-            reporter.summary(f"flow: would run {_jobs(len(summary.would_run))}, {summary.up_to_date} up to date{later}")
-        elif summary.ran == 0 and not touch:
-            reporter.summary(f"flow: nothing to do, {_jobs(summary.up_to_date)} up to date ({took:.2f}s)")
-        else:
-            reporter.summary(f"flow: {_jobs(summary.ran)} ran, {summary.up_to_date} up to date ({took:.2f}s)")
-    finally:
-        if lock is not None:
-            lock.release()
+    _chdir(directory)
+    build(_run_options(targets, cores, dry_run or explain, explain, forceall, forcerun, keep_going,
+                       resource_items, touch, notemp, printshellcmds, quiet, flowfile, config_items))
 
 
-def _clear_scratch() -> None:
-    """Empty the jobs' scratch space (DuckDB spills there) when no job runs:
-    as this run holds the lock, what is in it was left by a job that ended."""
-    if os.path.isdir(".flow/tmp"):
-        shutil.rmtree(".flow/tmp", ignore_errors=True)
+def _run_options(targets, cores, dry_run, explain, forceall, forcerun, keep_going, resource_items, touch,
+                 notemp, printshellcmds, quiet, flowfile, config_items):
+    from .build import RunOptions
+
+    return RunOptions(targets=tuple(targets), cores=cores, dry_run=dry_run, explain=explain, forceall=forceall,
+                      forcerun=tuple(forcerun), keep_going=keep_going, resources=_parse_resources(resource_items),
+                      touch=touch, notemp=notemp, printshellcmds=printshellcmds, quiet=quiet, flowfile=flowfile,
+                      config_items=tuple(config_items))
 
 
-def _worker_kinds(wf) -> set[str]:
-    """What the workflow's Python workers will run: action kinds, and schema checks."""
-    kinds = {r.action.kind for r in wf.rules.values() if r.action is not None and r.action.kind != "shell"}
-    if any(r.schema for r in wf.rules.values()):
-        kinds.add("contracts")
-    return kinds
+_STATUS_HEADINGS = {
+    "missing": "output missing", "input": "input changed", "code": "code changed", "params": "params changed",
+    "modified": "output modified outside flow", "unrecorded": "output never recorded by flow",
+    "upstream": "an input will be made again", "outputs": "output paths changed", "temp": "temp() file needed again",
+    "forced": "forced",
+}
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("targets", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the out-of-date jobs as JSON, for tools.")
+@_common
+def status(targets, as_json, directory, flowfile, config_items, _debug) -> None:
+    """What is out of date for TARGETS, and why, grouped by reason; runs nothing."""
+    import json
+
+    from .build import RunOptions, build
+
+    _chdir(directory)
+    o = RunOptions(targets=tuple(targets), dry_run=True, quiet=True, flowfile=flowfile,
+                   config_items=tuple(config_items))
+    summary = build(o, summary_line=False).summary
+    if as_json:
+        click.echo(json.dumps({
+            "out_of_date": [{"job": job.label, "rule": job.rule.name, "wildcards": dict(job.wildcards),
+                             "reason": reason.kind, "detail": reason.detail, "files": list(reason.files)}
+                            for job, reason in summary.would_run],
+            "up_to_date": summary.up_to_date,
+            "waiting_for_checkpoints": [job.label for job in summary.undetermined],
+        }, indent=2))
+        return
+    groups: dict[str, list] = {}
+    for job, reason in summary.would_run:
+        groups.setdefault(reason.kind, []).append((job, reason))
+    for kind, entries in groups.items():
+        click.echo(f"{_STATUS_HEADINGS.get(kind, kind)} ({len(entries)}):")
+        for job, reason in entries:
+            click.echo(f"  {job.label}: " + ("; ".join(reason.files) if reason.files else reason.detail))
+    later = f", {_jobs(len(summary.undetermined))} wait for checkpoints" if summary.undetermined else ""
+    if groups:
+        click.echo(f"flow: {_jobs(len(summary.would_run))} out of date, {summary.up_to_date} up to date{later}",
+                   err=True)
+    else:
+        click.echo(f"flow: everything is up to date ({_jobs(summary.up_to_date)}){later}", err=True)
+
+
+@cli.command(context_settings=CONTEXT)
+@_build_flags
+@click.option("--debounce", type=click.FloatRange(min=0), default=0.2, show_default=True, metavar="SECONDS",
+              help="Wait until changes have settled this long before building.")
+@click.option("--clear", is_flag=True, help="Clear the screen before each build.")
+@_common
+def watch(targets, cores, forceall, forcerun, keep_going, resource_items, notemp, printshellcmds, quiet,
+          debounce, clear, directory, flowfile, config_items, _debug) -> None:
+    """Build TARGETS, then build again what each change of a source, script,
+    config or Flowfile affects, until Ctrl-C."""
+    from .watch import Watcher
+
+    _chdir(directory)
+    options = _run_options(targets, cores, False, False, forceall, forcerun, keep_going, resource_items,
+                           False, notemp, printshellcmds, quiet, flowfile, config_items)
+    Watcher(options, click.echo, debounce=debounce, clear=clear).run()
 
 
 @cli.command(name="list", context_settings=CONTEXT)
@@ -226,18 +236,31 @@ def clean(dry_run, force, directory, flowfile, config_items, _debug) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("targets", nargs=-1)
-@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot",
-              show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "svg", "png"]), default="dot",
+              show_default=True, help="Output format (svg and png are drawn by Graphviz's dot).")
+@click.option("-o", "--output", "output", metavar="FILE", help="Write to FILE instead of standard output.")
 @_common
-def dag(targets, fmt, directory, flowfile, config_items, _debug) -> None:
-    """Print the job graph (Graphviz DOT or Mermaid)."""
+def dag(targets, fmt, output, directory, flowfile, config_items, _debug) -> None:
+    """Print the job graph (Graphviz DOT or Mermaid text, or an SVG or PNG picture)."""
     from .dag import DAG
-    from .graph import to_dot, to_mermaid
+    from .graph import render, to_dot, to_mermaid
 
     wf = _load(directory, flowfile, config_items)
     d = DAG(wf)
     jobs = d.reachable(d.targets(list(targets)))
-    click.echo(to_dot(jobs) if fmt == "dot" else to_mermaid(jobs), nl=False)
+    data = (to_mermaid(jobs) if fmt == "mermaid" else to_dot(jobs)).encode()
+    if fmt in ("svg", "png"):
+        data = render(data, fmt)
+    if output:
+        try:
+            with open(output, "wb") as f:
+                f.write(data)
+        except OSError as e:
+            raise UserError(f"-o {output}: {e.strerror}") from None
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
 
 
 # ---------------------------------------------------------------------- entry
@@ -286,20 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("flow: interrupted", err=True)
         return 130
-    except FlowfileError as e:
-        _show(debug, e.render())
-        return 2
-    except UserError as e:
-        _show(debug, e.render())
-        return e.exit_code
-    except JobsFailed as e:
-        s = e.args[0]
-        names = ", ".join(s.failed[:5]) + (f" and {len(s.failed) - 5} more" if len(s.failed) > 5 else "")
-        blocked = f"; {s.blocked} not started" if s.blocked else ""
-        what = "could not start" if s.user_errors == len(s.failed) else "failed"
-        _show(debug, f"flow: {_jobs(len(s.failed))} {what} ({names}); "
-                     f"{s.ran} ran{blocked}. Fix the problem and `flow run` again: finished jobs are kept.")
-        return e.exit_code
+    except (FlowfileError, UserError, JobsFailed) as e:
+        text, code = describe_error(e)
+        _show(debug, text)
+        return code
     except Interrupted as e:
         name = signal.Signals(e.signum).name
         _show(debug, f"flow: stopped by {name}; {_jobs(e.finished)} finished "
@@ -314,15 +327,34 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
     except OSError as e:  # a file flow itself must read or write: permissions, a full disk
-        where = f"{e.filename}: " if e.filename else ""
-        hint = "\nCheck the permissions of that file and its directory." if isinstance(e, PermissionError) else ""
-        _show(debug, f"flow: error: {where}{e.strerror or e}{hint}")
-        return 2
+        text, code = describe_error(e)
+        _show(debug, text)
+        return code
     except Exception as e:  # a bug in flow: one line, and the traceback with --debug
         if debug:
             traceback.print_exc()
         click.echo(f"flow: internal error: {type(e).__name__}: {e} (run with --debug for details)", err=True)
         return 1
+
+
+def describe_error(e: Exception) -> tuple[str, int]:
+    """The message and exit code for a mistake or a failed build."""
+    if isinstance(e, FlowfileError):
+        return e.render(), 2
+    if isinstance(e, UserError):
+        return e.render(), e.exit_code
+    if isinstance(e, JobsFailed):
+        s = e.args[0]
+        names = ", ".join(s.failed[:5]) + (f" and {len(s.failed) - 5} more" if len(s.failed) > 5 else "")
+        blocked = f"; {s.blocked} not started" if s.blocked else ""
+        what = "could not start" if s.user_errors == len(s.failed) else "failed"
+        return (f"flow: {_jobs(len(s.failed))} {what} ({names}); {s.ran} ran{blocked}. "
+                "Fix the problem and `flow run` again: finished jobs are kept."), e.exit_code
+    if isinstance(e, OSError):  # a file flow itself must read or write: permissions, a full disk
+        where = f"{e.filename}: " if e.filename else ""
+        hint = "\nCheck the permissions of that file and its directory." if isinstance(e, PermissionError) else ""
+        return f"flow: error: {where}{e.strerror or e}{hint}", 2
+    raise TypeError(f"not a user-facing error: {e!r}")
 
 
 def _show(debug: bool, text: str) -> None:

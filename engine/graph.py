@@ -46,3 +46,22 @@ def to_mermaid(jobs: list[Job]) -> str:
             if dep.id in ids:
                 lines.append(f"    j{ids[dep.id]} --> j{ids[job.id]}")
     return "\n".join(lines) + "\n"
+
+
+def render(dot: bytes, fmt: str) -> bytes:
+    """The DOT text drawn as ``fmt`` (svg, png) by Graphviz's ``dot``."""
+    import shutil
+    import subprocess
+
+    from .errors import UserError
+
+    exe = shutil.which("dot")
+    if exe is None:
+        raise UserError(
+            f"--format {fmt} needs Graphviz's `dot`, which is not installed",
+            "Install Graphviz (`apt-get install graphviz`, `brew install graphviz`, `conda install graphviz`), "
+            "or print the graph as text: `flow dag` (DOT) or `flow dag --format mermaid`.")
+    proc = subprocess.run([exe, f"-T{fmt}"], input=dot, capture_output=True)
+    if proc.returncode != 0:
+        raise UserError(f"Graphviz's dot failed: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout

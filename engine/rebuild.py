@@ -33,6 +33,7 @@ from .state import State
 class Reason:
     kind: str  # forced, missing, unrecorded, modified, input, code, params, outputs, upstream, temp
     detail: str
+    files: tuple[str, ...] = ()  # every file the reason is about (changed inputs, ...), for --explain
 
     def __str__(self) -> str:
         return self.detail
@@ -164,14 +165,16 @@ class Rebuilder:
         old_inputs = {p: h for p, h in old.get("inputs", [])}
         new_inputs = {p: h for p, h in parts["inputs"]}
         changed = [p for p in new_inputs if p in old_inputs and old_inputs[p] != new_inputs[p]]
+        added = sorted(set(new_inputs) - set(old_inputs))
+        removed = sorted(set(old_inputs) - set(new_inputs))
+        files = tuple([f"{p} changed" for p in changed] + [f"{p} was added" for p in added]
+                      + [f"{p} was removed" for p in removed])
         if changed:
             more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
-            return Reason("input", f"input {changed[0]}{more} changed")
-        if set(old_inputs) != set(new_inputs):
-            added = sorted(set(new_inputs) - set(old_inputs))
-            removed = sorted(set(old_inputs) - set(new_inputs))
+            return Reason("input", f"input {changed[0]}{more} changed", files)
+        if added or removed:
             what = f"input {added[0]} was added" if added else f"input {removed[0]} was removed"
-            return Reason("input", what)
+            return Reason("input", what, files)
         if old.get("outputs") != parts["outputs"]:
             return Reason("outputs", "its output paths changed")
         return Reason("input", "its inputs changed")

@@ -24,11 +24,12 @@ def format_schema(schema: dict[str, str]) -> str:
 
 class Reporter:
     def __init__(self, quiet: bool = False, printshellcmds: bool = False,
-                 stream: TextIO | None = None, live: bool | None = None):
+                 stream: TextIO | None = None, live: bool | None = None, explain: bool = False):
         self.out = stream or sys.stderr
         self.plan_out = sys.stdout
         self.quiet = quiet
         self.printshellcmds = printshellcmds
+        self.explain = explain  # a dry run lists every file behind each reason
         self.live = self.out.isatty() if live is None else live
         self.total = 0
         self.finished = 0  # done, up to date or ran
@@ -85,9 +86,12 @@ class Reporter:
         self._print(f"error {label}:\n" + "\n".join("      " + ln for ln in (error or "failed").splitlines()))
         self._draw()
 
-    def would_run(self, label: str, reason: str, command: str | None,
+    def would_run(self, label: str, reason, command: str | None,
                   schema: dict[str, str] | None = None) -> None:
         self.plan(f"would run  {label}: {reason}")
+        if self.explain:
+            for line in getattr(reason, "files", ()):
+                self.plan(f"           - {line}")
         if self.printshellcmds and command:
             self.plan(f"           {command}")
         if schema:

@@ -194,7 +194,8 @@ class Scheduler:
             # Inputs that a job before this one would remake are not known yet.
             upstream = [d for d in job.deps if d.id in self.changed]
             if upstream:
-                reason = Reason("upstream", f"{upstream[0].label} would run first")
+                reason = Reason("upstream", f"{upstream[0].label} would run first",
+                                tuple(f"{d.label} would run first" for d in upstream))
         if job.rule.action is None:
             # Nothing to run: a rule that only gathers, or one whose outputs the user
             # provides (they must exist; flow never records, cleans or removes them).
@@ -219,7 +220,7 @@ class Scheduler:
         self.temp_needed.pop(job.id, None)
         if self.opt.dry_run:
             prepared = self.rebuilder.prepared(job) if job.rule.action is not None else None
-            self.report.would_run(job.label, str(reason), prepared.display if prepared else None,
+            self.report.would_run(job.label, reason, prepared.display if prepared else None,
                                   job.rule.schema)
             self.summary.would_run.append((job, reason))
             self.changed.add(job.id)
