@@ -121,6 +121,7 @@ class DAG:
             raise MissingInputError(
                 f"no rule makes {name}, and it does not exist",
                 "A target is a file some rule's output matches, or a rule name. `flow list` shows the rules.",
+                path=path,
             )
         return job
 
@@ -249,7 +250,7 @@ class DAG:
                     raise MissingInputError(
                         f"rule {job.label} needs {path}, which does not exist, and no rule makes it",
                         "Check the path, or add a rule whose output matches it.",
-                        pos=rule.where("input"),
+                        pos=rule.where("input"), path=path,
                     )
             else:
                 deps.append(dep)

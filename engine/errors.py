@@ -27,7 +27,9 @@ class UserError(Exception):
 
 
 class MissingInputError(UserError):
-    pass
+    def __init__(self, message: str, hint: str | None = None, pos=None, path: str | None = None):
+        super().__init__(message, hint, pos)
+        self.path = path  # the file that is missing (flow watch waits for it)
 
 
 class CycleError(UserError):

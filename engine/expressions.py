@@ -152,7 +152,8 @@ def multiext(stem: str, *exts: str) -> list[str]:
 
 
 def glob_wildcards(pattern: str, files: list[str] | None = None,
-                   guard: Callable[[str], None] | None = None) -> Any:
+                   guard: Callable[[str], None] | None = None,
+                   seen: list[tuple[str, Any]] | None = None) -> Any:
     """The values of each wildcard over existing files (and directories) that match."""
     try:
         parsed = parse_pattern(pattern)
@@ -165,6 +166,8 @@ def glob_wildcards(pattern: str, files: list[str] | None = None,
         base = os.path.dirname(prefix) or "."
         if guard is not None:
             guard(base)
+        if seen is not None:  # (flow watch watches these directories for new matches)
+            seen.append((base, regex))
         files = []
         if os.path.isdir(base):
             # The directories above each one walked: a symbolic link back to one of them is a loop.
@@ -204,6 +207,7 @@ class Env:
     names: dict[str, Any] = field(default_factory=dict)
     # called with a directory before glob_wildcards walks it
     guard: Callable[[str], None] | None = None
+    globbed: list[tuple[str, Any]] = field(default_factory=list)  # (directory, regex) of each glob_wildcards
 
 
 _PLAIN_FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -340,7 +344,7 @@ def _call(e: ast.Call, env: Env) -> Any:
             raise EvalError(e.pos, f"{name}() takes one path or list of paths")
         return _apply(e, lambda v: flag(v, name), args, {})
     if name == "glob_wildcards":
-        return _apply(e, lambda *a, **k: glob_wildcards(*a, guard=env.guard, **k), args, kwargs)
+        return _apply(e, lambda *a, **k: glob_wildcards(*a, guard=env.guard, seen=env.globbed, **k), args, kwargs)
     return _apply(e, _PLAIN_FUNCTIONS[name], args, kwargs)
 
 

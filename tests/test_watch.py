@@ -1,0 +1,212 @@
+"""flow watch: a real watcher process on real files (watchdog, inotify)."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+from conftest import processes_in, wait_for
+
+WAITING = "flow watch: waiting for changes"
+
+CHAINS = '''
+NAMES = glob_wildcards("src/{n}.txt").n
+
+rule all:
+    input: "out/total.txt"
+
+rule copy:
+    input: "src/{n}.txt"
+    output: "out/{n}.txt"
+    shell: "cp {input} {output}"
+
+rule total:
+    input: expand("out/{n}.txt", n=NAMES)
+    output: "out/total.txt"
+    shell: "cat {input} > {output}"
+'''
+
+
+class Watch:
+    """A running ``flow watch`` and what it has printed."""
+
+    def __init__(self, project, *args):
+        self.project = project
+        self.proc = project.start("watch", "--debounce", "0.1", *args)
+
+    def err(self) -> str:
+        return self.project.read("flow.err")
+
+    def builds(self) -> int:
+        return self.err().count(WAITING)
+
+    def wait_builds(self, n: int) -> None:
+        wait_for(lambda: self.builds() >= n, timeout=30, what=f"build {n} of flow watch:\n{self.err()}")
+        assert self.proc.poll() is None, self.err()
+
+    def last_build(self) -> str:
+        return self.err().rsplit(WAITING, 2)[-2]
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def watch(project):
+    started = []
+
+    def start(*args):
+        started.append(Watch(project, *args))
+        return started[-1]
+
+    yield start
+    for w in started:
+        if w.proc.poll() is None:
+            w.proc.kill()
+            w.proc.wait()
+
+
+def _sources(project, **files):
+    for name, text in files.items():
+        project.write(f"src/{name}.txt", text)
+
+
+def test_an_edited_input_rebuilds_only_what_depends_on_it(project, watch):
+    _sources(project, a="1\n", b="2\n")
+    project.flowfile(CHAINS)
+    w = watch()
+    w.wait_builds(1)
+    project.write("src/a.txt", "10\n")
+    w.wait_builds(2)
+    build = w.last_build()
+    assert "src/a.txt changed, building" in build
+    assert "done  copy (n=a)" in build and "done  total" in build
+    assert "copy (n=b)" not in build
+    assert project.read("out/total.txt") == "10\n2\n"
+
+
+def test_a_new_file_matching_a_glob_joins_the_build(project, watch):
+    _sources(project, a="1\n")
+    project.flowfile(CHAINS)
+    w = watch()
+    w.wait_builds(1)
+    project.write("src/c.txt", "3\n")
+    w.wait_builds(2)
+    assert project.read("out/c.txt") == "3\n"
+    assert project.read("out/total.txt") == "1\n3\n"
+
+
+def test_an_edited_script_reruns_its_rule(project, watch):
+    project.write("in.txt", "x\n")
+    project.write("scripts/shout.py", "open(snakemake.output[0], 'w').write(open(snakemake.input[0]).read().upper())\n")
+    project.flowfile('''
+        rule shout:
+            input: "in.txt"
+            output: "out.txt"
+            script: "scripts/shout.py"
+    ''')
+    w = watch()
+    w.wait_builds(1)
+    assert project.read("out.txt") == "X\n"
+    project.write("scripts/shout.py", "open(snakemake.output[0], 'w').write('!' + open(snakemake.input[0]).read())\n")
+    w.wait_builds(2)
+    assert "scripts/shout.py changed" in w.last_build() and "the script changed" in w.last_build()
+    assert project.read("out.txt") == "!x\n"
+
+
+def test_a_broken_flowfile_and_a_failing_job_do_not_end_the_watcher(project, watch):
+    project.write("in.txt", "good\n")
+    good = '''
+        rule check:
+            input: "in.txt"
+            output: "ok.txt"
+            shell: "grep -q good {input} && cp {input} {output}"
+    '''
+    project.flowfile(good)
+    w = watch()
+    w.wait_builds(1)
+    project.flowfile(good.replace('output: "ok.txt"', 'output "ok.txt"'))
+    w.wait_builds(2)
+    assert "Flowfile:4:" in w.last_build() and "error" in w.last_build()
+    project.flowfile(good)
+    w.wait_builds(3)
+    project.write("in.txt", "bad\n")
+    w.wait_builds(4)
+    assert "error check:" in w.last_build() and "1 job failed" in w.last_build()
+    project.write("in.txt", "good again\n")
+    w.wait_builds(5)
+    assert project.read("ok.txt") == "good again\n"
+    assert "Traceback" not in w.err()
+
+
+def test_its_own_outputs_do_not_start_another_build(project, watch):
+    # Outputs land beside the sources, in the very directory glob_wildcards watches.
+    project.write("data/a.txt", "1\n")
+    project.flowfile('''
+        NAMES = glob_wildcards("data/{n}.txt").n
+
+        rule all:
+            input: expand("data/{n}.out", n=NAMES), "data/log/all.log"
+
+        rule upper:
+            input: "data/{n}.txt"
+            output: "data/{n}.out"
+            log: "data/log/{n}.log"
+            shell: "tr a-z A-Z < {input} > {output}; echo done > {log}"
+
+        rule summary:
+            input: expand("data/{n}.out", n=NAMES)
+            output: "data/log/all.log"
+            shell: "cat {input} > {output}"
+    ''')
+    w = watch()
+    w.wait_builds(1)
+    project.write("data/b.txt", "2\n")
+    w.wait_builds(2)
+    assert project.read("data/b.out") == "2\n"
+    # Had any output or log written above counted as a change, a third build
+    # would follow within the debounce (0.1 s); give it ample time to show.
+    time.sleep(1.5)
+    assert w.builds() == 2, w.err()
+
+
+def test_sigint_ends_the_watcher_and_its_jobs(project, watch):
+    project.write("in.txt", "x\n")
+    project.flowfile('''
+        rule slow:
+            input: "in.txt"
+            output: "out.txt"
+            shell: "touch started; sleep 30; cp {input} {output}"
+    ''')
+    w = watch()
+    wait_for(lambda: project.exists("started"), what="the slow job to start")
+    assert w.stop() == 130
+    wait_for(lambda: not processes_in(project.root), what="the job to be stopped")
+    assert not project.exists("out.txt")
+
+
+def test_sigint_while_waiting_ends_the_watcher(project, watch):
+    _sources(project, a="1\n")
+    project.flowfile(CHAINS)
+    w = watch()
+    w.wait_builds(1)
+    assert w.stop() == 130
+    assert "Traceback" not in w.err()
+
+
+def test_a_missing_input_is_reported_and_its_arrival_builds(project, watch):
+    project.flowfile('''
+        rule copy:
+            input: "later/in.txt"
+            output: "out.txt"
+            shell: "cp {input} {output}"
+    ''')
+    w = watch()
+    w.wait_builds(1)
+    assert "needs later/in.txt, which does not exist" in w.err()
+    project.write("later/in.txt", "here\n")
+    w.wait_builds(2)
+    assert project.read("out.txt") == "here\n"
