@@ -71,3 +71,13 @@ def test_the_quick_ring_attention_benchmark_compares_mlx_with_numpy(tmp_path):
         assert row, report
         assert float(row.group(1)) > 0
     assert re.search(r"MLX / numpy speed: [0-9.]+x", report)
+
+
+def test_the_quick_watch_latency_benchmark_times_every_save(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "watch_latency.py"), "--quick", "--out", str(out),
+                        "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    row = re.search(r"^\| 3 \| ([0-9.]+) s \| ([0-9.]+) s \| ([0-9.]+) s \| < 0.5 s \|$", out.read_text(), re.MULTILINE)
+    assert row, out.read_text()
+    assert 0 < float(row.group(2)) <= float(row.group(1)) <= float(row.group(3))

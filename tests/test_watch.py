@@ -210,3 +210,19 @@ def test_a_missing_input_is_reported_and_its_arrival_builds(project, watch):
     project.write("later/in.txt", "here\n")
     w.wait_builds(2)
     assert project.read("out.txt") == "here\n"
+
+
+def test_an_input_changed_while_its_job_runs_is_built_again_after(project, watch):
+    project.write("in.txt", "first\n")
+    project.flowfile('''
+        rule slow:
+            input: "in.txt"
+            output: "out.txt"
+            shell: "cp {input} {output}.part; touch started; sleep 1; mv {output}.part {output}"
+    ''')
+    w = watch()
+    wait_for(lambda: project.exists("started"), what="the job to start")
+    project.write("in.txt", "second\n")
+    w.wait_builds(2)
+    assert "in.txt changed, building" in w.last_build() and "input in.txt changed" in w.last_build()
+    assert project.read("out.txt") == "second\n"
