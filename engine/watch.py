@@ -156,7 +156,7 @@ class Watcher:
 
     def _build(self, changed: list[str]) -> Watched:
         if self.clear:
-            self.echo("\x1b[2J\x1b[H", nl=False)
+            self.echo("\x1b[2J\x1b[H", nl=False, err=True, color=True)  # (where the builds report)
         if changed:
             names = ", ".join(os.path.relpath(p, self.home) for p in changed[:3])
             more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""

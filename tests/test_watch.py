@@ -226,3 +226,14 @@ def test_an_input_changed_while_its_job_runs_is_built_again_after(project, watch
     w.wait_builds(2)
     assert "in.txt changed, building" in w.last_build() and "input in.txt changed" in w.last_build()
     assert project.read("out.txt") == "second\n"
+
+
+def test_clear_clears_the_screen_before_each_build(project, watch):
+    _sources(project, a="1\n")
+    project.flowfile(CHAINS)
+    w = watch("--clear")
+    w.wait_builds(1)
+    project.write("src/a.txt", "2\n")
+    w.wait_builds(2)
+    assert w.err().count("\x1b[2J\x1b[H") == 2
+    assert w.err().index("\x1b[2J", 1) < w.err().index("src/a.txt changed")
