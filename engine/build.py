@@ -102,6 +102,7 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
                 executor.shutdown()
                 clear_scratch()
             reporter.close()
+            state.close()
         took = time.monotonic() - started
         if not summary_line:
             pass

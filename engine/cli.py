@@ -151,7 +151,8 @@ def status(targets, as_json, directory, flowfile, config_items, _debug) -> None:
     if as_json:
         click.echo(json.dumps({
             "out_of_date": [{"job": job.label, "rule": job.rule.name, "wildcards": dict(job.wildcards),
-                             "reason": reason.kind, "detail": reason.detail, "files": list(reason.files)}
+                             "reason": reason.kind, "detail": reason.detail, "changes": list(reason.files),
+                             "paths": list(reason.paths)}
                             for job, reason in summary.would_run],
             "up_to_date": summary.up_to_date,
             "waiting_for_checkpoints": [job.label for job in summary.undetermined],

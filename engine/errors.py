@@ -26,6 +26,10 @@ class UserError(Exception):
         return f"flow: error: {self}"
 
 
+class LockHeld(UserError):
+    """Another run holds the directory's lock."""
+
+
 class MissingInputError(UserError):
     def __init__(self, message: str, hint: str | None = None, pos=None, path: str | None = None):
         super().__init__(message, hint, pos)

@@ -162,6 +162,8 @@ class LocalExecutor:
         deadline = time.monotonic() + 1.0  # SIGKILL is not refused; let it land before outputs go
         while running() and time.monotonic() < deadline:
             time.sleep(0.01)
+        if self.watcher is not None:
+            self.watcher.close()
 
     def hurry(self) -> None:
         self.hurried.set()

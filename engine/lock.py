@@ -8,7 +8,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from .errors import UserError
+from .errors import LockHeld
 
 
 class RunLock:
@@ -24,7 +24,7 @@ class RunLock:
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise UserError(
+            raise LockHeld(
                 f"another flow run (pid {holder}), or jobs it started, is running in {os.getcwd()}",
                 "Wait for it to finish, or stop it; read-only commands (run -n, list, dag) work meanwhile.",
             ) from None

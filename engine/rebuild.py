@@ -33,7 +33,8 @@ from .state import State
 class Reason:
     kind: str  # forced, missing, unrecorded, modified, input, code, params, outputs, upstream, temp
     detail: str
-    files: tuple[str, ...] = ()  # every file the reason is about (changed inputs, ...), for --explain
+    files: tuple[str, ...] = ()  # what changed, one line each (changed inputs, ...), for --explain
+    paths: tuple[str, ...] = ()  # the inputs (or, for upstream, the jobs) those lines name
 
     def __str__(self) -> str:
         return self.detail
@@ -169,12 +170,13 @@ class Rebuilder:
         removed = sorted(set(old_inputs) - set(new_inputs))
         files = tuple([f"{p} changed" for p in changed] + [f"{p} was added" for p in added]
                       + [f"{p} was removed" for p in removed])
+        paths = tuple(changed + added + removed)
         if changed:
             more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
-            return Reason("input", f"input {changed[0]}{more} changed", files)
+            return Reason("input", f"input {changed[0]}{more} changed", files, paths)
         if added or removed:
             what = f"input {added[0]} was added" if added else f"input {removed[0]} was removed"
-            return Reason("input", what, files)
+            return Reason("input", what, files, paths)
         if old.get("outputs") != parts["outputs"]:
             return Reason("outputs", "its output paths changed")
         return Reason("input", "its inputs changed")

@@ -195,7 +195,8 @@ class Scheduler:
             upstream = [d for d in job.deps if d.id in self.changed]
             if upstream:
                 reason = Reason("upstream", f"{upstream[0].label} would run first",
-                                tuple(f"{d.label} would run first" for d in upstream))
+                                tuple(f"{d.label} would run first" for d in upstream),
+                                tuple(d.label for d in upstream))
         if job.rule.action is None:
             # Nothing to run: a rule that only gathers, or one whose outputs the user
             # provides (they must exist; flow never records, cleans or removes them).

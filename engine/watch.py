@@ -2,17 +2,20 @@
 depends on changes, until Ctrl-C.
 
 What is watched comes from the last build: the Flowfile, its includes and
-config files, ``script:`` files, every source input (a file no rule makes),
-and the directories ``glob_wildcards`` walked (a new file that matches joins
-the next build). Files flow writes (outputs, logs, ``.flow/``, temporary
-files) are never a reason to build. Changes are collected by watchdog in its
-own thread, during builds too; a build starts once they have settled for
-``debounce`` seconds. A build that fails (a Flowfile error, a missing input,
-a failed job) is reported, and the watcher waits for the next change.
+config files, ``script:`` files, every source input (a file no rule makes;
+the files under a source directory; the target of a symbolic link), and the
+directories ``glob_wildcards`` walked (a new file that matches joins the
+next build). What a failed build could not know (its Flowfile did not load,
+a source was deleted) stays watched as the last build knew it. Files flow
+writes (outputs, logs, ``.flow/``, temporary files) are never a reason to
+build. Changes are collected by watchdog in its own threads, during builds
+too; a build starts once they have settled for ``debounce`` seconds. A build
+that fails is reported, and the watcher waits for the next change.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import queue
 import time
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from flow.grammar import FlowfileError
 
 from .build import Build, RunOptions, build
-from .errors import JobsFailed, MissingInputError, UserError
+from .errors import JobsFailed, LockHeld, MissingInputError, UserError
 
 
 @dataclass
@@ -29,7 +32,8 @@ class Watched:
     """What a change must touch to matter, as absolute paths."""
 
     files: set[str] = field(default_factory=set)
-    globs: list[tuple[str, object]] = field(default_factory=list)  # (directory, regex of its relative paths)
+    trees: set[str] = field(default_factory=set)  # source directories: anything under them
+    globs: list[tuple[str, object]] = field(default_factory=list)  # (directory, regex of its paths)
     ignored: set[str] = field(default_factory=set)  # outputs and logs: flow's own writes
     ignored_dirs: set[str] = field(default_factory=set)  # directory() outputs, .flow/
 
@@ -38,26 +42,36 @@ class Watched:
         name = os.path.basename(path)
         if path in self.ignored or name.endswith(".flow-tmp") or ".flow-tmp." in name:
             return False
-        if any(path == d or path.startswith(d + os.sep) for d in self.ignored_dirs):
+        if any(_under(path, d) for d in self.ignored_dirs):
             return False
-        if path in self.files:
+        if path in self.files or any(_under(path, t) for t in self.trees):
             return True
         for base, regex in self.globs:
-            if path.startswith(base + os.sep):
-                rel = os.path.relpath(path, os.getcwd())
-                if regex.match(rel) or regex.match(os.path.relpath(path, base)):
+            if _under(path, base) and path != base:
+                if regex.match(os.path.relpath(path, os.getcwd())) or regex.match(os.path.relpath(path, base)):
                     return True
         return False
 
     def directories(self) -> dict[str, bool]:
         """Directories to watch, and whether recursively (an existing one
-        stands in for a file's directory that does not exist yet)."""
-        out: dict[str, bool] = {}
+        stands in for a directory that does not exist yet; one inside a
+        recursively watched directory needs no watch of its own)."""
+        recursive = {_existing(d) for d in self.trees} | {_existing(b) for b, _ in self.globs}
+        out = {d: True for d in recursive}
         for f in self.files:
-            out.setdefault(_existing(os.path.dirname(f)), False)
-        for base, _ in self.globs:
-            out[_existing(base)] = True
+            d = _existing(os.path.dirname(f))
+            if not any(_under(d, r) for r in recursive):
+                out.setdefault(d, False)
         return out
+
+    def merge(self, other: Watched) -> None:
+        self.files |= other.files
+        self.trees |= other.trees
+        self.globs += [g for g in other.globs if g not in self.globs]
+
+
+def _under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def _existing(directory: str) -> str:
@@ -72,8 +86,7 @@ def _existing(directory: str) -> str:
 def watched_paths(result: Build, error: Exception | None) -> Watched:
     """What the next change must touch, from what the last build found."""
     w = Watched()
-    here = os.getcwd()
-    w.ignored_dirs.add(os.path.join(here, ".flow"))
+    w.ignored_dirs.add(os.path.join(os.getcwd(), ".flow"))
     if isinstance(error, FlowfileError) and error.file:
         w.files.add(os.path.abspath(error.file))
     if isinstance(error, MissingInputError) and error.path:
@@ -99,7 +112,10 @@ def watched_paths(result: Build, error: Exception | None) -> Watched:
     for job in jobs:
         for path in job.inputs:
             if result.dag.producer.get(path) is None:
-                w.files.add(os.path.abspath(path))
+                full = os.path.abspath(path)
+                (w.trees if os.path.isdir(full) else w.files).add(full)
+                if os.path.islink(full):  # an edit of the file it points to
+                    (w.trees if os.path.isdir(full) else w.files).add(os.path.realpath(full))
     return w
 
 
@@ -108,10 +124,13 @@ class _Collector:
 
     def __init__(self, q: queue.SimpleQueue):
         self.q = q
+        self.deleted_dirs: queue.SimpleQueue[str] = queue.SimpleQueue()  # (deleting a directory ends its watch)
 
     def dispatch(self, event) -> None:
         if event.event_type in ("opened", "closed_no_write"):
             return  # reads
+        if event.event_type == "deleted" and event.is_directory:
+            self.deleted_dirs.put(os.path.abspath(os.fsdecode(event.src_path)))
         for path in (event.src_path, getattr(event, "dest_path", "")):
             if path:
                 self.q.put(os.fsdecode(path))
@@ -126,7 +145,10 @@ class Watcher:
         self.home = os.getcwd()
         self.events: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.handler = _Collector(self.events)
-        self.watches: dict[tuple[str, bool], object] = {}  # (directory, recursive) -> watchdog's watch
+        # (directory, recursive) -> (watchdog's watch, the directory's inode when it was watched)
+        self.watches: dict[tuple[str, bool], tuple[object, int]] = {}
+        self.unwatchable: set[str] = set()
+        self.last = Watched()
 
     def run(self) -> None:
         """Build, then rebuild on changes; returns only by an exception
@@ -145,10 +167,10 @@ class Watcher:
             while True:
                 started = time.time_ns()
                 watched = self._build(changed)
-                self._schedule(observer, watched)
+                self._schedule(watched)
                 self._changed_since(started, watched)
                 self.echo(f"flow watch: waiting for changes ({len(watched.files)} files, "
-                          f"{len(watched.globs)} globbed directories; Ctrl-C to stop)", err=True)
+                          f"{len(watched.globs) + len(watched.trees)} directories; Ctrl-C to stop)", err=True)
                 changed = self._wait(watched)
         finally:
             observer.stop()
@@ -161,30 +183,86 @@ class Watcher:
             names = ", ".join(os.path.relpath(p, self.home) for p in changed[:3])
             more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
             self.echo(f"flow watch: {names}{more} changed, building", err=True)
-        os.chdir(self.home)  # (a workdir: in the Flowfile moves it)
-        result, error = Build(), None
-        try:
-            build(self.options, result, freeze=False)
-        except (FlowfileError, UserError, JobsFailed, OSError) as e:
-            error = e
-            from .cli import describe_error
+        while True:
+            os.chdir(self.home)  # (a workdir: in the Flowfile moves it)
+            result, error = Build(), None
+            try:
+                build(self.options, result, freeze=False)
+            except LockHeld as e:  # another run: build once it has ended
+                self.echo(f"flow watch: {e.message}; building when it ends", err=True)
+                self._wait_for_lock()
+                continue
+            except (FlowfileError, UserError, JobsFailed, OSError) as e:
+                error = e
+                from .cli import describe_error
 
-            self.echo(describe_error(e)[0], err=True)
-        return watched_paths(result, error)
+                self.echo(describe_error(e)[0], err=True)
+            break
+        watched = watched_paths(result, error)
+        if result.wf is None:  # the Flowfile did not load: what the last build used still counts
+            watched.merge(self.last)
+        watched.files |= {f for f in self.last.files if not os.path.exists(f)}  # deleted sources may return
+        self.last = watched
+        return watched
 
-    def _schedule(self, observer, watched: Watched) -> None:
-        """Watch the directories the next change may come from; the ones
-        watched already stay watched, so no change falls between two builds."""
+    def _wait_for_lock(self) -> None:
+        import fcntl
+
+        path = os.path.join(".flow", "lock")
+        while True:
+            time.sleep(0.2)
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                return
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                continue
+            finally:
+                os.close(fd)
+
+    def _schedule(self, watched: Watched) -> None:
+        """Watch the directories the next change may come from. A directory
+        watched already stays watched, so no change falls between two builds,
+        unless it was deleted and made again (its watch ended with it)."""
         wanted = watched.directories()
-        for key in [k for k in self.watches if wanted.get(k[0]) != k[1]]:
-            observer.unschedule(self.watches.pop(key))
+        gone = set()
+        while not self.handler.deleted_dirs.empty():
+            gone.add(self.handler.deleted_dirs.get())
+        for key, (watch, inode) in list(self.watches.items()):
+            if wanted.get(key[0]) != key[1] or _inode(key[0]) != inode or key[0] in gone:
+                del self.watches[key]
+                try:
+                    self.observer.unschedule(watch)
+                except (KeyError, OSError):  # its directory is gone, and its watch with it
+                    pass
         for directory, recursive in wanted.items():
             if (directory, recursive) in self.watches:
                 continue
             try:
-                self.watches[(directory, recursive)] = observer.schedule(self.handler, directory, recursive=recursive)
+                watch = self.observer.schedule(self.handler, directory, recursive=recursive)
+                self.watches[(directory, recursive)] = (watch, _inode(directory))
+                self.unwatchable.discard(directory)
             except OSError as e:
-                self.echo(f"flow watch: cannot watch {directory}: {e.strerror}", err=True)
+                if directory not in self.unwatchable:
+                    self.unwatchable.add(directory)
+                    hint = (" (the system's limit of watches: raise fs.inotify.max_user_watches)"
+                            if e.errno == errno.ENOSPC else "")
+                    self.echo(f"flow watch: cannot watch {directory}: {e.strerror}{hint}; "
+                              "changes there go unnoticed", err=True)
+
+    def _changed_since(self, started_ns: int, watched: Watched) -> None:
+        """Files changed while the build ran, in a directory not watched
+        then: as if their events had come (a time in the future is not a change)."""
+        now = time.time_ns()
+        for path in watched.files:
+            try:
+                if started_ns < os.stat(path).st_mtime_ns <= now:
+                    self.events.put(path)
+            except OSError:
+                pass
 
     def _new_directory(self, path: str, watched: Watched) -> None:
         """A directory a watched file will be in has appeared: watch it (and
@@ -192,22 +270,12 @@ class Watcher:
         path = os.path.abspath(path)
         if not os.path.isdir(path) or not any(f.startswith(path + os.sep) for f in watched.files):
             return
-        before = set(self.watches)
-        self._schedule(self.observer, watched)
-        new = {d for d, _ in set(self.watches) - before}
+        before = {d for d, _ in self.watches}
+        self._schedule(watched)
+        new = {d for d, _ in self.watches} - before
         for f in watched.files:
             if os.path.dirname(f) in new and os.path.exists(f):
                 self.events.put(f)
-
-    def _changed_since(self, started_ns: int, watched: Watched) -> None:
-        """Files changed while the build ran, in a directory not watched
-        then: as if their events had come."""
-        for path in watched.files:
-            try:
-                if os.stat(path).st_mtime_ns > started_ns:
-                    self.events.put(path)
-            except OSError:
-                pass
 
     def _wait(self, watched: Watched) -> list[str]:
         """The paths that matter of the next changes, once they have settled."""
@@ -230,3 +298,10 @@ class Watcher:
             if watched.matters(path):
                 changed[os.path.abspath(path)] = None
                 settle = time.monotonic() + self.debounce
+
+
+def _inode(directory: str) -> int:
+    try:
+        return os.stat(directory).st_ino
+    except OSError:
+        return -1

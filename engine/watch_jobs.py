@@ -64,7 +64,25 @@ class JobWatcher:
         self.incoming: list[_Watched] = []
         self.lock = threading.Lock()
         self.waiting: dict[str, _Watched] = {}  # exited, stderr still open
-        threading.Thread(target=self._serve, name="flow-jobs", daemon=True).start()
+        self.closing = False
+        self.thread = threading.Thread(target=self._serve, name="flow-jobs", daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        """Stop the thread and free its descriptors, once no job is left to
+        follow (``flow watch`` makes a watcher per build)."""
+        if self.closing:
+            return
+        self.closing = True
+        try:
+            os.write(self.wake_w, b"!")
+        except OSError:
+            pass
+        self.thread.join(timeout=5)
+        if not self.thread.is_alive():
+            self.selector.close()
+            os.close(self.wake_r)
+            os.close(self.wake_w)
 
     def watch(self, job_id: str, proc: subprocess.Popen) -> None:
         """Follow a started job until it has exited (then call ``ended`` once)."""
@@ -77,7 +95,7 @@ class JobWatcher:
             pass  # the loop is already woken
 
     def _serve(self) -> None:
-        while True:
+        while not self.closing:
             timeout = None
             if self.waiting:
                 timeout = max(0.0, min(w.deadline for w in self.waiting.values()) - time.monotonic())

@@ -72,7 +72,8 @@ def test_status_json_is_for_tools(project):
     r = project.flow("status", "--json")
     data = json.loads(r.stdout)
     assert data["out_of_date"] == [{"job": "c", "rule": "c", "wildcards": {}, "reason": "input",
-                                    "detail": "input c.txt changed", "files": ["c.txt changed"]}]
+                                    "detail": "input c.txt changed", "changes": ["c.txt changed"],
+                                    "paths": ["c.txt"]}]
     assert data["up_to_date"] == 2
 
 

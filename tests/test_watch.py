@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import subprocess
 import time
 
 import pytest
-from conftest import processes_in, wait_for
+from conftest import FLOW, processes_in, wait_for
 
 WAITING = "flow watch: waiting for changes"
 
@@ -237,3 +240,99 @@ def test_clear_clears_the_screen_before_each_build(project, watch):
     w.wait_builds(2)
     assert w.err().count("\x1b[2J\x1b[H") == 2
     assert w.err().index("\x1b[2J", 1) < w.err().index("src/a.txt changed")
+
+
+def _threads_and_fds(pid: int) -> tuple[int, int]:
+    return len(os.listdir(f"/proc/{pid}/task")), len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_many_builds_leave_no_threads_or_descriptors_behind(project, watch):
+    _sources(project, a="0\n")
+    project.flowfile(CHAINS)
+    w = watch()
+    w.wait_builds(1)
+    project.write("src/a.txt", "1\n")
+    w.wait_builds(2)
+    before = _threads_and_fds(w.proc.pid)
+    for i in range(2, 12):
+        project.write("src/a.txt", f"{i}\n")
+        w.wait_builds(i + 1)
+    assert _threads_and_fds(w.proc.pid) == before
+
+
+def test_a_source_directory_made_again_is_watched_again(project, watch):
+    _sources(project, a="1\n")
+    project.flowfile(CHAINS)
+    w = watch()
+    w.wait_builds(1)
+    shutil.rmtree(project.root / "src")
+    _sources(project, a="2\n")
+    w.wait_builds(2)
+    project.write("src/a.txt", "3\n")
+    w.wait_builds(3)
+    assert project.read("out/total.txt") == "3\n"
+
+
+def test_after_a_config_mistake_the_config_is_still_watched(project, watch):
+    project.write("config.yaml", "word: hello\n")
+    project.flowfile('''
+        configfile: "config.yaml"
+
+        rule say:
+            output: "said.txt"
+            params: word=config["word"]
+            shell: "echo {params.word} > {output}"
+    ''')
+    w = watch()
+    w.wait_builds(1)
+    project.write("config.yaml", "word: [unclosed\n")
+    w.wait_builds(2)
+    assert "config.yaml" in w.last_build()
+    project.write("config.yaml", "word: bye\n")
+    w.wait_builds(3)
+    assert project.read("said.txt") == "bye\n"
+
+
+def test_a_source_dated_in_the_future_does_not_build_again_and_again(project, watch):
+    _sources(project, a="1\n")
+    future = time.time() + 3600
+    os.utime(project.root / "src/a.txt", (future, future))
+    project.flowfile(CHAINS)
+    w = watch()
+    w.wait_builds(1)
+    time.sleep(1.5)
+    assert w.builds() == 1, w.err()
+
+
+def test_files_under_a_source_directory_are_watched(project, watch):
+    project.write("ref/x.txt", "x\n")
+    project.flowfile('''
+        rule cat:
+            input: "ref"
+            output: "all.txt"
+            shell: "cat {input}/* > {output}"
+    ''')
+    w = watch()
+    w.wait_builds(1)
+    project.write("ref/y.txt", "y\n")
+    w.wait_builds(2)
+    assert project.read("all.txt") == "x\ny\n"
+
+
+def test_a_change_while_another_run_holds_the_lock_is_built_when_it_ends(project, watch):
+    _sources(project, a="1\n")
+    project.flowfile(CHAINS + '''
+rule slow:
+    output: "slow.txt"
+    shell: "touch slow.started; sleep 2; touch {output}"
+''')
+    w = watch()
+    w.wait_builds(1)
+    other = subprocess.Popen([*FLOW, "run", "slow.txt"], cwd=project.root, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    wait_for(lambda: project.exists("slow.started"), what="the other run's job")
+    project.write("src/a.txt", "2\n")
+    w.wait_builds(2)
+    assert "building when it ends" in w.err()
+    assert other.wait(timeout=30) == 0
+    assert project.read("out/total.txt") == "2\n"
