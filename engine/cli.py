@@ -338,8 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def describe_error(e: Exception) -> tuple[str, int]:
-    """The message and exit code for a mistake or a failed build."""
+def describe_error(e: Exception, watching: bool = False) -> tuple[str, int]:
+    """The message and exit code for a mistake or a failed build (under
+    ``flow watch``, the next step is a save, not another command)."""
     if isinstance(e, FlowfileError):
         return e.render(), 2
     if isinstance(e, UserError):
@@ -349,8 +350,10 @@ def describe_error(e: Exception) -> tuple[str, int]:
         names = ", ".join(s.failed[:5]) + (f" and {len(s.failed) - 5} more" if len(s.failed) > 5 else "")
         blocked = f"; {s.blocked} not started" if s.blocked else ""
         what = "could not start" if s.user_errors == len(s.failed) else "failed"
+        then = ("Fix the problem and save: flow watch builds again" if watching
+                else "Fix the problem and `flow run` again")
         return (f"flow: {_jobs(len(s.failed))} {what} ({names}); {s.ran} ran{blocked}. "
-                "Fix the problem and `flow run` again: finished jobs are kept."), e.exit_code
+                f"{then}: finished jobs are kept."), e.exit_code
     if isinstance(e, OSError):  # a file flow itself must read or write: permissions, a full disk
         where = f"{e.filename}: " if e.filename else ""
         hint = "\nCheck the permissions of that file and its directory." if isinstance(e, PermissionError) else ""

@@ -196,7 +196,7 @@ class Watcher:
                 error = e
                 from .cli import describe_error
 
-                self.echo(describe_error(e)[0], err=True)
+                self.echo(describe_error(e, watching=True)[0], err=True)
             break
         watched = watched_paths(result, error)
         if result.wf is None:  # the Flowfile did not load: what the last build used still counts

@@ -139,6 +139,7 @@ def test_a_broken_flowfile_and_a_failing_job_do_not_end_the_watcher(project, wat
     project.write("in.txt", "bad\n")
     w.wait_builds(4)
     assert "error check:" in w.last_build() and "1 job failed" in w.last_build()
+    assert "Fix the problem and save: flow watch builds again" in w.last_build()
     project.write("in.txt", "good again\n")
     w.wait_builds(5)
     assert project.read("ok.txt") == "good again\n"
