@@ -62,6 +62,54 @@ class Executor(Protocol):
     def warm(self, kinds: set[str]) -> None: ...
 
 
+class _HeldSignals:
+    """Ctrl-C, SIGTERM and SIGHUP wait while a job is being started: one
+    arriving between the fork and the job's registration would stop flow
+    without stopping that job, which would run on unseen (in its own session,
+    holding the run lock). Installed once per executor, so holding costs a
+    flag, not system calls, per job."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self):
+        self.holding = False
+        self.pending: list[int] = []
+        self.previous: dict[int, object] = {}
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self.previous[s] = signal.getsignal(s)
+                signal.signal(s, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.holding:
+            self.pending.append(signum)
+        else:
+            self._deliver(signum, frame)
+
+    def _deliver(self, signum, frame) -> None:
+        handler = self.previous.get(signum)
+        if callable(handler):
+            handler(signum, frame)
+        elif handler == signal.SIG_DFL:
+            signal.signal(signum, signal.SIG_DFL)
+            signal.raise_signal(signum)
+
+    def __enter__(self) -> None:
+        self.holding = True
+
+    def __exit__(self, *exc) -> None:
+        self.holding = False
+        pending, self.pending = self.pending, []
+        for signum in pending:
+            self._deliver(signum, None)
+
+    def restore(self) -> None:
+        for s, handler in self.previous.items():
+            if signal.getsignal(s) == self._handle:  # (not if a stop put its own in place)
+                signal.signal(s, handler)
+        self.previous = {}
+
+
 class LocalExecutor:
     def __init__(self, workers: int, keep_fds: tuple[int, ...] = ()):
         # Jobs inherit the run lock (keep_fds): after a kill -9 of flow, jobs that
@@ -73,6 +121,7 @@ class LocalExecutor:
         self.lock = threading.Lock()
         self.hurried = threading.Event()
         self.watcher = watch_jobs.JobWatcher(self._ended) if watch_jobs.available() else None
+        self.held = _HeldSignals()
 
     def submit(self, task: Task) -> None:
         if task.kind == "shell":
@@ -81,14 +130,15 @@ class LocalExecutor:
             self.pool.submit(task)
 
     def _spawn_shell(self, task: Task) -> None:
-        try:
-            proc = subprocess.Popen(bash_argv(task.payload), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                    start_new_session=True, pass_fds=self.keep_fds)
-        except OSError as e:
-            self.done.put(Completion(task.job_id, False, f"cannot start bash: {e.strerror}"))
-            return
-        with self.lock:
-            self.procs[task.job_id] = proc
+        with self.held:
+            try:
+                proc = subprocess.Popen(bash_argv(task.payload), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        start_new_session=True, pass_fds=self.keep_fds)
+            except OSError as e:
+                self.done.put(Completion(task.job_id, False, f"cannot start bash: {e.strerror}"))
+                return
+            with self.lock:
+                self.procs[task.job_id] = proc
         if self.watcher is not None:
             try:
                 self.watcher.watch(task.job_id, proc)
@@ -164,6 +214,7 @@ class LocalExecutor:
             time.sleep(0.01)
         if self.watcher is not None:
             self.watcher.close()
+        self.held.restore()
 
     def hurry(self) -> None:
         self.hurried.set()

@@ -250,3 +250,21 @@ rule stubborn:
     assert "Traceback" not in project.read("flow.err")
     assert not project.exists("out.txt")
     assert _group_alive(int(project.read("pid"))) == []
+
+
+def test_ctrl_c_at_any_moment_of_a_run_of_short_jobs_leaves_no_job_running(project):
+    # Jobs start every few milliseconds: some interrupts land while one is being started.
+    project.flowfile('''
+        rule all:
+            input: expand("out/{i}.txt", i=range(1000))
+
+        rule short:
+            output: "out/{i}.txt"
+            shell: "sleep 0.02; touch {output}"
+    ''')
+    for k, delay in enumerate((0.35, 0.5, 0.62, 0.8, 0.97, 1.1)):
+        proc = project.start("run", "-j", "2")
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 130, (k, project.read("flow.err"))
+        wait_for(lambda: not processes_in(project.root), timeout=10, what=f"no job left after interrupt {k}")
