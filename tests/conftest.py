@@ -4,6 +4,7 @@ real ``flow`` command on it in a subprocess."""
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -123,6 +124,19 @@ def processes_in(root: Path) -> list[int]:
         if state != "Z":
             out.append(int(entry))
     return out
+
+
+def kill_9_everything(root: Path, proc) -> None:
+    """SIGKILL flow (``proc``) and every process working in ``root`` (its jobs
+    and workers, in sessions of their own), as a crash of the machine would,
+    and wait until they are gone."""
+    for pid in [proc.pid, *processes_in(root)]:
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    wait_for(lambda: not processes_in(root), what="the killed processes to end")
 
 
 def wait_for(condition, timeout: float = 15, what: str = "condition") -> None:

@@ -10,7 +10,7 @@ import signal
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-from conftest import processes_in, wait_for
+from conftest import kill_9_everything, processes_in, wait_for
 
 
 def _rows(path) -> list[tuple]:
@@ -355,13 +355,7 @@ def test_a_kill_9_during_the_write_leaves_no_output_and_the_next_run_makes_it(pr
     project.flowfile(_SLOW_COPY)
     proc = project.start("run", "-j", "2")
     wait_for(lambda: _writing(project), timeout=60, what="DuckDB to start writing")
-    for pid in [proc.pid, *processes_in(project.root)]:
-        try:
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait()
-    wait_for(lambda: not processes_in(project.root), what="the job's processes to end")
+    kill_9_everything(project.root, proc)
     assert not project.exists("big.parquet")
     assert "big.parquet" not in project.recorded_outputs()
     project.flowfile(_SLOW_COPY.replace("300000000", "1000"))

@@ -347,10 +347,8 @@ def test_without_mlx_the_job_says_how_to_install_it(project, tmp_path):
 
 
 def test_a_kill_9_while_the_shards_are_written_leaves_no_output_directory(project):
-    import os
-    import signal
 
-    from conftest import processes_in, wait_for
+    from conftest import kill_9_everything, wait_for
 
     lengths = [5000] * 4000  # 20 million tokens: a few seconds of writing
     offsets = pa.array([0, *np.cumsum(lengths).tolist()], pa.int32())
@@ -360,12 +358,6 @@ def test_a_kill_9_while_the_shards_are_written_leaves_no_output_directory(projec
     proc = project.start("run")
     wait_for(lambda: project.exists(".shards.flow-tmp/rank00.safetensors"), timeout=120,
              what="the first shard to be written")
-    for pid in [proc.pid, *processes_in(project.root)]:
-        try:
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait()
-    wait_for(lambda: not processes_in(project.root), what="the job's processes to end")
+    kill_9_everything(project.root, proc)
     assert not project.exists("shards")
     assert "shards" not in project.recorded_outputs()
