@@ -54,7 +54,7 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
     from .lock import RunLock
     from .model import find_flowfile, load, parse_config_overrides
     from .rebuild import Rebuilder
-    from .report import Reporter
+    from .report import Reporter, jobs_text
     from .scheduler import Options, Scheduler
     from .state import State
 
@@ -119,10 +119,6 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
         if lock is not None:
             lock.release()
     return result
-
-
-def jobs_text(n: int) -> str:
-    return f"{n} job" if n == 1 else f"{n} jobs"
 
 
 def clear_scratch() -> None:

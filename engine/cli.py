@@ -19,6 +19,7 @@ from flow.grammar import FlowfileError
 from flow import __version__
 
 from .errors import Interrupted, JobsFailed, Terminated, UserError
+from .report import describe_error, jobs_text
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -53,10 +54,6 @@ def _load(directory: str | None, flowfile: str | None, config_items: tuple[str, 
     _chdir(directory)
     overrides = parse_config_overrides(list(config_items))
     return load(find_flowfile(flowfile), overrides)
-
-
-def _jobs(n: int) -> str:
-    return f"{n} job" if n == 1 else f"{n} jobs"
 
 
 def _chdir(directory: str | None) -> None:
@@ -106,24 +103,20 @@ def _build_flags(fn):
 @click.option("--explain", is_flag=True, help="With -n (implied): every input or job behind each reason.")
 @click.option("--touch", is_flag=True, help="Record existing outputs as up to date without running.")
 @_common
-def run(targets, cores, dry_run, explain, forceall, forcerun, keep_going, resource_items, touch,
-        notemp, printshellcmds, quiet, directory, flowfile, config_items, _debug) -> None:
+def run(directory, dry_run, explain, _debug, **options) -> None:
     """Build TARGETS (files or rule names; default: the first rule)."""
     from .build import build
 
     _chdir(directory)
-    build(_run_options(targets, cores, dry_run or explain, explain, forceall, forcerun, keep_going,
-                       resource_items, touch, notemp, printshellcmds, quiet, flowfile, config_items))
+    build(_run_options(dry_run=dry_run or explain, explain=explain, **options))
 
 
-def _run_options(targets, cores, dry_run, explain, forceall, forcerun, keep_going, resource_items, touch,
-                 notemp, printshellcmds, quiet, flowfile, config_items):
+def _run_options(targets, forcerun, resource_items, config_items, **options):
+    """The click options of a build as ``RunOptions``."""
     from .build import RunOptions
 
-    return RunOptions(targets=tuple(targets), cores=cores, dry_run=dry_run, explain=explain, forceall=forceall,
-                      forcerun=tuple(forcerun), keep_going=keep_going, resources=_parse_resources(resource_items),
-                      touch=touch, notemp=notemp, printshellcmds=printshellcmds, quiet=quiet, flowfile=flowfile,
-                      config_items=tuple(config_items))
+    return RunOptions(targets=tuple(targets), forcerun=tuple(forcerun), resources=_parse_resources(resource_items),
+                      config_items=tuple(config_items), **options)
 
 
 _STATUS_HEADINGS = {
@@ -165,12 +158,12 @@ def status(targets, as_json, directory, flowfile, config_items, _debug) -> None:
         click.echo(f"{_STATUS_HEADINGS.get(kind, kind)} ({len(entries)}):")
         for job, reason in entries:
             click.echo(f"  {job.label}: " + ("; ".join(reason.files) if reason.files else reason.detail))
-    later = f", {_jobs(len(summary.undetermined))} wait for checkpoints" if summary.undetermined else ""
+    later = f", {jobs_text(len(summary.undetermined))} wait for checkpoints" if summary.undetermined else ""
     if groups:
-        click.echo(f"flow: {_jobs(len(summary.would_run))} out of date, {summary.up_to_date} up to date{later}",
+        click.echo(f"flow: {jobs_text(len(summary.would_run))} out of date, {summary.up_to_date} up to date{later}",
                    err=True)
     else:
-        click.echo(f"flow: everything is up to date ({_jobs(summary.up_to_date)}){later}", err=True)
+        click.echo(f"flow: everything is up to date ({jobs_text(summary.up_to_date)}){later}", err=True)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -179,16 +172,13 @@ def status(targets, as_json, directory, flowfile, config_items, _debug) -> None:
               help="Wait until changes have settled this long before building.")
 @click.option("--clear", is_flag=True, help="Clear the screen before each build.")
 @_common
-def watch(targets, cores, forceall, forcerun, keep_going, resource_items, notemp, printshellcmds, quiet,
-          debounce, clear, directory, flowfile, config_items, _debug) -> None:
+def watch(directory, debounce, clear, _debug, **options) -> None:
     """Build TARGETS, then build again what each change of a source, script,
     config or Flowfile affects, until Ctrl-C."""
     from .watch import Watcher
 
     _chdir(directory)
-    options = _run_options(targets, cores, False, False, forceall, forcerun, keep_going, resource_items,
-                           False, notemp, printshellcmds, quiet, flowfile, config_items)
-    Watcher(options, click.echo, debounce=debounce, clear=clear).run()
+    Watcher(_run_options(**options), click.echo, debounce=debounce, clear=clear).run()
 
 
 @cli.command(name="list", context_settings=CONTEXT)
@@ -316,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except Interrupted as e:
         name = signal.Signals(e.signum).name
-        _show(debug, f"flow: stopped by {name}; {_jobs(e.finished)} finished "
+        _show(debug, f"flow: stopped by {name}; {jobs_text(e.finished)} finished "
                      "and are kept. `flow run` resumes from there.")
         return e.exit_code
     except KeyboardInterrupt:
@@ -336,29 +326,6 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(f"flow: internal error: {type(e).__name__}: {e} (run with --debug for details)", err=True)
         return 1
-
-
-def describe_error(e: Exception, watching: bool = False) -> tuple[str, int]:
-    """The message and exit code for a mistake or a failed build (under
-    ``flow watch``, the next step is a save, not another command)."""
-    if isinstance(e, FlowfileError):
-        return e.render(), 2
-    if isinstance(e, UserError):
-        return e.render(), e.exit_code
-    if isinstance(e, JobsFailed):
-        s = e.args[0]
-        names = ", ".join(s.failed[:5]) + (f" and {len(s.failed) - 5} more" if len(s.failed) > 5 else "")
-        blocked = f"; {s.blocked} not started" if s.blocked else ""
-        what = "could not start" if s.user_errors == len(s.failed) else "failed"
-        then = ("Fix the problem and save: flow watch builds again" if watching
-                else "Fix the problem and `flow run` again")
-        return (f"flow: {_jobs(len(s.failed))} {what} ({names}); {s.ran} ran{blocked}. "
-                f"{then}: finished jobs are kept."), e.exit_code
-    if isinstance(e, OSError):  # a file flow itself must read or write: permissions, a full disk
-        where = f"{e.filename}: " if e.filename else ""
-        hint = "\nCheck the permissions of that file and its directory." if isinstance(e, PermissionError) else ""
-        return f"flow: error: {where}{e.strerror or e}{hint}", 2
-    raise TypeError(f"not a user-facing error: {e!r}")
 
 
 def _show(debug: bool, text: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 
 from .errors import LockHeld
 
@@ -32,6 +33,22 @@ class RunLock:
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self.fd = fd
         return self
+
+    def wait_until_free(self, poll: float = 0.2) -> None:
+        """Return once no run holds the lock (without taking it)."""
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except OSError:
+                return
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                pass
+            finally:
+                os.close(fd)
+            time.sleep(poll)
 
     def release(self) -> None:
         if self.fd is not None:

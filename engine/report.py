@@ -8,6 +8,10 @@ import sys
 import time
 from typing import TextIO
 
+from flow.grammar import FlowfileError
+
+from .errors import JobsFailed, UserError
+
 
 def _fmt_seconds(s: float) -> str:
     if s < 60:
@@ -160,3 +164,30 @@ class Reporter:
         self._clear()
         self.out.flush()
         self.plan_out.flush()
+
+
+def jobs_text(n: int) -> str:
+    return f"{n} job" if n == 1 else f"{n} jobs"
+
+
+def describe_error(e: Exception, watching: bool = False) -> tuple[str, int]:
+    """The message and exit code for a mistake or a failed build (under
+    ``flow watch``, the next step is a save, not another command)."""
+    if isinstance(e, FlowfileError):
+        return e.render(), 2
+    if isinstance(e, UserError):
+        return e.render(), e.exit_code
+    if isinstance(e, JobsFailed):
+        s = e.args[0]
+        names = ", ".join(s.failed[:5]) + (f" and {len(s.failed) - 5} more" if len(s.failed) > 5 else "")
+        blocked = f"; {s.blocked} not started" if s.blocked else ""
+        what = "could not start" if s.user_errors == len(s.failed) else "failed"
+        then = ("Fix the problem and save: flow watch builds again" if watching
+                else "Fix the problem and `flow run` again")
+        return (f"flow: {jobs_text(len(s.failed))} {what} ({names}); {s.ran} ran{blocked}. "
+                f"{then}: finished jobs are kept."), e.exit_code
+    if isinstance(e, OSError):  # a file flow itself must read or write: permissions, a full disk
+        where = f"{e.filename}: " if e.filename else ""
+        hint = "\nCheck the permissions of that file and its directory." if isinstance(e, PermissionError) else ""
+        return f"flow: error: {where}{e.strerror or e}{hint}", 2
+    raise TypeError(f"not a user-facing error: {e!r}")

@@ -25,6 +25,8 @@ from flow.grammar import FlowfileError
 
 from .build import Build, RunOptions, build
 from .errors import JobsFailed, LockHeld, MissingInputError, UserError
+from .lock import RunLock
+from .report import describe_error
 
 
 @dataclass
@@ -190,12 +192,10 @@ class Watcher:
                 build(self.options, result, freeze=False)
             except LockHeld as e:  # another run: build once it has ended
                 self.echo(f"flow watch: {e.message}; building when it ends", err=True)
-                self._wait_for_lock()
+                RunLock(".flow").wait_until_free()
                 continue
             except (FlowfileError, UserError, JobsFailed, OSError) as e:
                 error = e
-                from .cli import describe_error
-
                 self.echo(describe_error(e, watching=True)[0], err=True)
             break
         watched = watched_paths(result, error)
@@ -204,24 +204,6 @@ class Watcher:
         watched.files |= {f for f in self.last.files if not os.path.exists(f)}  # deleted sources may return
         self.last = watched
         return watched
-
-    def _wait_for_lock(self) -> None:
-        import fcntl
-
-        path = os.path.join(".flow", "lock")
-        while True:
-            time.sleep(0.2)
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except OSError:
-                return
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                continue
-            finally:
-                os.close(fd)
 
     def _schedule(self, watched: Watched) -> None:
         """Watch the directories the next change may come from. A directory
