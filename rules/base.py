@@ -11,6 +11,7 @@ subprocess; the others run in a long-lived Python worker (``rules.worker``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,3 +118,18 @@ class ActionError(Exception):
 
 class JobFailed(Exception):
     """Raised inside a worker for a failure that needs no Python traceback."""
+
+
+def temp_beside(out: str) -> str:
+    """Where an action writes ``out`` before renaming it into place: beside it
+    (same file system), hidden, and never taken for an output or by a watcher."""
+    return os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.flow-tmp")
+
+
+def sync_file(path: str) -> None:
+    """Make a file's bytes durable before a rename says it is done."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

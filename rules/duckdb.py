@@ -22,7 +22,7 @@ import re
 import shutil
 from typing import NamedTuple
 
-from .base import ActionError, JobContext, JobFailed, Prepared
+from .base import ActionError, JobContext, JobFailed, Prepared, sync_file, temp_beside
 
 _FORMATS = {
     ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv",
@@ -234,7 +234,7 @@ def execute(sql: str, ctx: JobContext) -> None:
     import duckdb
 
     out = ctx.output[0]
-    tmp = os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.flow-tmp")
+    tmp = temp_beside(out)
     # The job's scratch directory: DuckDB spills there (its default would be
     # .tmp/ in the project) and links for odd file names live there.
     # flow run empties .flow/tmp/ when it starts (what a killed job left) and ends.
@@ -259,7 +259,7 @@ def execute(sql: str, ctx: JobContext) -> None:
                 con.execute(f"COPY (FROM __flow_result) TO {_quote(tmp)} ({_copy_options(out)})")
             except duckdb.Error as e:
                 raise JobFailed(_explain(con, e, sql, inputs)) from None
-        _sync(tmp)
+        sync_file(tmp)
         os.replace(tmp, out)
     except duckdb.Error as e:
         raise JobFailed(f"DuckDB: {str(e).strip()}") from None
@@ -302,15 +302,6 @@ def _set_variables(con, ctx: JobContext) -> None:
             con.execute(f"SET VARIABLE {_ident(name)} = ?", [value])
         except duckdb.Error as e:
             raise JobFailed(f"{name} = {value!r} cannot be a DuckDB variable: {str(e).strip()}") from None
-
-
-def _sync(path: str) -> None:
-    """Make the file's bytes durable before its name says it is done."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _explain(con, error: Exception, sql: str, inputs: _Inputs) -> str:

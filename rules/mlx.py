@@ -29,7 +29,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from .base import ActionError, JobContext, JobFailed, Prepared
+from .base import ActionError, JobContext, JobFailed, Prepared, sync_file, temp_beside
 
 LAYOUTS = ("zigzag", "contiguous")
 TOKEN_DTYPES = ("int32", "int64", "int16", "uint16", "uint32")
@@ -231,8 +231,7 @@ def ring_attention(p: RingParams, source: str, out: str) -> None:
         with open(os.path.join(tmp, "meta.json"), "w") as f:
             json.dump(meta, f, indent=2)
             f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
+        sync_file(os.path.join(tmp, "meta.json"))
 
 
 class Packed:
@@ -516,11 +515,7 @@ def _save(path: str, arrays: dict, metadata: dict) -> None:
     import mlx.core as mx
 
     mx.save_safetensors(path, arrays, metadata={k: str(v) for k, v in metadata.items()})
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    sync_file(path)
 
 
 def _file_hash(path: str) -> str:
@@ -534,15 +529,11 @@ def _file_hash(path: str) -> str:
     return h.hexdigest()
 
 
-def _temp_beside(out: str) -> str:
-    return os.path.join(os.path.dirname(out), f".{os.path.basename(out)}.flow-tmp")
-
-
 class _atomic_directory:
     """A temporary directory beside ``out``, renamed to ``out`` when all went well."""
 
     def __init__(self, out: str):
-        self.out, self.tmp = out.rstrip("/"), _temp_beside(out.rstrip("/"))
+        self.out, self.tmp = out.rstrip("/"), temp_beside(out.rstrip("/"))
 
     def __enter__(self) -> str:
         shutil.rmtree(self.tmp, ignore_errors=True)
