@@ -15,7 +15,6 @@ repeat, and every run's output is checked (row count) before it counts.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
@@ -129,16 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.quick:
         a.cases, a.repeat = "20x1000", 1
-    subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(REPO / d) for d in ("engine", "rules", "grammar"))],
-                   check=False, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+    report.compile_flow()
     cases = [tuple(int(x) for x in c.split("x")) for c in a.cases.split(",")]
     table = measure(cases, a.repeat, Path(a.workdir), a.flow)
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     body = "\n".join([
         "## Consolidating parquet files (issue 5)",
         "",
-        f"Measured {started}; reproduce: `python benchmarks/consolidate.py"
-        + "".join(f" {x}" for x in (argv if argv is not None else sys.argv[1:])) + "`.",
+        report.provenance("consolidate.py", argv),
         "",
         "Many parquet files (ts, sensor, value, status; zstd) into one zstd parquet file, each contender a whole "
         "process: `flow run` of a one-rule Flowfile (`duckdb: \"SELECT * FROM input\"`, `threads: 2`, from a fresh "

@@ -4,11 +4,16 @@
 ``<!-- NAME -->`` and ``<!-- /NAME -->`` markers: the notes written by hand,
 and the sections other runners (``consolidate.py``, ...) put there with
 ``replace_block``. Each runner thus rewrites only what it measured.
+``provenance`` and ``compile_flow`` are what every runner does alike.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 BLOCK = re.compile(r"<!-- (\w+) -->.*?<!-- /\1 -->", re.DOTALL)
@@ -34,3 +39,18 @@ def replace_block(path: Path, name: str, body: str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return text
+
+
+def provenance(script: str, argv: list[str] | None) -> str:
+    """When a block was measured, and the command that measures it again."""
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    args = "".join(f" {x}" for x in (argv if argv is not None else sys.argv[1:]))
+    return f"Measured {started}; reproduce: `python benchmarks/{script}{args}`."
+
+
+def compile_flow() -> None:
+    """Byte-compile flow as an installed package is (a PYTHONDONTWRITEBYTECODE=1
+    environment would otherwise compile it at every start, 60 ms)."""
+    repo = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(repo / d) for d in ("engine", "rules", "grammar"))],
+                   check=False, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})

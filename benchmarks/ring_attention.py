@@ -182,12 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     data_mb = tokens * 4 / 2**20  # the tokens as int32, as the shards hold them
     import mlx.core as mx
 
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     body = "\n".join([
         "## Ring-attention shards with MLX (issue 6)",
         "",
-        f"Measured {started}; reproduce: `python benchmarks/ring_attention.py"
-        + "".join(f" {x}" for x in (argv if argv is not None else sys.argv[1:])) + "`.",
+        report.provenance("ring_attention.py", argv),
         "",
         f"{tokens:,} tokens (eos included) in documents of 20 to 60,000 tokens (log-normal), packed into sequences "
         f"of {PARAMS['seq_len']:,}, zigzag over {PARAMS['world_size']} ranks: the four arrays of every rank, "

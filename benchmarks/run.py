@@ -418,10 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.quick:
         a.sizes, a.shapes, a.tools, a.repeat = "1000", "layered", "flow", 1
     wanted = a.tools.split(",")
-    # Byte-compile flow as an installed package is (a PYTHONDONTWRITEBYTECODE=1
-    # environment would otherwise compile it at every start, 60 ms).
-    subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(REPO / d) for d in ("engine", "rules", "grammar"))],
-                   check=False, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+    report.compile_flow()
     snakemake = None
     if "snakemake" in wanted:
         snakemake = a.snakemake or install_snakemake(REPO / "benchmarks" / ".venv-snakemake")

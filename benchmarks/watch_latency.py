@@ -97,12 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         a.files, a.saves = 20, 3
     latencies = measure(Path(a.workdir), a.files, a.saves, a.flow, a.debounce)
     median = statistics.median(latencies)
-    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     body = "\n".join([
         "## Watch mode: from a save to the job starting (issue 7)",
         "",
-        f"Measured {started}; reproduce: `python benchmarks/watch_latency.py"
-        + "".join(f" {x}" for x in (argv if argv is not None else sys.argv[1:])) + "`.",
+        report.provenance("watch_latency.py", argv),
         "",
         f"One `flow watch --debounce {a.debounce:g}` on a workflow of {a.files} copy jobs (sources found by "
         f"`glob_wildcards`) and a gather; {a.saves} saves of one source each, timed from the end of the write to "
