@@ -158,6 +158,10 @@ class Rebuilder:
         if old.get("action") != parts["action"]:
             kind = job.rule.action.kind if job.rule.action else "action"
             what = {"shell": "command", "run": "run: block", "script": "script"}.get(kind, kind)
+            reads = getattr(job.rule.action, "reads", ())  # a run: block's key holds the values it reads
+            if reads:
+                shown = ", ".join(reads[:3]) + (f" and {len(reads) - 3} more" if len(reads) > 3 else "")
+                return Reason("code", f"the {what} or a value it reads ({shown}) changed")
             return Reason("code", f"the {what} changed")
         if old.get("params") != parts["params"]:
             return Reason("params", "params changed")

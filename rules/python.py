@@ -8,13 +8,20 @@ starts per job. Their code sees ``input``, ``output``, ``params``, ... and
 
 from __future__ import annotations
 
+import _string
+import ast
 import builtins
+import json
 import os
+import string
 import subprocess
 import sys
 import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import xxhash
 
@@ -25,13 +32,145 @@ _OWN_DIR = str(Path(__file__).resolve().parent.parent)
 
 
 class RunAction:
+    """A ``run:`` block. Its key holds its source and the values of the
+    Flowfile globals and ``config`` entries it reads (FLOWFILE.md), so
+    changing ``FACTOR = 2`` or ``--config factor=3`` reruns the jobs that use
+    them, and nothing else."""
+
     kind = "run"
 
     def __init__(self, code: str, file: str, line: int):
         self.code, self.file, self.line = code, file, line
+        self._reads: _Reads | None = None  # what the block reads: parsed once, not once per job
+        self._keyed: tuple[dict, dict, str] | None = None  # (globals, config, signature) last used
+        self.reads: tuple[str, ...] = ()  # what its key holds, e.g. ("FACTOR", "config['factor']")
 
     def prepare(self, ctx: JobContext) -> Prepared:
-        return Prepared("run", self.code, (self.code, self.file, self.line))
+        return Prepared("run", self._signature(ctx), (self.code, self.file, self.line))
+
+    def _signature(self, ctx: JobContext) -> str:
+        """The source, then the values it reads. Globals and config are the
+        same for every job of a run, so this is worked out once per run."""
+        keyed = self._keyed
+        if keyed is not None and keyed[0] is ctx.globals and keyed[1] is ctx.config:
+            return keyed[2]
+        if self._reads is None:
+            self._reads = _reads(self.code, frozenset(ctx.format_namespace()) | _WORKER_NAMES)
+        values = dict(self._reads.values(ctx.globals, ctx.config))
+        self.reads = tuple(values)
+        # A block that reads nothing keeps its source as its key; NUL never occurs in source.
+        text = "".join(f"\0{label}" if value is _ABSENT else f"\0{label}={_stable(value)}"
+                       for label, value in values.items())
+        self._keyed = (ctx.globals, ctx.config, self.code + text)
+        return self._keyed[2]
+
+
+_WORKER_NAMES = frozenset({"shell", "snakemake", "flow"})  # bound by execute() over any global
+_DYNAMIC = frozenset({"globals", "locals", "vars", "eval", "exec"})  # may read any name
+_ABSENT = object()  # a config entry the block asks for that is not there
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """The Flowfile names and config entries a block may read."""
+
+    names: frozenset[str]
+    config_keys: tuple[Any, ...]
+    whole_config: bool
+    every_global: bool
+
+    def values(self, globals_: dict, config: dict) -> Iterator[tuple[str, Any]]:
+        names = globals_.keys() if self.every_global else self.names & globals_.keys()
+        for name in sorted(names):
+            yield name, globals_[name]
+        if self.whole_config:
+            yield "config", config
+            return
+        for key in self.config_keys:
+            yield f"config[{key!r}]", config.get(key, _ABSENT)
+
+
+def _reads(code: str, bound: frozenset[str]) -> _Reads:
+    """What ``code`` reads, by looking at it: names it loads (in nested
+    functions and comprehensions too), fields of format strings it holds
+    (``shell("echo {FACTOR}")``), and ``config[...]``/``config.get(...)`` with
+    constant keys. Any other use of ``config`` reads all of it. Names in
+    ``bound`` are the job's own and never globals."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:  # the job fails when it runs, and says why
+        return _Reads(frozenset(), (), False, False)
+    names: set[str] = set()
+    keys: list[Any] = []
+    keyed: set[int] = set()  # config names read with a constant key
+    whole = False
+    for node in ast.walk(tree):  # breadth first: a subscript comes before its config name
+        key_of = _constant_config_key(node)
+        if key_of is not None:
+            keyed.add(id(key_of[0]))
+            keys.append(key_of[1])
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            if node.id != "config":
+                names.add(node.id)
+            elif id(node) not in keyed:
+                whole = True
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "{" in node.value:
+            whole |= _template_reads(node.value, names, keys)
+    every = bool(names & _DYNAMIC)
+    whole |= every
+    return _Reads(frozenset(names - bound), () if whole else tuple(dict.fromkeys(keys)), whole, every)
+
+
+def _constant_config_key(node: ast.AST) -> tuple[ast.Name, Any] | None:
+    """For ``config["k"]`` and ``config.get("k", ...)``: the name ``config`` and ``"k"``."""
+    if isinstance(node, ast.Subscript):
+        target, key = node.value, node.slice
+    elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+          and node.func.attr == "get" and node.args):
+        target, key = node.func.value, node.args[0]
+    else:
+        return None
+    if isinstance(target, ast.Name) and target.id == "config" and isinstance(key, ast.Constant):
+        return target, key.value
+    return None
+
+
+def _template_reads(text: str, names: set[str], keys: list[Any]) -> bool:
+    """Add the names and config keys a format string uses (the block may hand
+    it to ``shell()``, which formats it with the globals); True if it formats
+    ``config`` as a whole."""
+    whole = False
+    try:
+        for _, field, _, _ in string.Formatter().parse(text):
+            if not field:
+                continue
+            first, rest = _string.formatter_field_name_split(field)
+            if first != "config":
+                names.add(str(first))
+                continue
+            step = next(rest, None)
+            if step is not None and not step[0]:
+                keys.append(step[1])
+            else:
+                whole = True
+    except ValueError:  # not a format string
+        pass
+    return whole
+
+
+def _stable(value: Any) -> str:
+    """``value`` as text that is the same in every run for the same value:
+    sorted JSON; sets sorted; what JSON cannot hold, by its repr."""
+    try:
+        return json.dumps(value, sort_keys=True, default=_unjson, ensure_ascii=False)
+    except (TypeError, ValueError):  # keys of mixed types, a circular value
+        return repr(value)
+
+
+def _unjson(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    return repr(value)
 
 
 class ScriptAction:

@@ -1136,3 +1136,113 @@ rule x:
     assert r.returncode == 1, r.output
     assert project.read("x.txt") == "t\n"
     assert not project.exists("t.tmp")
+
+
+# what a run: block reads is in its key ------------------------------------------------
+
+READS_FLOWFILE = """\
+configfile: "config.yaml"
+FACTOR = 2
+OFFSET = 10
+
+rule all:
+    input: "scaled.txt", "offset.txt", "plain.txt"
+
+rule scaled:
+    output: "scaled.txt"
+    run:
+        with open(output[0], "w") as f:
+            f.write(str(config["factor"] * FACTOR))
+
+rule offset:
+    output: "offset.txt"
+    run:
+        with open(output[0], "w") as f:
+            f.write(str(config["offset"] + OFFSET))
+
+rule plain:
+    output: "plain.txt"
+    run:
+        with open(output[0], "w") as f:
+            f.write("plain")
+"""
+
+
+def _reads_project(project, block: str | None = None, config: str = "factor: 2\noffset: 1\n") -> None:
+    """READS_FLOWFILE (or one rule ``r`` writing ``out.txt`` with ``block``), run once."""
+    project.write("config.yaml", config)
+    if block is None:
+        project.flowfile(READS_FLOWFILE)
+    else:
+        project.flowfile('configfile: "config.yaml"\nFACTOR = 2\nOFFSET = 10\n\nrule r:\n'
+                         '    output: "out.txt"\n    run:\n' + block)
+    assert project.ran() != []
+
+
+def test_changed_config_entry_reruns_only_the_run_blocks_that_read_it(project):
+    _reads_project(project)
+    project.write("config.yaml", "factor: 3\noffset: 1\n")
+    assert project.ran() == ["scaled"]
+    assert project.read("scaled.txt") == "6"
+    assert project.ran() == []
+
+
+def test_config_override_reruns_the_run_blocks_that_read_that_entry(project):
+    _reads_project(project)
+    assert project.ran("--config", "factor=3") == ["scaled"]
+    assert project.read("scaled.txt") == "6"
+    assert project.ran("--config", "factor=3") == []
+
+
+def test_changed_flowfile_global_reruns_only_the_run_blocks_that_read_it(project):
+    _reads_project(project)
+    project.flowfile(READS_FLOWFILE.replace("FACTOR = 2", "FACTOR = 5"))
+    assert project.ran() == ["scaled"]
+    assert project.read("scaled.txt") == "10"
+
+
+BLOCK_COMPREHENSION = """\
+        with open(output[0], "w") as f:
+            f.write(" ".join(str(v * FACTOR) for v in range(3)))
+"""
+BLOCK_NESTED_FUNCTION = """\
+        def scale(v):
+            return v * FACTOR
+        with open(output[0], "w") as f:
+            f.write(" ".join([str(scale(v)) for v in range(3)]))
+"""
+
+
+@pytest.mark.parametrize("block", [BLOCK_COMPREHENSION, BLOCK_NESTED_FUNCTION], ids=["comprehension", "function"])
+def test_global_read_inside_a_nested_scope_of_a_run_block_reruns_it(project, block):
+    _reads_project(project, block)
+    project.write("Flowfile", project.read("Flowfile").replace("FACTOR = 2", "FACTOR = 3"))
+    assert project.ran() == ["r"]
+    assert project.read("out.txt") == "0 3 6"
+
+
+def test_config_get_with_a_constant_key_reruns_when_that_entry_appears(project):
+    _reads_project(project, '        open(output[0], "w").write(str(config.get("factor", 1)))\n', config="offset: 1\n")
+    project.write("config.yaml", "offset: 1\nfactor: 4\n")
+    assert project.ran() == ["r"]
+    assert project.read("out.txt") == "4"
+
+
+def test_run_block_using_the_whole_config_reruns_when_any_entry_changes(project):
+    _reads_project(project, '        open(output[0], "w").write(repr(sorted(config.items())))\n')
+    project.write("config.yaml", "factor: 2\noffset: 7\n")
+    assert project.ran() == ["r"]
+    assert project.read("out.txt") == "[('factor', 2), ('offset', 7)]"
+
+
+def test_global_named_in_a_shell_command_of_a_run_block_reruns_it(project):
+    _reads_project(project, '        shell("echo {FACTOR} {config[factor]} > {output}")\n')
+    project.write("Flowfile", project.read("Flowfile").replace("FACTOR = 2", "FACTOR = 3"))
+    assert project.ran() == ["r"]
+    assert project.read("out.txt") == "3 2\n"
+
+
+def test_dry_run_names_the_config_entry_a_run_block_reads(project):
+    _reads_project(project)
+    reason = _reasons(project, "--config", "factor=3")["scaled"]
+    assert "config['factor']" in reason, reason
