@@ -4,12 +4,14 @@ checked element by element against a plain reference written here."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import mlx.core as mx
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import Project, kill_9_everything, wait_for
 from flow.rules import ActionError
 from flow.rules.mlx import Packed, load_shard, ring_params
 from hypothesis import given, settings
@@ -346,18 +348,41 @@ def test_without_mlx_the_job_says_how_to_install_it(project, tmp_path):
     assert "Traceback" not in r.stderr
 
 
-def test_a_kill_9_while_the_shards_are_written_leaves_no_output_directory(project):
+def _files_made(root, *given: str) -> dict[str, bytes]:
+    """Every file under ``root`` but ``.flow/``, flow's stderr and the ``given``
+    ones, with its bytes: what the job wrote, whatever it named it."""
+    made = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if rel.split("/")[0] != ".flow" and rel not in ("flow.err", *given) and path.is_file():
+            try:
+                made[rel] = path.read_bytes()
+            except OSError:  # (renamed or removed meanwhile)
+                pass
+    return made
 
-    from conftest import kill_9_everything, wait_for
 
-    lengths = [5000] * 4000  # 20 million tokens: a few seconds of writing
+def test_a_kill_9_mid_write_leaves_nothing_taken_as_done_and_the_next_run_makes_it_whole(project, tmp_path_factory):
+    lengths = [5000] * 1000  # 5 million tokens: about a second of packing and writing
     offsets = pa.array([0, *np.cumsum(lengths).tolist()], pa.int32())
     values = pa.array(np.arange(sum(lengths), dtype=np.int32) % 30000 + 3)
     pq.write_table(pa.table({"tokens": pa.ListArray.from_arrays(offsets, values)}), project.root / "tokens.parquet")
     project.flowfile(RING.format(ws=64, sl=128 * 64, layout="zigzag"))
+    given = ("Flowfile", "tokens.parquet")
     proc = project.start("run")
-    wait_for(lambda: project.exists(".shards.flow-tmp/rank00.safetensors"), timeout=120,
-             what="the first shard to be written")
+    wait_for(lambda: any(_files_made(project.root, *given).values()), timeout=60,
+             what="the job to start writing")
     kill_9_everything(project.root, proc)
-    assert not project.exists("shards")
-    assert "shards" not in project.recorded_outputs()
+    assert not project.exists("shards"), "a crash left a half-written output under its name"
+    plan = project.run("-n").stdout.splitlines()
+    assert plan == ["would run  shards: output shards is missing"], plan
+    assert project.ran() == ["shards"]
+    # The same files, byte for byte, as a run nothing interrupted; and nothing else left.
+    whole = Project(tmp_path_factory.mktemp("whole"))
+    for name in given:
+        shutil.copyfile(project.root / name, whole.root / name)
+    whole.run()
+    expected = _files_made(whole.root, *given)
+    assert len(expected) == 65  # 64 ranks and meta.json
+    assert _files_made(project.root, *given) == expected
+    assert project.run("-n").stdout == ""

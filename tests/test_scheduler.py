@@ -814,3 +814,32 @@ with open(out, "w") as f:
         """)
     project.run("-j", "1")
     assert [project.read(f"o/{i}.txt") for i in range(3)] == ["0\n", "1\n", "2\n"]
+
+
+# dependencies ---------------------------------------------------------------------------
+
+
+def test_a_gathering_job_starts_only_after_the_last_of_its_producers_has_ended(project):
+    # Producers of different lengths run side by side (-j 4); each appends its end
+    # to a shared log (O_APPEND), and the gatherer appends its start as its first act.
+    project.flowfile("""\
+        rule gather:
+            input: expand("parts/{secs}.txt", secs=["0.8", "0.2", "0.5"])
+            output: "all.txt"
+            shell: "echo start gather >> events.log; cat {input} > {output}"
+
+        rule produce:
+            output: "parts/{secs}.txt"
+            shell: "echo start {wildcards.secs} >> events.log; sleep {wildcards.secs}; "
+                   "echo {wildcards.secs} > {output}; echo end {wildcards.secs} >> events.log"
+        """)
+    r = project.flow("run", "-j", "4")
+    events = project.read("events.log").splitlines()
+    starts = [i for i, e in enumerate(events) if e.startswith("start 0")]
+    ends = [i for i, e in enumerate(events) if e.startswith("end ")]
+    assert len(starts) == len(ends) == 3, events
+    assert sorted(starts)[1] < min(ends), f"the producers did not run side by side: {events}"
+    assert events.count("start gather") == 1, events
+    assert events.index("start gather") > max(ends), events
+    assert r.returncode == 0, r.output
+    assert project.read("all.txt") == "0.8\n0.2\n0.5\n"

@@ -337,3 +337,43 @@ rule slow:
     assert "building when it ends" in w.err()
     assert other.wait(timeout=30) == 0
     assert project.read("out/total.txt") == "2\n"
+
+
+def _save_as_an_editor_does(path, text: str, temp_name: str) -> None:
+    """Write the new text to another name beside ``path``, then rename it over
+    ``path`` (vim's swap-style save, emacs, VS Code, atomic writers)."""
+    temp = path.parent / temp_name
+    temp.write_text(text)
+    os.rename(temp, path)
+
+
+def test_a_source_saved_by_renaming_a_new_file_over_it_rebuilds(project, watch):
+    project.write("a.txt", "old\n")
+    project.flowfile('''
+        rule copy:
+            input: "a.txt"
+            output: "out.txt"
+            shell: "cp {input} {output}"
+    ''')
+    w = watch()
+    w.wait_builds(1)
+    assert project.read("out.txt") == "old\n"
+    _save_as_an_editor_does(project.root / "a.txt", "new\n", ".a.txt.swp")
+    w.wait_builds(2)
+    assert "a.txt changed, building" in w.last_build() and "done  copy" in w.last_build()
+    assert project.read("out.txt") == "new\n"
+    # The file watched is a new one (another inode) now; the next save is seen too.
+    _save_as_an_editor_does(project.root / "a.txt", "newer\n", ".a.txt.swp")
+    w.wait_builds(3)
+    assert project.read("out.txt") == "newer\n"
+
+
+def test_a_source_in_a_globbed_directory_saved_by_renaming_over_it_rebuilds(project, watch):
+    _sources(project, a="1\n", b="2\n")
+    project.flowfile(CHAINS)
+    w = watch()
+    w.wait_builds(1)
+    _save_as_an_editor_does(project.root / "src/a.txt", "10\n", "a.txt~")
+    w.wait_builds(2)
+    assert "src/a.txt changed, building" in w.last_build() and "done  copy (n=a)" in w.last_build()
+    assert project.read("out/total.txt") == "10\n2\n"
