@@ -81,6 +81,8 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
             clear_scratch()
         state = State(".flow", readonly=o.dry_run)
         reporter = Reporter(quiet=o.quiet, printshellcmds=o.printshellcmds, explain=o.explain)
+        if lock is not None and lock.stopped_text():
+            reporter.note(lock.stopped_text())
         for w in state.warnings:
             reporter.note(f"warning: {w}")
         state.warn = lambda w: reporter.note(f"warning: {w}")
@@ -89,17 +91,21 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
         target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
         rebuilder = Rebuilder(wf, state, Hasher(state.files), forceall=o.forceall,
                               forcerules=set(o.forcerun), targets=target_paths, cores=cores)
-        executor = None if o.dry_run else LocalExecutor(cores, keep_fds=(lock.fd,))
+        executor = None if o.dry_run else LocalExecutor(cores, keep_fds=lock.inherited_fds, env=lock.job_env())
         if executor is not None and not o.touch:
             executor.warm(worker_kinds(wf))
         options = Options(cores=cores, resources=o.resources, keep_going=o.keep_going,
                           dry_run=o.dry_run, notemp=o.notemp, touch=o.touch)
         scheduler = Scheduler(dag, rebuilder, executor, state, reporter, options)
+        stopped = True
         try:
             summary = result.summary = scheduler.run(jobs)
+            stopped = False
         finally:
             if executor is not None:
                 executor.shutdown()
+                if stopped:  # interrupted or failed: what left its process group goes too
+                    lock.stop_escaped()
                 clear_scratch()
             reporter.close()
             state.close()

@@ -111,13 +111,16 @@ class _HeldSignals:
 
 
 class LocalExecutor:
-    def __init__(self, workers: int, keep_fds: tuple[int, ...] = ()):
-        # Jobs inherit the run lock (keep_fds): after a kill -9 of flow, jobs that
-        # still run keep the directory locked, so no new run can mix its writes with theirs.
+    def __init__(self, workers: int, keep_fds: tuple[int, ...] = (), env: dict[str, str] | None = None):
+        """``env``: every job's environment (it marks the run's processes, so
+        that the next run can find what a killed flow left running);
+        ``keep_fds``: descriptors jobs inherit (the run lock, where processes
+        cannot be found that way: see ``lock``)."""
         self.keep_fds = keep_fds
+        self.env = env
         self.done: queue.SimpleQueue[Completion] = queue.SimpleQueue()
         self.procs: dict[str, subprocess.Popen] = {}
-        self.pool = WorkerPool(max(1, workers), self.done, keep_fds)
+        self.pool = WorkerPool(max(1, workers), self.done, keep_fds, env)
         self.lock = threading.Lock()
         self.hurried = threading.Event()
         self.watcher = watch_jobs.JobWatcher(self._ended) if watch_jobs.available() else None
@@ -133,7 +136,7 @@ class LocalExecutor:
         with self.held:
             try:
                 proc = subprocess.Popen(bash_argv(task.payload), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        start_new_session=True, pass_fds=self.keep_fds)
+                                        start_new_session=True, pass_fds=self.keep_fds, env=self.env)
             except OSError as e:
                 self.done.put(Completion(task.job_id, False, f"cannot start bash: {e.strerror}"))
                 return
@@ -151,6 +154,8 @@ class LocalExecutor:
     def _reap(self, job_id: str, proc: subprocess.Popen, tail: StderrTail) -> None:
         """Without a watcher: one thread per job waits for its exit."""
         try:
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+            watch_jobs.end_leftovers(proc.pid)
             _, status, usage = os.wait4(proc.pid, 0)
             code = os.waitstatus_to_exitcode(status)
             proc.returncode = code
@@ -268,12 +273,13 @@ def _kill_group(pid: int, sig: int) -> None:
 
 
 class _Worker:
-    def __init__(self, done: queue.SimpleQueue, on_exit, keep_fds: tuple[int, ...] = ()):
+    def __init__(self, done: queue.SimpleQueue, on_exit, keep_fds: tuple[int, ...] = (),
+                 env: dict[str, str] | None = None):
         r_req, w_req = os.pipe()
         r_res, w_res = os.pipe()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flow.rules.worker", str(r_req), str(w_res)],
-            pass_fds=(r_req, w_res, *keep_fds), stdin=subprocess.DEVNULL, start_new_session=True,
+            pass_fds=(r_req, w_res, *keep_fds), stdin=subprocess.DEVNULL, start_new_session=True, env=env,
         )
         os.close(r_req)
         os.close(w_res)
@@ -325,8 +331,10 @@ class _Worker:
 class WorkerPool:
     """Long-lived Python workers, started on first use, one job at a time each."""
 
-    def __init__(self, size: int, done: queue.SimpleQueue, keep_fds: tuple[int, ...] = ()):
+    def __init__(self, size: int, done: queue.SimpleQueue, keep_fds: tuple[int, ...] = (),
+                 env: dict[str, str] | None = None):
         self.keep_fds = keep_fds
+        self.env = env
         self.size = size
         self.done = done
         self.idle: list[_Worker] = []
@@ -337,7 +345,7 @@ class WorkerPool:
         with self.lock:
             worker = self.idle.pop() if self.idle else None
         if worker is None:
-            worker = _Worker(self.done, self._on_exit, self.keep_fds)
+            worker = _Worker(self.done, self._on_exit, self.keep_fds, self.env)
         with self.lock:
             self.busy[task.job_id] = worker
         try:
@@ -349,7 +357,7 @@ class WorkerPool:
         with self.lock:
             if self.idle or self.busy:
                 return
-        worker = _Worker(self.done, self._on_exit, self.keep_fds)
+        worker = _Worker(self.done, self._on_exit, self.keep_fds, self.env)
         try:
             worker.send_warm(kinds)
         except OSError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import signal
 import subprocess
 import threading
 import time
@@ -140,6 +141,7 @@ class JobWatcher:
     def _exited(self, w: _Watched) -> None:
         self.selector.unregister(w.pidfd)
         os.close(w.pidfd)
+        end_leftovers(w.proc.pid)
         try:
             _, status, usage = os.wait4(w.proc.pid, 0)
             code = os.waitstatus_to_exitcode(status)
@@ -157,6 +159,17 @@ class JobWatcher:
         self.waiting.pop(w.job_id, None)
         code, rss, cpu = w.exit
         self.ended(w.job_id, code, rss, cpu, tail_text(bytes(w.kept)) if code != 0 else None)
+
+
+def end_leftovers(pgid: int) -> None:
+    """Kill what a shell job left running in its process group (``cmd &``),
+    so that nothing of a finished job runs on. Called once its shell has
+    exited but before it is reaped: until then no other process can have
+    the group's id."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def write_all(fd: int, data: bytes) -> None:

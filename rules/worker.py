@@ -5,13 +5,15 @@ Protocol, over two pipes whose descriptors are given as arguments:
 each message is a 4-byte big-endian length and a pickle. The engine sends
 ``(job_id, kind, payload, ctx)``; the worker answers ``(job_id, error)``
 with ``error`` None on success, else the text to show the user.
-Stdout and stderr stay the job's own.
+Stdout and stderr stay the job's own. What a job leaves running in the
+worker's process group is killed when the job ends, as for shell jobs.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import signal
 import struct
 import sys
 
@@ -89,9 +91,67 @@ def warm(kinds: list[str]) -> None:
             pass
 
 
+def become_subreaper() -> bool:
+    """Make the orphans of a job's processes this worker's children (Linux),
+    so that one system call after each job tells whether any is left."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def end_leftovers() -> None:
+    """Kill what the last job left running in this worker's process group
+    (``Popen(...)`` never waited for) and reap it; with no child at all,
+    the usual case, this costs one ``waitpid``."""
+    if not _reap_ended():
+        return
+    me = os.getpid()
+    for pid in _group_members(os.getpgrp()):
+        if pid != me:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+    _reap_ended()
+
+
+def _reap_ended() -> bool:
+    """Reap children that have ended; whether any is still running."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return True
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return members
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[0] != b"Z" and int(fields[2]) == pgid:
+            members.append(int(entry))
+    return members
+
+
 def main(argv: list[str]) -> None:
     rfd, wfd = int(argv[0]), int(argv[1])
     home = os.getcwd()
+    reaper = become_subreaper()
     while True:
         message = read_message(rfd)
         if message is None:
@@ -102,6 +162,8 @@ def main(argv: list[str]) -> None:
             continue
         error = run_job(kind, payload, ctx)
         os.chdir(home)  # a job may change directory (scripts often do); the next starts where flow runs
+        if reaper:
+            end_leftovers()
         write_message(wfd, (job_id, error))
 
 
