@@ -1,9 +1,12 @@
 """Content hashes of files and directory trees, with a stat fast path.
 
-A file whose size, mtime_ns and inode match the stat cache is not read
-again. A file modified less than ``RACY_SECONDS`` before it was hashed could
-change again within the same timestamp tick, so its cache entry is stored
-unusable and the next run reads it once more (git calls this "racily clean").
+A file whose size, mtime_ns, inode and ctime_ns match the stat cache is not
+read again. Size and mtime are the user's to set (``touch -r``, ``os.utime``);
+ctime is not: every change of content sets it to the current time, so a
+rewrite that keeps size, mtime and inode is still seen. A file changed less
+than ``RACY_NS`` before it was hashed could change again within the same
+timestamp tick, keeping even its ctime, so its cache entry is stored unusable
+and it is read once more later (git calls this "racily clean").
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import xxhash
 from .state import FileStat
 
 # A file hashed within this long after its last change may change again in
-# the same timestamp tick; a whole-second mtime suggests a coarse file system.
+# the same timestamp tick (RACY_COARSE_NS on a file system of whole seconds).
 RACY_NS = 50_000_000
 RACY_COARSE_NS = 2_000_000_000
 _CHUNK = 1 << 20
@@ -42,7 +45,7 @@ class Hasher:
         self.cache = cache
         self.memo: dict[str, str | None] = {}
         self.learned: dict[str, FileStat] = {}
-        self.racy: dict[str, tuple[int, int, int]] = {}  # hashed too soon after a write: size, mtime_ns, inode
+        self.racy: set[str] = set()  # hashed too soon after a change: to hash again in settle()
 
     def digest(self, path: str) -> str | None:
         """The content hash of a file or directory; None if it does not exist."""
@@ -67,40 +70,40 @@ class Hasher:
 
     def settle(self, max_bytes: int = 4 << 20) -> None:
         """Hash once more, after their timestamp tick has passed, the small
-        files hashed too soon after they were written (a job's outputs, mostly):
-        a later write cannot hide in the same tick any more, so their entries
-        become usable and the next run does not read them all again."""
-        racy = {p: s for p, s in self.racy.items() if s[0] <= max_bytes and s[1] % 1_000_000_000}
-        if not racy:
-            return
-        wait_ns = max(s[1] for s in racy.values()) + RACY_NS - time.time_ns()
-        if wait_ns > 0:
-            time.sleep(min(wait_ns, RACY_NS) / 1e9)
-        for path, seen in racy.items():
+        files hashed too soon after they changed (a job's outputs, mostly):
+        a later change cannot hide in the same tick any more, so their entries
+        become usable and the next run does not read them all again. (Not on
+        a coarse file system: its tick is too long to wait for.)"""
+        due = {}
+        for path in self.racy:
             try:
                 st = os.stat(path)
             except OSError:
                 continue  # deleted (a temp() file): nothing to keep
-            if (st.st_size, st.st_mtime_ns, st.st_ino) == seen and stat.S_ISREG(st.st_mode):
-                self.memo.pop(path, None)
-                self._file(path, st)
+            if stat.S_ISREG(st.st_mode) and st.st_size <= max_bytes and _racy_window(st) == RACY_NS:
+                due[path] = st
+        if not due:
+            return
+        wait_ns = max(_last_change(st) for st in due.values()) + RACY_NS - time.time_ns()
+        if wait_ns > 0:
+            time.sleep(min(wait_ns, RACY_NS) / 1e9)
+        for path, st in due.items():
+            self.memo.pop(path, None)
+            self._file(path, st)
 
     def _file(self, path: str, st: os.stat_result) -> str:
         rec = self.cache.get(path)
-        if rec is not None and rec[0] == st.st_size and rec[1] == st.st_mtime_ns and rec[2] == st.st_ino:
+        if (rec is not None and rec[0] == st.st_size and rec[1] == st.st_mtime_ns
+                and rec[2] == (st.st_ino, st.st_ctime_ns)):
             return rec[3]
         h = file_digest(path)
         after = os.stat(path)
-        window = RACY_COARSE_NS if st.st_mtime_ns % 1_000_000_000 == 0 else RACY_NS
-        racy = (
-            (after.st_size, after.st_mtime_ns, after.st_ino) != (st.st_size, st.st_mtime_ns, st.st_ino)
-            or time.time_ns() - st.st_mtime_ns < window
-        )
-        entry = (st.st_size, -1 if racy else st.st_mtime_ns, st.st_ino, h)
+        racy = _signature(after) != _signature(st) or time.time_ns() - _last_change(st) < _racy_window(st)
+        entry = (st.st_size, -1 if racy else st.st_mtime_ns, (st.st_ino, st.st_ctime_ns), h)
         if racy:
-            self.racy[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+            self.racy.add(path)
         else:
-            self.racy.pop(path, None)
+            self.racy.discard(path)
         if rec != entry:
             self.learned[path] = entry
             self.cache[path] = entry
@@ -121,3 +124,19 @@ class Hasher:
                     digest = "missing:" + os.readlink(full) if os.path.islink(full) else "missing"
                 h.update(f"f {os.path.join(rel, name)}\0{digest}\0".encode())
         return h.hexdigest()
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+
+
+def _last_change(st: os.stat_result) -> int:
+    """When the file last changed: its ctime, or its mtime if set later (in the future)."""
+    return max(st.st_ctime_ns, st.st_mtime_ns)
+
+
+def _racy_window(st: os.stat_result) -> int:
+    """How long after a change another one may share its timestamps. The
+    kernel sets ctime from its clock (the user sets mtime at will): a
+    whole-second ctime means a file system that keeps whole seconds."""
+    return RACY_COARSE_NS if st.st_ctime_ns % 1_000_000_000 == 0 else RACY_NS

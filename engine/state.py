@@ -6,8 +6,9 @@ outputs, its key and its attempt together, so a crash loses at most the jobs
 that were still running, and those were never recorded: their outputs then
 count as out of date. Tables:
 
-- ``files``: stat cache (size, mtime_ns, inode) -> content hash, so an
-  unchanged file is never read twice;
+- ``files``: stat cache (size, mtime_ns, inode, ctime_ns) -> content hash,
+  so an unchanged file is never read twice (rows of a store written before
+  ctime_ns was added have none: they vouch for no file, which is read again);
 - ``outputs``: per output path, the job that made it, that job's key and the
   output's hash when made; the verifying trace of the rebuilder;
 - ``jobs``: per job, its key and the parts of the key, to explain reruns;
@@ -30,7 +31,7 @@ SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS files (
-    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, hash TEXT);
+    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, hash TEXT, ctime_ns INTEGER);
 CREATE TABLE IF NOT EXISTS outputs (
     path TEXT PRIMARY KEY, job TEXT NOT NULL, key TEXT NOT NULL, hash TEXT, temp INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS jobs (
@@ -48,7 +49,9 @@ class OutputRecord(NamedTuple):  # (a tuple: 100,000 of them load in a blink)
     temp: bool
 
 
-FileStat = tuple[int, int, int, str]  # size, mtime_ns, inode, hash
+# size, mtime_ns, (inode, ctime_ns), hash: the user can set the first two,
+# the kernel alone the pair (no call sets ctime; every change of content does).
+FileStat = tuple[int, int, tuple[int, int], str]
 
 
 class State:
@@ -123,6 +126,8 @@ class State:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA wal_autocheckpoint=20000")  # fewer checkpoints (each one syncs the disk)
         db.executescript(_SCHEMA)
+        if not _has_ctime(db):  # a store written before ctime_ns: its rows stay, unused
+            db.execute("ALTER TABLE files ADD COLUMN ctime_ns INTEGER")
         if db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() is None:
             db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         return self._load(db)
@@ -136,9 +141,10 @@ class State:
                 f"{self.path} was written by a newer flow (state version {row[0]}, this flow knows {SCHEMA_VERSION})",
                 "Upgrade flow, or remove .flow/ to start over (outputs will count as not made by flow).",
             )
-        self.files = {
-            p if type(p) is str else _name(p): (s, m, i, h)
-            for p, s, m, i, h in db.execute("SELECT path, size, mtime_ns, inode, hash FROM files")
+        self.files = {} if not _has_ctime(db) else {  # (a dry run's view of an older store)
+            p if type(p) is str else _name(p): (s, m, (i, c), h)
+            for p, s, m, i, c, h in db.execute(
+                "SELECT path, size, mtime_ns, inode, ctime_ns, hash FROM files WHERE ctime_ns IS NOT NULL")
         }
         self.outputs = {
             p if type(p) is str else _name(p): OutputRecord(j if type(j) is str else _name(j), k, h, t == 1)
@@ -228,8 +234,8 @@ class State:
 
     def _write_stats(self, db: sqlite3.Connection, stats: dict[str, FileStat]) -> None:
         db.executemany(
-            "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, hash) VALUES (?,?,?,?,?)",
-            [(_db(p), *s) for p, s in stats.items()],
+            "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, ctime_ns, hash) VALUES (?,?,?,?,?,?)",
+            [(_db(p), size, mtime, inode, ctime, h) for p, (size, mtime, (inode, ctime), h) in stats.items()],
         )
         self.files.update(stats)
 
@@ -289,6 +295,11 @@ class State:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _has_ctime(db: sqlite3.Connection) -> bool:
+    """Whether the stat cache has ctime_ns (a store of an older flow has not)."""
+    return any(column[1] == "ctime_ns" for column in db.execute("PRAGMA table_info(files)"))
 
 
 def _db(name: str) -> str | bytes:

@@ -1,0 +1,166 @@
+"""What flow reads to know a file's content: the stat signature that spares
+reading an unchanged file again, and the files it refuses to read at all.
+
+A file is read again whenever its size, mtime, inode or ctime differ from
+the stat cache. Size and mtime are the user's to set (``touch -r``,
+``os.utime``); ctime is not: so a change that keeps the first three is still
+seen. Tests change files the way a user or a tool would, on real files, and
+run the real ``flow`` command."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+
+COPY = """\
+rule a:
+    input: "in.txt"
+    output: "out.txt"
+    shell: "cp {input} {output}"
+"""
+
+DIRECTORY_INPUT = """\
+rule a:
+    input: "data"
+    output: "out.txt"
+    shell: "cat {input}/x.txt > {output}"
+"""
+
+DIRECTORY_OUTPUT = """\
+rule a:
+    input: "in.txt"
+    output: directory("d")
+    shell: "mkdir {output} && cp {input} {output}/x.txt"
+"""
+
+AN_HOUR_NS = 3600 * 1_000_000_000
+
+
+def _write_dated(project, name: str, text: str) -> None:
+    """Write ``name`` with an mtime an hour ago, as a file copied with its date."""
+    path = project.write(name, text)
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - AN_HOUR_NS))
+
+
+def _rewrite_keeping_size_mtime_and_inode(path, text: str) -> None:
+    """Write ``text`` (as long as the old content) over ``path`` in place and
+    put its mtime back to the nanosecond: only its ctime says it changed."""
+    before = os.stat(path)
+    assert len(text.encode()) == before.st_size
+    with open(path, "r+b") as f:
+        f.write(text.encode())
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    assert after.st_ctime_ns != before.st_ctime_ns
+
+
+def _assert_trusted(project, *names: str) -> None:
+    """The stat cache vouches for each file as it is now (without this the
+    tests below would pass merely because an entry was not trusted yet)."""
+    db = sqlite3.connect(project.root / ".flow/state.db")
+    try:
+        rows = {p: m for p, m in db.execute("SELECT path, mtime_ns FROM files")}
+    finally:
+        db.close()
+    for name in names:
+        assert rows.get(name) == os.stat(project.root / name).st_mtime_ns, f"{name} is not trusted yet"
+
+
+def _made_twice(project, flowfile: str, inputs: dict[str, str]) -> None:
+    """Run the pipeline, then once more so that every stat cache entry is trusted."""
+    project.flowfile(flowfile)
+    for name, text in inputs.items():
+        _write_dated(project, name, text)
+    assert project.ran() == ["a"]
+    time.sleep(0.1)  # past the racy window of what the first run hashed
+    assert project.ran() == []
+
+
+def _as_written_by_the_previous_version(project) -> None:
+    """Give the store's stat cache the previous version's table: no ctime column."""
+    db = sqlite3.connect(project.root / ".flow/state.db")
+    db.executescript("""
+        CREATE TABLE old_files AS SELECT path, size, mtime_ns, inode, hash FROM files;
+        DROP TABLE files;
+        CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, hash TEXT);
+        INSERT INTO files SELECT * FROM old_files;
+        DROP TABLE old_files;
+    """)
+    db.close()
+
+
+# a change that keeps size, mtime and inode -------------------------------------------------
+
+
+def test_input_rewritten_keeping_size_mtime_and_inode_runs_its_job(project):
+    _made_twice(project, COPY, {"in.txt": "aaaa\n"})
+    _assert_trusted(project, "in.txt")
+    _rewrite_keeping_size_mtime_and_inode(project.root / "in.txt", "bbbb\n")
+    assert project.ran() == ["a"]
+    assert project.read("out.txt") == "bbbb\n"
+
+
+def test_output_rewritten_keeping_size_mtime_and_inode_is_made_again(project):
+    _made_twice(project, COPY, {"in.txt": "aaaa\n"})
+    _assert_trusted(project, "out.txt")
+    _rewrite_keeping_size_mtime_and_inode(project.root / "out.txt", "bbbb\n")
+    r = project.run("-n")
+    assert "would run  a: output out.txt was modified outside flow" in r.stdout, r.output
+    assert project.ran() == ["a"]
+    assert project.read("out.txt") == "aaaa\n"
+
+
+def test_file_in_an_input_directory_rewritten_keeping_size_mtime_and_inode_runs_its_job(project):
+    _made_twice(project, DIRECTORY_INPUT, {"data/x.txt": "aaaa\n"})
+    _assert_trusted(project, "data/x.txt")
+    _rewrite_keeping_size_mtime_and_inode(project.root / "data/x.txt", "bbbb\n")
+    assert project.ran() == ["a"]
+    assert project.read("out.txt") == "bbbb\n"
+
+
+def test_file_in_a_directory_output_rewritten_keeping_size_mtime_and_inode_is_made_again(project):
+    _made_twice(project, DIRECTORY_OUTPUT, {"in.txt": "aaaa\n"})
+    _assert_trusted(project, "d/x.txt")
+    _rewrite_keeping_size_mtime_and_inode(project.root / "d/x.txt", "bbbb\n")
+    assert project.ran() == ["a"]
+    assert project.read("d/x.txt") == "aaaa\n"
+
+
+# a store written by the previous version (no ctime in its stat cache) -------------------------
+
+
+def test_stat_cache_of_the_previous_version_vouches_for_no_file(project):
+    _made_twice(project, COPY, {"in.txt": "aaaa\n"})
+    _as_written_by_the_previous_version(project)
+    _rewrite_keeping_size_mtime_and_inode(project.root / "in.txt", "bbbb\n")
+    assert project.ran() == ["a"]
+    assert project.read("out.txt") == "bbbb\n"
+    assert project.ran() == []
+
+
+def test_dry_run_reads_a_stat_cache_of_the_previous_version_without_trusting_it(project):
+    _made_twice(project, COPY, {"in.txt": "aaaa\n"})
+    _as_written_by_the_previous_version(project)
+    _rewrite_keeping_size_mtime_and_inode(project.root / "in.txt", "bbbb\n")
+    r = project.run("-n")
+    assert "would run  a: input in.txt changed" in r.stdout, r.output
+
+
+# racily clean: a change in the same timestamp tick as the hashing ------------------------------
+
+
+def test_file_hashed_just_after_its_ctime_changed_is_not_trusted_yet(tmp_path):
+    # An old mtime does not make the entry safe: a second change within the
+    # tick of the first would leave size, mtime, inode and ctime as they are.
+    from flow.engine.hashing import Hasher
+
+    path = tmp_path / "f.txt"
+    path.write_text("one\n")
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - AN_HOUR_NS))
+    hasher = Hasher({})
+    hasher.digest(str(path))
+    assert hasher.cache[str(path)][1] == -1
