@@ -12,10 +12,13 @@ from collections.abc import Callable
 
 from .files import remove_empty_parents, remove_output
 from .hashing import Hasher
+from .report import one_line
 from .state import State
 
 
 def clean_outputs(dry_run: bool, force: bool, echo: Callable[[str], None]) -> int:
+    """Remove (or, dry, name) what flow recorded; each path is shown on one
+    line, escaped (``one_line``): a recorded name may hold any character."""
     if not os.path.exists(os.path.join(".flow", "state.db")):
         echo("flow: nothing to clean (no .flow/state.db here)")
         return 0
@@ -28,27 +31,28 @@ def clean_outputs(dry_run: bool, force: bool, echo: Callable[[str], None]) -> in
         if not os.path.lexists(path):
             forgotten.append(path)
             continue
+        shown = one_line(path)
         real_parent = os.path.realpath(os.path.dirname(os.path.abspath(path)))
         if not (real_parent == root or real_parent.startswith(root + os.sep)):
-            echo(f"kept {path}: it lies outside {root}")
+            echo(f"kept {shown}: it lies outside {one_line(root)}")
             continue
         try:
             changed = hasher.digest(path) != rec.hash
         except OSError:  # a symbolic link that leads nowhere, an unreadable file
             changed = True
         if changed:
-            echo(f"kept {path}: it changed since flow made it")
+            echo(f"kept {shown}: it changed since flow made it")
             continue
         if not os.path.islink(path):
             if not force and not os.stat(path).st_mode & stat.S_IWUSR:
-                echo(f"kept {path}: protected (use --force to remove it)")
+                echo(f"kept {shown}: protected (use --force to remove it)")
                 continue
         if dry_run:
-            echo(f"would remove {path}")
+            echo(f"would remove {shown}")
         else:
             remove_output(path)
             remove_empty_parents(path)
-            echo(f"removed {path}")
+            echo(f"removed {shown}")
         removed.append(path)
     if not dry_run:
         state.forget_outputs(removed + forgotten)

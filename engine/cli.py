@@ -19,7 +19,7 @@ from flow.grammar import FlowfileError
 from flow import __version__
 
 from .errors import Interrupted, JobsFailed, Terminated, UserError
-from .report import describe_error, jobs_text
+from .report import describe_error, jobs_text, one_line, printable
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -46,6 +46,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
     Rules in a Flowfile say which files they read and write; `flow run`
     builds what is out of date, in parallel."""
     ctx.obj = {"debug": debug}
+
+
+def _say(text: str, err: bool = False) -> None:
+    """Write a line of flow's own, escaped (``printable``): the names and
+    values in it come from files and must not act on the terminal."""
+    click.echo(printable(text), err=err)
 
 
 def _load(directory: str | None, flowfile: str | None, config_items: tuple[str, ...]):
@@ -155,15 +161,16 @@ def status(targets, as_json, directory, flowfile, config_items, _debug) -> None:
     for job, reason in summary.would_run:
         groups.setdefault(reason.kind, []).append((job, reason))
     for kind, entries in groups.items():
-        click.echo(f"{_STATUS_HEADINGS.get(kind, kind)} ({len(entries)}):")
+        _say(f"{_STATUS_HEADINGS.get(kind, kind)} ({len(entries)}):")
         for job, reason in entries:
-            click.echo(f"  {job.label}: " + ("; ".join(reason.files) if reason.files else reason.detail))
+            why = "; ".join(map(one_line, reason.files)) if reason.files else reason.detail
+            _say(f"  {one_line(job.label)}: {why}")
     later = f", {jobs_text(len(summary.undetermined))} wait for checkpoints" if summary.undetermined else ""
     if groups:
-        click.echo(f"flow: {jobs_text(len(summary.would_run))} out of date, {summary.up_to_date} up to date{later}",
-                   err=True)
+        _say(f"flow: {jobs_text(len(summary.would_run))} out of date, {summary.up_to_date} up to date{later}",
+             err=True)
     else:
-        click.echo(f"flow: everything is up to date ({jobs_text(summary.up_to_date)}){later}", err=True)
+        _say(f"flow: everything is up to date ({jobs_text(summary.up_to_date)}){later}", err=True)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -192,16 +199,16 @@ def list_rules(directory, flowfile, config_items, _debug) -> None:
     for name, rule in wf.rules.items():
         kind = "checkpoint" if rule.checkpoint else "rule"
         action = rule.action.kind if rule.action is not None else "-"
-        outs = ", ".join(s.text for s in rule.outputs.specs) or "(no outputs)"
-        click.echo(f"{name:<{width}}  {kind:<10} {action:<6}  {outs}")
+        outs = ", ".join(one_line(s.text) for s in rule.outputs.specs) or "(no outputs)"
+        _say(f"{name:<{width}}  {kind:<10} {action:<6}  {outs}")
         if rule.inputs is not None and rule.inputs.specs:
-            ins = [s.text for s in rule.inputs.specs]
+            ins = [one_line(s.text) for s in rule.inputs.specs]
             shown = ", ".join(ins[:4]) + (f", ... ({len(ins)} in all)" if len(ins) > 4 else "")
-            click.echo(f"{'':<{width}}  {'':<10} {'':<6}  <- {shown}")
+            _say(f"{'':<{width}}  {'':<10} {'':<6}  <- {shown}")
         elif rule.input_expr is not None:
-            click.echo(f"{'':<{width}}  {'':<10} {'':<6}  <- (known after a checkpoint)")
+            _say(f"{'':<{width}}  {'':<10} {'':<6}  <- (known after a checkpoint)")
         if rule.schema:
-            click.echo(f"{'':<{width}}  {'':<10} {'':<6}  schema {format_schema(rule.schema)}")
+            _say(f"{'':<{width}}  {'':<10} {'':<6}  schema {format_schema(rule.schema)}")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -219,7 +226,7 @@ def clean(dry_run, force, directory, flowfile, config_items, _debug) -> None:
         _load(None, flowfile, config_items)  # to follow its workdir:, where its .flow/ is
     lock = None if dry_run else RunLock(".flow").acquire()
     try:
-        clean_outputs(dry_run=dry_run, force=force, echo=click.echo)
+        clean_outputs(dry_run=dry_run, force=force, echo=_say)
     finally:
         if lock is not None:
             lock.release()
@@ -239,9 +246,11 @@ def dag(targets, fmt, output, directory, flowfile, config_items, _debug) -> None
     wf = _load(directory, flowfile, config_items)
     d = DAG(wf)
     jobs = d.reachable(d.targets(list(targets)))
-    data = (to_mermaid(jobs) if fmt == "mermaid" else to_dot(jobs)).encode()
+    text = to_mermaid(jobs) if fmt == "mermaid" else to_dot(jobs)
     if fmt in ("svg", "png"):
-        data = render(data, fmt)
+        data = render(text.encode(), fmt)
+    else:  # text that may well be read on a terminal; a control character means nothing in a label
+        data = printable(text).encode()
     if output:
         try:
             with open(output, "wb") as f:
@@ -324,14 +333,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug in flow: one line, and the traceback with --debug
         if debug:
             traceback.print_exc()
-        click.echo(f"flow: internal error: {type(e).__name__}: {e} (run with --debug for details)", err=True)
+        _say(f"flow: internal error: {type(e).__name__}: {e} (run with --debug for details)", err=True)
         return 1
 
 
 def _show(debug: bool, text: str) -> None:
+    """An error's message (a Flowfile excerpt, a file name) on stderr, escaped."""
     if debug:
         traceback.print_exc()
-    click.echo(text, err=True)
+    _say(text, err=True)
 
 
 def threading_main() -> bool:

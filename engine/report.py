@@ -3,6 +3,7 @@ per finished job, and a summary at the end. Nothing here decides anything."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import time
@@ -11,6 +12,57 @@ from typing import TextIO
 from flow.grammar import FlowfileError
 
 from .errors import JobsFailed, UserError
+
+# What a terminal acts on rather than shows: C0 controls but newline and tab,
+# DEL, C1 controls, the bidi marks, embeddings, overrides and isolates, the
+# Unicode line and paragraph separators, and lone surrogates (a file name's
+# undecodable bytes, which a POSIX-locale stream would write back raw).
+_UNSAFE = r"\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE_IN_TEXT = re.compile(f"[{_UNSAFE}]")
+_UNSAFE_IN_A_NAME = re.compile(f"[\\t\\n{_UNSAFE}]")
+_SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape(match: re.Match) -> str:
+    c = match.group()
+    return _SHORT.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to write to a terminal: every character it would act on
+    (ESC, BEL, CR, backspace, DEL, C1, bidi overrides) shown escaped as
+    ``\\x1b``, ``\\r``, ``\\u202e``, so that a file name in a message cannot
+    clear the screen, forge a line or reverse the text. Newline and tab stay:
+    they are flow's own line breaks and indents. Backslashes are left as they
+    are, so that paths and Flowfile excerpts read as written."""
+    return _UNSAFE_IN_TEXT.sub(_escape, text) if _UNSAFE_IN_TEXT.search(text) else text
+
+
+def one_line(text: str) -> str:
+    """A name or value inside a line (a job label, a path): as ``printable``,
+    and a newline or tab in it is shown as ``\\n`` or ``\\t``, for it is
+    part of the name, not a line break of flow's."""
+    return _UNSAFE_IN_A_NAME.sub(_escape, text) if _UNSAFE_IN_A_NAME.search(text) else text
+
+
+# A failed job's message ends with what the job itself wrote (the scheduler's
+# "its stderr ended with:" or "LOG ends with:", then lines indented by two).
+_JOBS_OWN_WORDS = re.compile(r"its stderr ended with:|.* ends with:")
+
+
+def failure_lines(error: str) -> list[str]:
+    """The lines of a failed job's message: flow's escaped, and the job's own
+    last words as the job wrote them (they are its output, like its stderr
+    passed through while it ran, colours included)."""
+    out: list[str] = []
+    in_jobs_words = False
+    for line in error.split("\n"):
+        if in_jobs_words and line.startswith("  "):
+            out.extend(line.splitlines() or [""])
+            continue
+        in_jobs_words = _JOBS_OWN_WORDS.fullmatch(line) is not None
+        out.append(printable(line))
+    return out
 
 
 def _fmt_seconds(s: float) -> str:
@@ -54,7 +106,7 @@ class Reporter:
         self.running[label] = time.monotonic()
         if self.quiet:
             return
-        self._print(message or f"run   {label}: {reason}")
+        self._print(message or f"run   {one_line(label)}: {reason}")
         if self.printshellcmds and command:
             self._print(f"      {command}")
         self._draw()
@@ -74,7 +126,7 @@ class Reporter:
         took = time.monotonic() - started if started is not None else 0.0
         self._durations.append(took)
         if not self.quiet and not self.live:
-            self._print(f"done  {label} ({_fmt_seconds(took)}) [{self.finished}/{self.total}]")
+            self._print(f"done  {one_line(label)} ({_fmt_seconds(took)}) [{self.finished}/{self.total}]")
         self._draw()
 
     def reopen(self) -> None:
@@ -84,15 +136,17 @@ class Reporter:
     def job_failed(self, label: str, error: str, will_retry: bool) -> None:
         self.running.pop(label, None)
         if will_retry:
-            self._print(f"retry {label}: {error.splitlines()[0] if error else 'failed'}")
+            first = error.partition("\n")[0] if error else "failed"
+            self._print(f"retry {one_line(label)}: {first}")
             return
         self.failed += 1
-        self._print(f"error {label}:\n" + "\n".join("      " + ln for ln in (error or "failed").splitlines()))
+        lines = failure_lines(error or "failed")
+        self._write(f"error {one_line(label)}:\n" + "\n".join("      " + ln for ln in lines))
         self._draw()
 
     def would_run(self, label: str, reason, command: str | None,
                   schema: dict[str, str] | None = None) -> None:
-        self.plan(f"would run  {label}: {reason}")
+        self.plan(f"would run  {one_line(label)}: {reason}")
         if self.explain:
             for line in getattr(reason, "files", ()):
                 self.plan(f"           - {line}")
@@ -104,7 +158,7 @@ class Reporter:
     def plan(self, text: str) -> None:
         """A line of a dry run's plan: to stdout, so that it can be piped or saved."""
         if not self.quiet:
-            print(text, file=self.plan_out, flush=False)
+            print(printable(text), file=self.plan_out, flush=False)
 
     def note(self, text: str) -> None:
         self._print(text)
@@ -116,6 +170,11 @@ class Reporter:
     # output ---------------------------------------------------------------------
 
     def _print(self, text: str) -> None:
+        """A line of flow's own, escaped (see ``printable``)."""
+        self._write(printable(text))
+
+    def _write(self, text: str) -> None:
+        """A line as given: its parts already escaped, or the job's own."""
         self._clear()
         print(text, file=self.out, flush=True)
         self._draw(force=True)
@@ -142,7 +201,8 @@ class Reporter:
             parts.append(f"ETA {_fmt_seconds(eta)}")
         if self.running:
             oldest = sorted(self.running, key=self.running.__getitem__)
-            parts.append(f"running {len(oldest)}: " + ", ".join(oldest[:3]) + (", ..." if len(oldest) > 3 else ""))
+            shown = [one_line(label) for label in oldest[:3]]
+            parts.append(f"running {len(oldest)}: " + ", ".join(shown) + (", ..." if len(oldest) > 3 else ""))
         width = shutil.get_terminal_size().columns - 1
         self.out.write("\r\x1b[2K" + "  ".join(parts)[:width])
         self.out.flush()
@@ -158,7 +218,7 @@ class Reporter:
     def summary(self, text: str) -> None:
         self._clear()
         self.plan_out.flush()
-        print(text, file=self.out, flush=True)
+        print(printable(text), file=self.out, flush=True)
 
     def close(self) -> None:
         self._clear()
@@ -179,7 +239,8 @@ def describe_error(e: Exception, watching: bool = False) -> tuple[str, int]:
         return e.render(), e.exit_code
     if isinstance(e, JobsFailed):
         s = e.args[0]
-        names = ", ".join(s.failed[:5]) + (f" and {len(s.failed) - 5} more" if len(s.failed) > 5 else "")
+        more = f" and {len(s.failed) - 5} more" if len(s.failed) > 5 else ""
+        names = ", ".join(one_line(label) for label in s.failed[:5]) + more
         blocked = f"; {s.blocked} not started" if s.blocked else ""
         what = "could not start" if s.user_errors == len(s.failed) else "failed"
         then = ("Fix the problem and save: flow watch builds again" if watching

@@ -26,7 +26,7 @@ from flow.grammar import FlowfileError
 from .build import Build, RunOptions, build
 from .errors import JobsFailed, LockHeld, MissingInputError, UserError
 from .lock import RunLock
-from .report import describe_error
+from .report import describe_error, one_line, printable
 
 
 @dataclass
@@ -171,32 +171,37 @@ class Watcher:
                 watched = self._build(changed)
                 self._schedule(watched)
                 self._changed_since(started, watched)
-                self.echo(f"flow watch: waiting for changes ({len(watched.files)} files, "
-                          f"{len(watched.globs) + len(watched.trees)} directories; Ctrl-C to stop)", err=True)
+                self._say(f"flow watch: waiting for changes ({len(watched.files)} files, "
+                          f"{len(watched.globs) + len(watched.trees)} directories; Ctrl-C to stop)")
                 changed = self._wait(watched)
         finally:
             observer.stop()
             observer.join(timeout=2)
 
+    def _say(self, text: str) -> None:
+        """A line of the watcher's own on stderr, escaped (``printable``): the
+        file names in it may hold characters a terminal would act on."""
+        self.echo(printable(text), err=True)
+
     def _build(self, changed: list[str]) -> Watched:
         if self.clear:
             self.echo("\x1b[2J\x1b[H", nl=False, err=True, color=True)  # (where the builds report)
         if changed:
-            names = ", ".join(os.path.relpath(p, self.home) for p in changed[:3])
+            names = ", ".join(one_line(os.path.relpath(p, self.home)) for p in changed[:3])
             more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-            self.echo(f"flow watch: {names}{more} changed, building", err=True)
+            self._say(f"flow watch: {names}{more} changed, building")
         while True:
             os.chdir(self.home)  # (a workdir: in the Flowfile moves it)
             result, error = Build(), None
             try:
                 build(self.options, result, freeze=False)
             except LockHeld as e:  # another run: build once it has ended
-                self.echo(f"flow watch: {e.message}; building when it ends", err=True)
+                self._say(f"flow watch: {e.message}; building when it ends")
                 RunLock(".flow").wait_until_free()
                 continue
             except (FlowfileError, UserError, JobsFailed, OSError) as e:
                 error = e
-                self.echo(describe_error(e, watching=True)[0], err=True)
+                self._say(describe_error(e, watching=True)[0])
             break
         watched = watched_paths(result, error)
         if result.wf is None:  # the Flowfile did not load: what the last build used still counts
@@ -232,8 +237,8 @@ class Watcher:
                     self.unwatchable.add(directory)
                     hint = (" (the system's limit of watches: raise fs.inotify.max_user_watches)"
                             if e.errno == errno.ENOSPC else "")
-                    self.echo(f"flow watch: cannot watch {directory}: {e.strerror}{hint}; "
-                              "changes there go unnoticed", err=True)
+                    self._say(f"flow watch: cannot watch {one_line(directory)}: {e.strerror}{hint}; "
+                              "changes there go unnoticed")
 
     def _changed_since(self, started_ns: int, watched: Watched) -> None:
         """Files changed while the build ran, in a directory not watched
