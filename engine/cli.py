@@ -225,6 +225,8 @@ def clean(dry_run, force, directory, flowfile, config_items, _debug) -> None:
     if flowfile or any(os.path.isfile(n) for n in FLOWFILE_NAMES):
         _load(None, flowfile, config_items)  # to follow its workdir:, where its .flow/ is
     lock = None if dry_run else RunLock(".flow").acquire()
+    if lock is not None and lock.stopped_text():
+        _say(lock.stopped_text(), err=True)
     try:
         clean_outputs(dry_run=dry_run, force=force, echo=_say)
     finally:
