@@ -1,20 +1,27 @@
 """``shell:`` actions and the formatting of commands.
 
 Every substituted value is shell-quoted unless it needs no quoting, so a file
-named ``x;rm -rf ~`` stays a file name; ``{x:raw}`` opts out.
+named ``x;rm -rf ~`` stays a file name; ``{x:raw}`` opts out. A path of
+``{input}``, ``{output}`` or ``{log}`` that starts with ``-`` is written
+``./-...`` (raw too), so no command takes a file named
+``--checkpoint-action=exec=sh`` for an option; params, wildcards and config
+values are left as they are, since passing options is what they are for.
 """
 
 from __future__ import annotations
 
 import _string
 import functools
+import os
 import re
 import shlex
 import string
 from collections.abc import Mapping
 from typing import Any
 
-from .base import ActionError, JobContext, Prepared
+from .base import ActionError, JobContext, NamedList, Prepared
+
+_PATH_FIELDS = frozenset({"input", "output", "log"})  # their values are file paths
 
 
 def _flatten(value: Any) -> list[str]:
@@ -57,7 +64,10 @@ class _CommandFormatter(string.Formatter):
 
     def get_field(self, field_name, args, kwargs):
         try:
-            return super().get_field(field_name, args, kwargs)
+            value, used = super().get_field(field_name, args, kwargs)
+            if self.quote and _field_path(field_name)[0] in _PATH_FIELDS:
+                value = _dashless(value)
+            return value, used
         except ActionError:
             raise
         except (AttributeError, KeyError, IndexError, TypeError) as e:
@@ -77,13 +87,17 @@ def format_command(template: str, namespace: Mapping[str, Any], quote: bool = Tr
         if pieces is None:  # nested fields, positional ones or a syntax error: let string.Formatter say
             return formatter.vformat(template, (), dict(namespace))
         out = []
-        for literal, field, spec, conversion in pieces:
+        for literal, field, spec, conversion, is_path in pieces:
             out.append(literal)
-            if field is not None:
-                value = _resolve(field, namespace, formatter)
-                if conversion:
-                    value = formatter.convert_field(value, conversion)
-                out.append(formatter.format_field(value, spec))
+            if field is None:
+                continue
+            value = _resolve(field, namespace, formatter)
+            if conversion:
+                value = formatter.convert_field(_dashless(value) if is_path and quote else value, conversion)
+            text = formatter.format_field(value, spec)
+            if is_path and quote and "-" in text and _dashed_word(text):  # (rare: format it again)
+                text = formatter.format_field(_dashless(value), spec)
+            out.append(text)
         return "".join(out)
     except ActionError:
         raise
@@ -113,18 +127,41 @@ def _field_path(field: str) -> tuple[str, tuple[tuple[bool, Any], ...]]:
     return first, tuple(rest)
 
 
+def _dashed_word(text: str) -> bool:
+    """Whether a word of formatted paths may start with ``-`` (quoted, it
+    starts with ``'-``). Checking the text is faster than checking each path."""
+    return text.startswith(("-", "'-")) or " -" in text or " '-" in text
+
+
+def _dashless(value: Any) -> Any:
+    """``value`` with ``./`` before each path in it that starts with ``-``:
+    the same file, which no program can take for an option."""
+    if isinstance(value, (list, tuple)):
+        items = [_dashless(v) for v in value]
+        return NamedList(items, value._names) if isinstance(value, NamedList) else items
+    text = os.fspath(value) if isinstance(value, os.PathLike) else value
+    return "./" + text if isinstance(text, str) and text.startswith("-") else value
+
+
 @functools.lru_cache(maxsize=1024)
-def _pieces(template: str) -> tuple[tuple[str, str | None, str, str | None], ...] | None:
+def _pieces(template: str) -> tuple[tuple[str, str | None, str, str | None, bool], ...] | None:
     """The template parsed once (a rule formats it for every job): literal
-    text and named fields, or None when ``vformat`` must handle it."""
+    text and named fields, each marked if it is a path, or None when
+    ``vformat`` must handle it."""
     try:
-        pieces = tuple(string.Formatter().parse(template))
+        parsed = tuple(string.Formatter().parse(template))
     except ValueError:
         return None
-    for _, field, spec, _ in pieces:
+    for _, field, spec, _ in parsed:
         if field is not None and (field == "" or field[0].isdigit() or "{" in spec):
             return None
-    return pieces
+    return tuple((literal, field, spec, conversion, field is not None and _first_name(field) in _PATH_FIELDS)
+                 for literal, field, spec, conversion in parsed)
+
+
+def _first_name(field: str) -> str:
+    """``input`` for ``input``, ``input[0]`` or ``input.ref``."""
+    return re.match(r"[^.\[]*", field).group()
 
 
 class ShellAction:

@@ -12,6 +12,8 @@ import time
 
 import pytest
 from conftest import FLOW
+from flow.rules import NamedList, Namespace
+from flow.rules.shell import format_command
 
 from flow import __version__
 
@@ -346,6 +348,97 @@ def test_q_format_spec_is_accepted(project):
         """)
     project.run("-j", "1")
     assert project.read("q.txt") == "one two\n"
+
+
+# a file name that starts with "-" is a file to the command, never an option
+
+TAR_TRAP = ["--checkpoint=1", "--checkpoint-action=exec=touch X"]  # tar runs `touch X` at a checkpoint
+
+
+def _tar_trap(project) -> None:
+    for name in TAR_TRAP:
+        project.write(name, f"content of {name}\n")
+    project.write("a.txt", "a\n")
+
+
+def _archived(project, archive: str) -> list[str]:
+    listing = subprocess.run(["tar", "tf", archive], cwd=project.root, capture_output=True, text=True, check=True)
+    return sorted(listing.stdout.splitlines())
+
+
+def test_globbed_file_named_like_a_tar_option_is_archived_not_run(project):
+    _tar_trap(project)
+    project.flowfile("""\
+        rule pack:
+            input: glob_wildcards("{name,--[^/]*}").name, "a.txt"
+            output: "out.tar"
+            shell: "tar cf {output} {input}"
+        """)
+    project.run("-j", "1")
+    assert not project.exists("X")
+    assert _archived(project, "out.tar") == sorted([f"./{n}" for n in TAR_TRAP] + ["a.txt"])
+
+
+def test_shell_in_a_run_block_archives_a_file_named_like_a_tar_option(project):
+    _tar_trap(project)
+    project.flowfile("""\
+        rule pack:
+            input: glob_wildcards("{name,--[^/]*}").name, "a.txt"
+            output: "out.tar"
+            run:
+                shell("tar cf {output} {input}")
+        """)
+    project.run("-j", "1")
+    assert not project.exists("X")
+    assert _archived(project, "out.tar") == sorted([f"./{n}" for n in TAR_TRAP] + ["a.txt"])
+
+
+def test_wildcard_that_makes_paths_start_with_a_dash_gives_the_command_files(project):
+    project.write("-x.in", "x\n")
+    project.flowfile("""\
+        rule all:
+            input: "-x.out"
+
+        rule copy:
+            input: "{name}.in"
+            output: "{name}.out"
+            shell: "cp {input} {output}"
+        """)
+    project.run("-j", "1")
+    assert project.read("-x.out") == "x\n"
+
+
+def _namespace(**lists: list[str]) -> dict:
+    ns = {name: NamedList(paths) for name, paths in lists.items()}
+    return {"input": NamedList(), "output": NamedList(), "log": NamedList(), "params": Namespace(),
+            "wildcards": Namespace(), "config": {}, **ns}
+
+
+def test_format_command_puts_dot_slash_before_each_input_that_starts_with_a_dash():
+    ns = _namespace(input=["-rf", "a.txt", "--x y"])
+    assert format_command("rm {input}", ns) == "rm ./-rf a.txt './--x y'"
+
+
+def test_format_command_puts_dot_slash_before_dashed_items_outputs_and_logs():
+    ns = {**_namespace(output=["-o.txt"], log=["-e.log"]),
+          "input": NamedList(["-a", "-b"], {"ref": 1})}
+    assert format_command("x {input[0]} {input.ref} {output} {log[0]}", ns) == "x ./-a ./-b ./-o.txt ./-e.log"
+
+
+def test_format_command_puts_dot_slash_before_a_raw_dashed_path():
+    assert format_command("cat {input:raw}", _namespace(input=["-n", "b"])) == "cat ./-n b"
+
+
+def test_format_command_puts_dot_slash_before_dashed_paths_converted_with_s_or_r():
+    ns = _namespace(input=["-a", "b"])
+    assert format_command("x {input!s} {input[0]!r}", ns) == """x './-a b' ''"'"'./-a'"'"''"""
+
+
+def test_format_command_puts_dot_slash_before_paths_only_not_params_wildcards_or_config():
+    ns = {**_namespace(input=["-data"]), "params": Namespace({"extra": "-r"}),
+          "wildcards": Namespace({"flag": "-n"}), "config": {"opt": "--fast"}}
+    command = format_command("sort {params.extra} {wildcards.flag} {config[opt]} {input}", ns)
+    assert command == "sort -r -n --fast ./-data"
 
 
 # options -------------------------------------------------------------------------------
