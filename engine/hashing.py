@@ -7,6 +7,10 @@ rewrite that keeps size, mtime and inode is still seen. A file changed less
 than ``RACY_NS`` before it was hashed could change again within the same
 timestamp tick, keeping even its ctime, so its cache entry is stored unusable
 and it is read once more later (git calls this "racily clean").
+
+Only regular files, directories and links to them are read. A FIFO, socket
+or device (or a link to one) is refused without being opened: opening a
+FIFO blocks until a writer comes, and a device such as /dev/zero never ends.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 
 import xxhash
 
+from .errors import UserError
 from .state import FileStat
 
 # A file hashed within this long after its last change may change again in
@@ -26,9 +31,39 @@ RACY_COARSE_NS = 2_000_000_000
 _CHUNK = 1 << 20
 
 
-def file_digest(path: str) -> str:
-    fd = os.open(path, os.O_RDONLY)
+class SpecialFileError(UserError, OSError):
+    """A path flow will not read: not a regular file, a directory or a link to
+    one. A UserError, as the user named it (an input: its job cannot start,
+    exit 2), and an OSError, as a file a job left that cannot be read (an
+    output: the job fails, saying it cannot read it)."""
+
+    def __init__(self, path: str, st: os.stat_result):
+        what = f"{path} is {_kind(path, st)}, not a regular file or directory"
+        only = "flow reads only regular files, directories and links to them"
+        UserError.__init__(self, what, f"{only}: remove it, or put a regular file in its place.")
+        self.filename = path
+        self.strerror = f"{what}; {only}: change the job to leave only those in its outputs"
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _kind(path: str, st: os.stat_result) -> str:
+    kind = next((name for is_kind, name in _KINDS if is_kind(st.st_mode)), "a special file")
     try:
+        return f"a link to {os.readlink(path)}, {kind}"
+    except OSError:  # not a link
+        return kind
+
+
+def file_digest(path: str) -> str:
+    # Not blocking, should a FIFO have taken the place of the file just looked at.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SpecialFileError(path, st)
         data = os.read(fd, _CHUNK)
         if len(data) < _CHUNK:  # most files: one read, no file object
             return xxhash.xxh3_128_hexdigest(data)
@@ -48,7 +83,8 @@ class Hasher:
         self.racy: set[str] = set()  # hashed too soon after a change: to hash again in settle()
 
     def digest(self, path: str) -> str | None:
-        """The content hash of a file or directory; None if it does not exist."""
+        """The content hash of a file or directory; None if it does not exist.
+        SpecialFileError for anything else, or a directory holding one."""
         if path in self.memo:
             return self.memo[path]
         try:
@@ -56,7 +92,12 @@ class Hasher:
         except (FileNotFoundError, NotADirectoryError):
             self.memo[path] = None
             return None
-        h = self._tree(path) if stat.S_ISDIR(st.st_mode) else self._file(path, st)
+        if stat.S_ISREG(st.st_mode):
+            h = self._file(path, st)
+        elif stat.S_ISDIR(st.st_mode):
+            h = self._tree(path)
+        else:
+            raise SpecialFileError(path, st)
         self.memo[path] = h
         return h
 
@@ -117,13 +158,22 @@ class Hasher:
             if not filenames and not dirnames:
                 h.update(f"d {rel}\0".encode())
             for name in sorted(filenames):
-                full = os.path.join(dirpath, name)
-                try:
-                    digest = self._file(full, os.stat(full))
-                except FileNotFoundError:  # a dangling link
-                    digest = "missing:" + os.readlink(full) if os.path.islink(full) else "missing"
+                digest = self._member(os.path.join(dirpath, name))
                 h.update(f"f {os.path.join(rel, name)}\0{digest}\0".encode())
         return h.hexdigest()
+
+    def _member(self, path: str) -> str:
+        """The hash of an entry of a tree that os.walk lists as a file: any
+        entry but a directory, so also links, FIFOs, sockets and devices."""
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:  # a dangling link
+            return "missing:" + os.readlink(path) if os.path.islink(path) else "missing"
+        if stat.S_ISREG(st.st_mode):
+            return self._file(path, st)
+        if stat.S_ISDIR(st.st_mode):  # made a directory since it was listed
+            return self._tree(path)
+        raise SpecialFileError(path, st)
 
 
 def _signature(st: os.stat_result) -> tuple[int, int, int, int]:

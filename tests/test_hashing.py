@@ -10,8 +10,14 @@ run the real ``flow`` command."""
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
+import stat
+import subprocess
+import sys
 import time
+
+import pytest
 
 COPY = """\
 rule a:
@@ -164,3 +170,120 @@ def test_file_hashed_just_after_its_ctime_changed_is_not_trusted_yet(tmp_path):
     hasher = Hasher({})
     hasher.digest(str(path))
     assert hasher.cache[str(path)][1] == -1
+
+
+# files flow refuses to read: FIFOs, sockets, devices ----------------------------------------
+# Opening a FIFO blocks until a writer comes, a device may never end: flow
+# never opens one. Before, each of these runs hung; the timeouts bound them.
+
+FIFO_INPUT = """\
+rule a:
+    input: "in.fifo"
+    output: "out.txt"
+    shell: "echo made > {output}"
+"""
+
+DEVICE_IN_DIRECTORY_OUTPUT = """\
+rule a:
+    output: directory("d")
+    shell: "mkdir {output} && echo x > {output}/x.txt && ln -s /dev/zero {output}/zero"
+"""
+
+
+def _no_traceback(r) -> None:
+    assert "Traceback" not in r.output and "internal error" not in r.output, r.output
+
+
+def test_fifo_as_an_input_is_refused_with_exit_2(project):
+    project.flowfile(FIFO_INPUT)
+    os.mkfifo(project.root / "in.fifo")
+    r = project.flow("run", timeout=20)
+    assert r.returncode == 2, r.output
+    assert "in.fifo is a FIFO" in r.stderr and "regular file" in r.stderr, r.stderr
+    _no_traceback(r)
+    assert not project.exists("out.txt")
+
+
+def test_dry_run_refuses_a_fifo_input_with_exit_2(project):
+    project.flowfile(FIFO_INPUT)
+    os.mkfifo(project.root / "in.fifo")
+    r = project.flow("run", "-n", timeout=20)
+    assert r.returncode == 2, r.output
+    assert "in.fifo is a FIFO" in r.stderr, r.stderr
+
+
+def test_input_that_links_to_a_fifo_is_refused_naming_the_link(project):
+    project.flowfile(FIFO_INPUT.replace("in.fifo", "in.txt"))
+    os.mkfifo(project.root / "pipe")
+    os.symlink("pipe", project.root / "in.txt")
+    r = project.flow("run", timeout=20)
+    assert r.returncode == 2, r.output
+    assert "in.txt is a link to pipe, a FIFO" in r.stderr, r.stderr
+
+
+def test_fifo_inside_an_input_directory_is_refused_naming_it(project):
+    project.flowfile(DIRECTORY_INPUT)
+    project.write("data/x.txt", "x\n")
+    os.mkfifo(project.root / "data/pipe")
+    r = project.flow("run", timeout=20)
+    assert r.returncode == 2, r.output
+    assert "data/pipe is a FIFO" in r.stderr, r.stderr
+    _no_traceback(r)
+
+
+def test_link_to_dev_zero_inside_a_directory_output_fails_the_job_naming_it(project):
+    project.flowfile(DEVICE_IN_DIRECTORY_OUTPUT)
+    r = project.flow("run", timeout=20)
+    assert r.returncode == 1, r.output
+    assert "d/zero is a link to /dev/zero, a character device" in r.stderr, r.stderr
+    _no_traceback(r)
+    assert project.recorded_outputs() == set()
+
+
+def _socket(path) -> str:
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(path))
+    s.close()  # the socket file stays
+    return str(path)
+
+
+def _link_to_dev_null(path) -> str:
+    os.symlink("/dev/null", path)
+    return str(path)
+
+
+def _block_device(path) -> str:
+    os.mknod(path, stat.S_IFBLK | 0o600, os.makedev(7, 0))  # (a loop device's numbers)
+    return str(path)
+
+
+SPECIAL = {"socket": (_socket, "a socket"),
+           "link to a character device": (_link_to_dev_null, "a link to /dev/null, a character device"),
+           "block device": (_block_device, "a block device")}
+
+
+@pytest.mark.parametrize("make", SPECIAL.values(), ids=SPECIAL.keys())
+def test_special_file_is_refused_without_being_opened(tmp_path, monkeypatch, make):
+    from flow.engine.errors import UserError
+    from flow.engine.hashing import Hasher
+
+    make_file, kind = make
+    path = make_file(tmp_path / "special")
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda p, *a, **k: opened.append(os.fspath(p)) or real_open(p, *a, **k))
+    with pytest.raises(UserError) as refused:
+        Hasher({}).digest(path)
+    assert str(refused.value).startswith(f"{path} is {kind}, not a regular file")
+    assert opened == []
+
+
+def test_file_replaced_by_a_fifo_after_it_was_looked_at_is_not_read(tmp_path):
+    # Between the stat that found a regular file and the open, a FIFO took its
+    # place: reading what was opened must not block.
+    os.mkfifo(tmp_path / "pipe")
+    code = "import sys\nfrom flow.engine.hashing import file_digest\nfile_digest(sys.argv[1])"
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "pipe")],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1
+    assert "is a FIFO" in r.stderr, r.stderr
