@@ -13,6 +13,10 @@ count as out of date. Tables:
   output's hash when made; the verifying trace of the rebuilder;
 - ``jobs``: per job, its key and the parts of the key, to explain reruns;
 - ``attempts``: one row per job run (rule, wildcards, start, end, status).
+
+Beside it, ``.flow/.gitignore`` keeps the directory out of git and, as it
+outlives a deleted store, tells a store gone missing (said, as a damaged one
+is) from a project's first run (silent).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -27,6 +32,15 @@ from typing import NamedTuple
 from .errors import UserError
 
 SCHEMA_VERSION = 1
+_MARK = ".gitignore"
+_MARK_TEXT = "# flow's state (flow made this file)\n*\n"
+_STARTS_EMPTY = ("flow starts with an empty state: existing outputs count as not made by flow "
+                 "and will be rebuilt (or use `flow run --touch`).")
+# SQLite's primary result codes; a failing write of its shared memory file is
+# an I/O error, which on a disk with less than NEARLY_FULL free is taken as full.
+SQLITE_IOERR = 10
+SQLITE_FULL = 13
+NEARLY_FULL = 1 << 20
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -66,7 +80,23 @@ class State:
         self.outputs: dict[str, OutputRecord] = {}
         if os.path.lexists(self.path) and not os.path.isfile(self.path):
             raise UserError(f"{self.path} is not a regular file", "Remove it; flow makes a new store.")
+        lost = self._lost()
         self.db = self._open_readonly() if readonly else self._open()
+        if lost:
+            self.warn(self._lost_text(lost))
+
+    def _lost(self) -> str | None:
+        """"missing" or "empty" if the store of a .flow/ that had one is gone;
+        None for one in place, or none yet (a project's first run)."""
+        if not os.path.lexists(self.path):
+            return "missing" if os.path.exists(os.path.join(self.directory, _MARK)) else None
+        return "empty" if os.path.getsize(self.path) == 0 else None
+
+    def _lost_text(self, lost: str) -> str:
+        if self.readonly:
+            return (f"{self.path} is {lost}; existing outputs count as not made by flow: "
+                    "`flow run` will rebuild them (or use `flow run --touch`).")
+        return f"{self.path} is {lost}; {_STARTS_EMPTY}"
 
     def _open_readonly(self) -> sqlite3.Connection:
         """For ``run -n``: read the store as it is, change nothing (not even a
@@ -80,8 +110,7 @@ class State:
                                                   isolation_level=None, check_same_thread=False))
             except sqlite3.OperationalError as e:
                 if "no such table" not in str(e):  # a store without tables is an empty one
-                    raise UserError(f"cannot read {self.path}: {e}",
-                                    "Check that .flow/ and its files are readable by you.") from None
+                    raise self._failure("read", e, ".") from None
             except sqlite3.DatabaseError as e:
                 self.warn(f"{self.path} is damaged ({e}); `flow run` will move it aside "
                           "and rebuild the outputs it cannot vouch for.")
@@ -94,19 +123,58 @@ class State:
             os.makedirs(self.directory, exist_ok=True)
         except OSError as e:
             raise UserError(f"cannot create {self.directory}/: {e.strerror}") from None
+        self._match_sidecars()
         try:
-            return self._connect()
+            db = self._connect()
         except sqlite3.OperationalError as e:  # permissions, a full disk, a lock: not damage
-            raise UserError(f"cannot open {self.path}: {e}",
-                            "Check that .flow/ and its files are readable and writable by you.") from None
+            raise self._failure("open", e, ".") from None
         except sqlite3.DatabaseError as e:  # not a database, malformed: damage
             aside = self._move_aside(e)
-            self.warn(
-                f"{self.path} was damaged ({e}); it was moved to {aside} and flow starts with an "
-                "empty state: existing outputs count as not made by flow and will be rebuilt "
-                "(or use `flow run --touch`)."
-            )
-            return self._connect()
+            self.warn(f"{self.path} was damaged ({e}); it was moved to {aside} and {_STARTS_EMPTY}")
+            db = self._connect()
+        self._mark()
+        return db
+
+    def _match_sidecars(self) -> None:
+        """Give the WAL and shared-memory files the store's permissions, as
+        SQLite does when it makes them: made while the store was read-only,
+        they would keep it unwritable once its permissions are restored."""
+        try:
+            mode = stat.S_IMODE(os.stat(self.path).st_mode)
+        except OSError:
+            return
+        for suffix in ("-wal", "-shm"):
+            try:
+                if stat.S_IMODE(os.stat(self.path + suffix).st_mode) != mode:
+                    os.chmod(self.path + suffix, mode)
+            except OSError:
+                pass  # none, or not ours to change: SQLite says what is wrong
+
+    def _mark(self) -> None:
+        """Leave ``.gitignore`` in .flow/ (see the module's docstring)."""
+        mark = os.path.join(self.directory, _MARK)
+        if not os.path.exists(mark):
+            try:
+                with open(mark, "w") as f:
+                    f.write(_MARK_TEXT)
+            except OSError:
+                pass  # only a missing store will not be told from a first run
+
+    def _failure(self, doing: str, e: sqlite3.Error, then: str) -> UserError:
+        """The message for a store that cannot be opened, read or written: a
+        full disk, a failing one, or else permissions."""
+        code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
+        free = _free_bytes(self.directory)
+        where = f"the disk that holds {self.directory}/"
+        if code == SQLITE_FULL or (code == SQLITE_IOERR and free is not None and free < NEARLY_FULL):
+            room = f"{free // 1024} KiB free; " if code == SQLITE_IOERR else ""
+            return UserError(f"cannot {doing} {self.path}: the disk is full ({room}{e})",
+                             f"Free some space on {where} (or raise your quota){then}")
+        if code == SQLITE_IOERR:
+            return UserError(f"cannot {doing} {self.path}: {e}", f"Check {where}: the system log says more{then}")
+        access = "readable" if doing == "read" else "readable and writable"
+        return UserError(f"cannot {doing} {self.path}: {e}",
+                         f"Check that {self.directory}/ and its files are {access} by you{then}")
 
     def _move_aside(self, error: sqlite3.DatabaseError) -> str:
         aside = f"{self.path}.corrupt-{int(time.time())}"
@@ -255,9 +323,7 @@ class State:
                 return
             except sqlite3.Error as again:
                 error = again
-        raise UserError(f"cannot write {self.path}: {error}",
-                        "Check that .flow/ is writable and the disk is not full; "
-                        "the job was not recorded and will run again.")
+        raise self._failure("write", error, "; the job was not recorded and will run again.")
 
     def _commit(self, write: Callable[[sqlite3.Connection], object]) -> None:
         self.db.execute("BEGIN IMMEDIATE")
@@ -295,6 +361,14 @@ class State:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _free_bytes(directory: str) -> int | None:
+    try:
+        st = os.statvfs(directory)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def _has_ctime(db: sqlite3.Connection) -> bool:

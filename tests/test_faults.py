@@ -6,12 +6,13 @@ never costs a finished job's record."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import subprocess
 
 import pytest
-from conftest import FLOW
+from conftest import FLOW, Project
 
 COPY = """\
 rule a:
@@ -120,10 +121,11 @@ def test_dry_run_on_a_damaged_state_store_changes_nothing(project):
     project.run()
     garbage = b"this is not a database" * 100
     (project.root / ".flow/state.db").write_bytes(garbage)
+    before = sorted(os.listdir(project.root / ".flow"))
     r = project.run("-n")
     assert "damaged" in r.stderr, r.stderr
     assert "would run  a" in r.stdout
-    assert sorted(os.listdir(project.root / ".flow")) == ["lock", "state.db"]
+    assert sorted(os.listdir(project.root / ".flow")) == before
     assert (project.root / ".flow/state.db").read_bytes() == garbage
 
 
@@ -174,6 +176,105 @@ def test_read_only_state_store_is_an_error_and_records_no_job(project):
     _no_traceback(r)
     assert project.ran() == ["a"]  # nothing was recorded: the job runs again
     assert project.ran() == []
+
+
+def test_missing_state_store_in_an_existing_state_directory_is_reported_like_a_damaged_one(project):
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    r = project.run()
+    assert "warning" not in r.stderr, r.stderr  # a new project: nothing was lost
+    os.remove(project.root / ".flow/state.db")
+    r = project.run()
+    assert "warning: .flow/state.db is missing; flow starts with an empty state: " \
+           "existing outputs count as not made by flow" in r.stderr, r.stderr
+
+
+def test_dry_run_reports_a_missing_state_store(project):
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    assert "warning" not in project.run("-n").stderr  # a new project: nothing was lost
+    project.run()
+    os.remove(project.root / ".flow/state.db")
+    r = project.run("-n")
+    assert "warning: .flow/state.db is missing; existing outputs count as not made by flow" in r.stderr, r.stderr
+
+
+def test_empty_state_store_in_an_existing_state_directory_is_reported_like_a_damaged_one(project):
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    project.run()
+    (project.root / ".flow/state.db").write_bytes(b"")
+    r = project.run()
+    assert "warning: .flow/state.db is empty; flow starts with an empty state: " \
+           "existing outputs count as not made by flow" in r.stderr, r.stderr
+
+
+def test_restoring_the_permissions_of_a_read_only_state_store_is_enough(project):
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    project.run()
+    project.write("in.txt", "y\n")
+    os.chmod(project.root / ".flow/state.db", 0o444)
+    r = project.flow("run", obey_permissions=True)
+    assert r.returncode == 2 and ".flow/state.db" in r.stderr, r.output
+    os.chmod(project.root / ".flow/state.db", 0o644)
+    r = project.flow("run", obey_permissions=True)
+    assert r.returncode == 0, r.output
+    assert project.read("out.txt") == "y\n"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A project on a real file system of 1 MiB (tmpfs), to fill up."""
+    root = tmp_path / "disk"
+    root.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root)], check=True)
+    try:
+        yield Project(root)
+    finally:
+        subprocess.run(["umount", str(root)], check=True)
+
+
+def _fill(root, leave: int) -> None:
+    """Fill the file system of ``root`` up, then free ``leave`` bytes of it."""
+    fd = os.open(root / "filler", os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as e:
+        assert e.errno == errno.ENOSPC, e
+    finally:
+        os.close(fd)
+    os.truncate(root / "filler", os.path.getsize(root / "filler") - leave)
+
+
+def test_state_store_that_cannot_be_opened_on_a_full_disk_says_the_disk_is_full(small_disk):
+    project = small_disk
+    project.flowfile(COPY)
+    project.write("in.txt", "x\n")
+    project.run()
+    project.write("in.txt", "y\n")
+    _fill(project.root, leave=16 * 1024)  # room for the lock, not for SQLite's shared memory
+    r = project.flow("run")
+    assert r.returncode == 2, r.output
+    assert "cannot open .flow/state.db: the disk is full" in r.stderr, r.stderr
+    assert "Free some space on the disk that holds .flow/" in r.stderr and "readable" not in r.stderr, r.stderr
+    _no_traceback(r)
+
+
+def test_job_that_fills_the_disk_is_not_recorded_and_flow_says_the_disk_is_full(small_disk):
+    project = small_disk
+    fill = "cp {input} {output} && if [ -e fill ]; then cat /dev/zero > filler 2>/dev/null; fi; true"
+    project.flowfile(COPY.replace("cp {input} {output}", fill))
+    project.write("in.txt", "x\n")
+    project.write("fill", "")
+    r = project.flow("run")
+    assert r.returncode == 2, r.output
+    assert "cannot write .flow/state.db: the disk is full" in r.stderr, r.stderr
+    assert "Free some space on the disk that holds .flow/" in r.stderr, r.stderr
+    os.remove(project.root / "fill")
+    os.remove(project.root / "filler")
+    assert project.ran() == ["a"]  # it was not recorded
 
 
 def test_unreadable_input_is_named_with_the_reason(project):
