@@ -209,3 +209,35 @@ def test_killed_again_and_again_the_run_still_ends_right(crash_project, clean_fi
     assert _files(root) == clean_files
     assert crash_project.integrity() == "ok"
 
+
+
+def test_killed_and_rerun_at_once_again_and_again_no_finished_job_runs_twice(crash_project, clean_files):
+    """No waiting for the jobs a killed flow leaves running: each next run
+    starts at once, stops them and goes on. (The first jobs take longer
+    here, so that kills find jobs that outlive flow.)"""
+    crash_project.flowfile(FLOWFILE.replace("sleep 0.005; echo {wildcards.k}", "sleep 0.3; echo {wildcards.k}"))
+    rng = random.Random(int(os.environ.get("FLOW_CRASH_SEED", "20261123")) + 1)
+    root = crash_project.root
+    at_recording: dict[str, int] = {}  # job -> its run count when first seen recorded
+    for _ in range(8):
+        already = len(os.listdir(root / "counts"))
+        proc = crash_project.start("run", "-j", "2")
+        target = min(already + rng.randrange(5, 40), len(JOBS) - 5)
+        wait_for(lambda: len(os.listdir(root / "counts")) >= target or proc.poll() is not None,  # noqa: B023
+                 timeout=60, what=f"{target} jobs to start")
+        time.sleep(rng.uniform(0, 0.02))
+        assert proc.poll() is None, f"flow ended before the kill:\n{crash_project.read('flow.err')}"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=20)
+        assert "another flow run" not in crash_project.read("flow.err")
+        recorded, counts = crash_project.recorded_outputs(), _counts(root)
+        for count, output in JOBS.items():
+            if output in recorded:
+                at_recording.setdefault(count, counts[count])
+        assert crash_project.integrity() == "ok"
+    crash_project.run("-j", "2")
+    assert _files(root) == clean_files
+    after = _counts(root)
+    for count, seen in at_recording.items():
+        assert after[count] == seen, f"{JOBS[count]} was recorded as finished, yet ran again"
+    assert crash_project.integrity() == "ok"
