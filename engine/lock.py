@@ -26,7 +26,7 @@ import signal
 import time
 import uuid
 
-from .errors import LockHeld
+from .errors import LockHeld, UserError
 
 ENV_NAME = "FLOW_RUN_ID"
 STOP_GRACE_SECONDS = 3.0
@@ -54,7 +54,12 @@ class RunLock:
             ) from None
         self.fd = fd
         self._stop_dead_run()
-        _write_file(self.path, f"{os.getpid()} {self.run_id}\n")
+        try:
+            _write_file(self.path, f"{os.getpid()} {self.run_id}\n")
+        except OSError as e:
+            self.release()
+            raise UserError(f"cannot write {self.path}: {e.strerror}",
+                            "Free some space, or make .flow/ writable, and run again.") from None
         return self
 
     def _holder(self) -> tuple[str | None, str | None]:
