@@ -136,7 +136,7 @@ def clear_scratch() -> None:
 
 def worker_kinds(wf) -> set[str]:
     """What the workflow's Python workers will run: action kinds, and schema checks."""
-    kinds = {r.action.kind for r in wf.rules.values() if r.action is not None and r.action.kind != "shell"}
+    kinds = {r.action.kind for r in wf.rules.values() if r.action is not None and r.action.in_worker}
     if any(r.schema for r in wf.rules.values()):
         kinds.add("contracts")
     return kinds

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from flow.rules import runner
 from flow.rules.shell import bash_argv
 from flow.rules.worker import read_message, write_message
 
@@ -32,9 +33,14 @@ KILL_GRACE_SECONDS = 3.0
 @dataclass
 class Task:
     job_id: str
-    kind: str  # "shell", or a Python kind run by a worker ("run", "script", ...)
+    kind: str  # what the worker runs it as: "run", "duckdb", "contracts", ... (flow.rules)
     payload: Any
     ctx: Any = None  # flow.rules.JobContext for Python kinds
+    in_worker: bool | None = None  # Prepared.in_worker; None: as the kind's registry entry says
+
+    def __post_init__(self) -> None:
+        if self.in_worker is None:
+            self.in_worker = runner(self.kind).in_worker
 
 
 @dataclass
@@ -127,10 +133,10 @@ class LocalExecutor:
         self.held = _HeldSignals()
 
     def submit(self, task: Task) -> None:
-        if task.kind == "shell":
-            self._spawn_shell(task)
-        else:
+        if task.in_worker:
             self.pool.submit(task)
+        else:
+            self._spawn_shell(task)
 
     def _spawn_shell(self, task: Task) -> None:
         with self.held:

@@ -18,13 +18,12 @@ from typing import Any
 
 from flow.grammar import FlowfileError, ast, parse_file
 from flow.rules import (
+    ACTION_KINDS,
+    Action,
     ActionError,
     NamedList,
     Namespace,
-    RunAction,
-    ScriptAction,
-    ShellAction,
-    action_for_kind,
+    action_class,
     contracts,
 )
 
@@ -427,7 +426,7 @@ class _Loader:
         schema = self._schema(ds["schema"], outputs, label) if "schema" in ds else None
         default_target = bool(self._single(ds["default_target"], bool, "True or False")) if "default_target" in ds else False
         action = self._action(r, ds, label)
-        if action is not None and hasattr(action, "check_outputs"):
+        if action is not None:
             try:
                 action.check_outputs([(spec.text, spec.flags) for spec in outputs.specs])
             except ActionError as e:
@@ -471,22 +470,27 @@ class _Loader:
                 "schema: is checked on .parquet, .csv, .tsv, .json, .ndjson and .jsonl outputs.")
         return schema
 
-    def _action(self, r: ast.Rule, ds: dict[str, ast.Directive], label: str) -> Any:
+    def _action(self, r: ast.Rule, ds: dict[str, ast.Directive], label: str) -> Action | None:
+        """The rule's action, made by its kind's class (``flow.rules``) from what is written."""
+        written = self._action_text(r, ds)
+        if written is None:
+            return None
+        kind, text, pos = written
+        try:
+            return action_class(kind).from_directive(text, pos.file, pos.line)
+        except ActionError as e:
+            raise FlowfileError.at(pos, str(e)) from None
+
+    def _action_text(self, r: ast.Rule, ds: dict[str, ast.Directive]) -> tuple[str, str, ast.Pos] | None:
+        """The rule's action kind, its text and where it is written: a run:
+        block's source as it is (it runs only in a job), any other action
+        directive's value evaluated now (the grammar allows one action a rule)."""
         if r.run is not None:
-            return RunAction(r.run.code, r.run.pos.file, r.run.pos.line)
-        if "shell" in ds:
-            cmd = self._single(ds["shell"], str, "command (a string)")
-            return ShellAction(cmd)
-        if "script" in ds:
-            script = self._single(ds["script"], str, "path (a string)")
-            return ScriptAction(script, os.path.dirname(ds["script"].pos.file))
-        for kind in ("duckdb", "mlx"):
-            if kind in ds:
-                text = self._single(ds[kind], str, "string")
-                try:
-                    return action_for_kind(kind, text)
-                except ActionError as e:
-                    raise FlowfileError.at(ds[kind].pos, str(e)) from None
+            return "run", r.run.code, r.run.pos
+        for kind in ACTION_KINDS:
+            d = ds.get(kind)
+            if d is not None:
+                return kind, self._single(d, str, action_class(kind).takes), d.pos
         return None
 
     def _params(self, args: ast.Arguments) -> dict[str, Any]:

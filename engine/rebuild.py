@@ -70,9 +70,10 @@ class Rebuilder:
             return None
         p = self._prepared.get(job.id)
         if p is None:
-            # A command needs only the names it uses: build just those (most
-            # commands use input and output only); other kinds get the whole context.
-            ctx = _CommandContext(self, job) if job.rule.action.kind == "shell" else self.context(job)
+            # A command needs only the names it formats: build just those (most
+            # use input and output only); a worker's job gets the whole
+            # context, which is pickled and sent with it.
+            ctx = self.context(job) if job.rule.action.in_worker else _CommandContext(self, job)
             try:
                 p = job.rule.action.prepare(ctx)
             except ActionError as e:
@@ -156,9 +157,8 @@ class Rebuilder:
         if old is None:
             return Reason("outputs", "its outputs were recorded for another job")
         if old.get("action") != parts["action"]:
-            kind = job.rule.action.kind if job.rule.action else "action"
-            what = {"shell": "command", "run": "run: block", "script": "script"}.get(kind, kind)
-            reads = getattr(job.rule.action, "reads", ())  # a run: block's key holds the values it reads
+            what = job.rule.action.what if job.rule.action else "action"
+            reads = job.rule.action.reads if job.rule.action else ()  # a run: block's key holds the values it reads
             if reads:
                 shown = ", ".join(reads[:3]) + (f" and {len(reads) - 3} more" if len(reads) > 3 else "")
                 return Reason("code", f"the {what} or a value it reads ({shown}) changed")

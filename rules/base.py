@@ -1,19 +1,22 @@
-"""What every action kind shares: the job context it receives and the
-interface the engine calls.
+"""What every kind of job shares: the job context it receives and the
+interface the engine calls (``Runner``, ``Action``), with the defaults of
+actions (``ActionBase``).
 
 An action is built once per rule from the rule's directive (``shell:``,
-``run:``, ...). For each job the engine asks it for a ``Prepared`` action:
-``signature`` is the text that goes into the job's key (so changing a
-command, a run block, a script or SQL reruns the job), and ``payload`` is
-what the executor needs to run it. Only ``shell`` actions run as a plain
-subprocess; the others run in a long-lived Python worker (``rules.worker``).
+``run:``, ...) by ``from_directive``. For each job the engine asks it for a
+``Prepared`` action: ``signature`` is the text that goes into the job's key
+(so changing a command, a run block, a script or SQL reruns the job), and
+``payload`` is what the executor needs to run it. Only ``shell`` actions run
+as a plain subprocess; the others run in a long-lived Python worker
+(``rules.worker``), which calls the kind's ``execute``. The registry of kinds
+is ``flow.rules``.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol, Self
 
 
 class NamedList(list):
@@ -106,14 +109,86 @@ class JobContext:
 class Prepared:
     """One job's action, ready to run: ``kind`` selects the runner."""
 
-    kind: str  # "shell" runs in a subprocess; any other kind in a Python worker
+    kind: str
     signature: str
     payload: Any = None
     display: str | None = None  # what -p prints
+    in_worker: bool = field(kw_only=True)  # run by a Python worker, else as a subprocess (shell)
 
 
 class ActionError(Exception):
     """A job's action could not be prepared (a bad placeholder, ...)."""
+
+
+class Runner(Protocol):
+    """What the executor and the worker need of a kind of job: where it runs
+    and, for a worker, how. Rule actions are runners; so is the check of a
+    rule's ``schema:`` (``contracts``), which the scheduler adds after a job."""
+
+    kind: ClassVar[str]  # the name sent to the worker with each job
+    in_worker: ClassVar[bool]  # False only for shell, which runs as a subprocess
+
+    @staticmethod
+    def execute(payload: Any, ctx: JobContext | None) -> None:
+        """Run one job in the worker; raise ``JobFailed`` to fail it with a message."""
+
+    @staticmethod
+    def warm() -> None:
+        """Import what the jobs need (DuckDB, MLX, ...) before the first arrives."""
+
+
+class Action(Runner, Protocol):
+    """A rule's action: built from its directive when the Flowfile is loaded,
+    prepared for each job."""
+
+    what: ClassVar[str]  # how "the ... changed" names it: "command", "run: block", ...
+    takes: ClassVar[str]  # what the directive's value must be, e.g. "command (a string)"
+    reads: tuple[str, ...]  # values outside its text that its key holds (a run: block's globals)
+
+    @classmethod
+    def from_directive(cls, text: str, file: str, line: int) -> Self:
+        """The action for a directive's value, written at ``file``:``line``;
+        ``ActionError`` if the value cannot be one."""
+
+    def check_outputs(self, outputs: list[tuple[str, frozenset[str]]]) -> None:
+        """Refuse, when the Flowfile is loaded, outputs (path, flags) it cannot write."""
+
+    def prepare(self, ctx: JobContext) -> Prepared:
+        """One job's action: its key's text and what the runner needs."""
+
+
+class ActionBase:
+    """The defaults of ``Action``: a subclass sets ``kind`` and ``what``, says
+    whether it runs ``in_worker`` and implements ``prepare`` (and ``execute``
+    if it does). Most actions take their directive's text as it is."""
+
+    kind: ClassVar[str]
+    in_worker: ClassVar[bool] = True
+    what: ClassVar[str]
+    takes: ClassVar[str] = "string"
+    reads: tuple[str, ...] = ()
+
+    @classmethod
+    def from_directive(cls, text: str, file: str, line: int) -> Self:
+        return cls(text)
+
+    def check_outputs(self, outputs: list[tuple[str, frozenset[str]]]) -> None:
+        """Any outputs will do, unless the kind says otherwise."""
+
+    def prepare(self, ctx: JobContext) -> Prepared:
+        raise NotImplementedError
+
+    @staticmethod
+    def execute(payload: Any, ctx: JobContext | None) -> None:
+        raise NotImplementedError("this kind of job does not run in a worker")
+
+    @staticmethod
+    def warm() -> None:
+        """Nothing to import ahead."""
+
+    def prepared(self, signature: str, payload: Any = None, display: str | None = None) -> Prepared:
+        """A ``Prepared`` of this kind, saying where it runs."""
+        return Prepared(self.kind, signature, payload, display, in_worker=self.in_worker)
 
 
 class JobFailed(Exception):

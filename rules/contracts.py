@@ -16,8 +16,8 @@ each value must be a number, string, bool, list or object that fits.
 
 Names are checked when the Flowfile is loaded (no pyarrow needed then).
 Files are checked in a worker process after the job, before it counts as
-done (``execute``), so that reading a large output never holds up the
-scheduler.
+done (``SchemaCheck``, the worker's kind ``contracts``), so that reading
+a large output never holds up the scheduler.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import json
 import os
 import re
 
-from .base import JobFailed
+from .base import JobContext, JobFailed
 
 _FAMILIES = {  # a bare name: what it matches, by pyarrow.types predicate
     "timestamp": ("is_timestamp",), "date": ("is_date",), "time": ("is_time",),
@@ -135,13 +135,25 @@ def _kind(path: str) -> str | None:
 # checking ---------------------------------------------------------------------------------
 
 
-def warm() -> None:
-    """Import pyarrow in a worker before the first check (``worker.warm``)."""
-    import pyarrow.parquet  # noqa: F401
+class SchemaCheck:
+    """A rule's ``schema:`` checked on its job's outputs: a kind of job of its
+    own (not a directive) that the scheduler sends to a worker after the job."""
+
+    kind = "contracts"
+    in_worker = True
+
+    @staticmethod
+    def execute(payload: tuple[list[str], dict[str, str], str], ctx: JobContext | None = None) -> None:
+        check_job(payload)
+
+    @staticmethod
+    def warm() -> None:
+        """Import pyarrow in a worker before the first check."""
+        import pyarrow.parquet  # noqa: F401
 
 
-def execute(payload: tuple[list[str], dict[str, str], str], ctx=None) -> None:
-    """Run in a worker after a job: fail it if an output breaks the contract."""
+def check_job(payload: tuple[list[str], dict[str, str], str]) -> None:
+    """Fail the job (outputs, schema, rule name) if an output breaks the contract."""
     outputs, schema, rule = payload
     found = []
     for path in outputs:

@@ -22,7 +22,7 @@ import re
 import shutil
 from typing import NamedTuple
 
-from .base import ActionError, JobContext, JobFailed, Prepared, sync_file, temp_beside
+from .base import ActionBase, ActionError, JobContext, JobFailed, Prepared, sync_file, temp_beside
 
 _FORMATS = {
     ".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv",
@@ -56,8 +56,11 @@ _GLOB = re.compile(r"[*?\[]")
 _FINAL_SEMICOLON = re.compile(r";(?=(\s|--[^\n]*|/\*.*?\*/)*$)", re.DOTALL)
 
 
-class DuckDBAction:
+class DuckDBAction(ActionBase):
+    """SQL run by DuckDB in a worker; its output is checked when the Flowfile loads."""
+
     kind = "duckdb"
+    what = "duckdb"
 
     def __init__(self, sql: str):
         if not sql.strip():
@@ -87,7 +90,16 @@ class DuckDBAction:
         if any(name.lower() == "input" for name in ctx.input.keys()):
             raise ActionError("an input of a duckdb: rule cannot be named `input`: that is the view of all inputs")
         _check_variables(self.sql, ctx)
-        return Prepared("duckdb", "duckdb " + self.sql, self.sql, self.sql)
+        return self.prepared("duckdb " + self.sql, self.sql, self.sql)
+
+    @staticmethod
+    def execute(payload: str, ctx: JobContext) -> None:
+        run_sql(payload, ctx)
+
+    @staticmethod
+    def warm() -> None:
+        """Import DuckDB in a worker before its first job."""
+        import duckdb  # noqa: F401
 
 
 def _check_variables(sql: str, ctx: JobContext) -> None:
@@ -225,12 +237,8 @@ def _ident(name: str) -> str:
 # running ------------------------------------------------------------------------------------
 
 
-def warm() -> None:
-    """Import DuckDB in a worker before its first job (``worker.warm``)."""
-    import duckdb  # noqa: F401
-
-
-def execute(sql: str, ctx: JobContext) -> None:
+def run_sql(sql: str, ctx: JobContext) -> None:
+    """Run one job's SQL in this process (the worker) and write its output."""
     import duckdb
 
     out = ctx.output[0]

@@ -29,7 +29,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from .base import ActionError, JobContext, JobFailed, Prepared, sync_file, temp_beside
+from .base import ActionBase, ActionError, JobContext, JobFailed, Prepared, sync_file, temp_beside
 
 LAYOUTS = ("zigzag", "contiguous")
 TOKEN_DTYPES = ("int32", "int64", "int16", "uint16", "uint32")
@@ -66,8 +66,11 @@ class TensorParams:
     dtype: str | None = None
 
 
-class MLXAction:
+class MLXAction(ActionBase):
+    """A built-in transform, named by the directive, run with MLX in a worker."""
+
     kind = "mlx"
+    what = "mlx"
 
     def __init__(self, name: str):
         if name not in TRANSFORMS:
@@ -91,8 +94,20 @@ class MLXAction:
             raise ActionError(f"mlx: {self.name!r} reads one parquet input, this job has "
                               f"{len(parquet)} among {len(ctx.input)} inputs")
         # (the params are in the job's key already: changing one says "params changed")
-        return Prepared("mlx", f"mlx {self.name} v{FORMAT_VERSION}", (self.name, params, parquet[0]),
-                        f"mlx {self.name} {parquet[0]} -> {ctx.output[0]}")
+        return self.prepared(f"mlx {self.name} v{FORMAT_VERSION}", (self.name, params, parquet[0]),
+                             f"mlx {self.name} {parquet[0]} -> {ctx.output[0]}")
+
+    @staticmethod
+    def execute(payload: tuple, ctx: JobContext) -> None:
+        run_transform(payload, ctx)
+
+    @staticmethod
+    def warm() -> None:
+        """Import MLX in a worker before its first job."""
+        try:
+            import mlx.core  # noqa: F401
+        except ImportError:  # the job itself says how to install it
+            pass
 
 
 # params ---------------------------------------------------------------------------------------
@@ -170,15 +185,8 @@ def tensor_params(params: dict) -> TensorParams:
 # running --------------------------------------------------------------------------------------
 
 
-def warm() -> None:
-    """Import MLX in a worker before its first job (``worker.warm``)."""
-    try:
-        import mlx.core  # noqa: F401
-    except ImportError:
-        pass
-
-
-def execute(payload: tuple, ctx: JobContext) -> None:
+def run_transform(payload: tuple, ctx: JobContext) -> None:
+    """Run one job's transform in this process (the worker)."""
     name, params, source = payload
     try:
         import mlx.core  # noqa: F401

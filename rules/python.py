@@ -25,19 +25,21 @@ from typing import Any
 
 import xxhash
 
-from .base import ActionError, JobContext, JobFailed, Prepared
+from .base import ActionBase, ActionError, JobContext, JobFailed, Prepared
 from .shell import bash_argv, format_command
 
 _OWN_DIR = str(Path(__file__).resolve().parent.parent)
 
 
-class RunAction:
+class RunAction(ActionBase):
     """A ``run:`` block. Its key holds its source and the values of the
     Flowfile globals and ``config`` entries it reads (FLOWFILE.md), so
     changing ``FACTOR = 2`` or ``--config factor=3`` reruns the jobs that use
     them, and nothing else."""
 
     kind = "run"
+    what = "run: block"
+    takes = "block of Python code"
 
     def __init__(self, code: str, file: str, line: int):
         self.code, self.file, self.line = code, file, line
@@ -45,8 +47,17 @@ class RunAction:
         self._keyed: tuple[dict, dict, str] | None = None  # (globals, config, signature) last used
         self.reads: tuple[str, ...] = ()  # what its key holds, e.g. ("FACTOR", "config['factor']")
 
+    @classmethod
+    def from_directive(cls, text: str, file: str, line: int) -> RunAction:
+        """The block's source and where it starts, for its tracebacks' line numbers."""
+        return cls(text, file, line)
+
     def prepare(self, ctx: JobContext) -> Prepared:
-        return Prepared("run", self._signature(ctx), (self.code, self.file, self.line))
+        return self.prepared(self._signature(ctx), (self.code, self.file, self.line))
+
+    @staticmethod
+    def execute(payload: tuple[str, str, int], ctx: JobContext) -> None:
+        run_block(payload, ctx)
 
     def _signature(self, ctx: JobContext) -> str:
         """The source, then the values it reads. Globals and config are the
@@ -173,14 +184,27 @@ def _unjson(value: Any) -> Any:
     return repr(value)
 
 
-class ScriptAction:
+class ScriptAction(ActionBase):
+    """A ``script:`` file of Python, keyed by its contents."""
+
     kind = "script"
+    what = "script"
+    takes = "path (a string)"
 
     def __init__(self, path: str, base: str = "."):
         """``path`` as written in the Flowfile, relative to ``base``, its directory."""
         self.path = path
         self.base = base
         self._digests: dict[str, str] = {}  # a script is read once per run, not once per job
+
+    @classmethod
+    def from_directive(cls, text: str, file: str, line: int) -> ScriptAction:
+        """A script's path is relative to the Flowfile that names it."""
+        return cls(text, os.path.dirname(file))
+
+    @staticmethod
+    def execute(payload: str, ctx: JobContext) -> None:
+        run_script(payload, ctx)
 
     def prepare(self, ctx: JobContext) -> Prepared:
         written = format_command(self.path, ctx.format_namespace(), quote=False)
@@ -195,7 +219,7 @@ class ScriptAction:
                 raise ActionError(f"cannot read script {path}: {e.strerror}") from None
             self._digests[path] = digest
         # the key names the script as written, so moving the project reruns nothing
-        return Prepared("script", f"script {written} {digest}", path)
+        return self.prepared(f"script {written} {digest}", path)
 
 
 def make_shell(ctx: JobContext):
@@ -219,9 +243,9 @@ def _compile_run(code: str, file: str, line: int):
     return compile("\n" * (line - 1) + code, file, "exec")
 
 
-def execute(kind: str, payload, ctx: JobContext) -> None:
-    """Run one Python job in this process (the worker)."""
-    names = {
+def _job_names(ctx: JobContext) -> dict[str, Any]:
+    """What a job's Python sees: the Flowfile's globals, then the job's own names."""
+    return {
         "__builtins__": builtins,
         **ctx.globals,
         **ctx.format_namespace(),
@@ -229,18 +253,23 @@ def execute(kind: str, payload, ctx: JobContext) -> None:
         "snakemake": ctx,
         "flow": ctx,
     }
-    if kind == "run":
-        code, file, line = payload
-        names["__name__"] = "__flow_run__"
-        exec(_compile_run(code, file, line), names)
-    elif kind == "script":
-        path = payload
-        source = Path(path).read_text(encoding="utf-8")
-        names["__name__"] = "__main__"
-        names["__file__"] = os.path.abspath(path)
-        exec(compile(source, path, "exec"), names)
-    else:  # pragma: no cover - the engine only sends kinds it knows
-        raise ActionError(f"unknown action kind {kind}")
+
+
+def run_block(payload: tuple[str, str, int], ctx: JobContext) -> None:
+    """Run a ``run:`` block in this process (the worker)."""
+    code, file, line = payload
+    names = _job_names(ctx)
+    names["__name__"] = "__flow_run__"
+    exec(_compile_run(code, file, line), names)
+
+
+def run_script(path: str, ctx: JobContext) -> None:
+    """Run a ``script:`` file in this process (the worker), as its own ``__main__``."""
+    source = Path(path).read_text(encoding="utf-8")
+    names = _job_names(ctx)
+    names["__name__"] = "__main__"
+    names["__file__"] = os.path.abspath(path)
+    exec(compile(source, path, "exec"), names)
 
 
 def user_traceback(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from .base import ActionError, JobContext, NamedList, Prepared
+from .base import ActionBase, ActionError, JobContext, NamedList, Prepared
 
 _PATH_FIELDS = frozenset({"input", "output", "log"})  # their values are file paths
 
@@ -164,8 +164,13 @@ def _first_name(field: str) -> str:
     return re.match(r"[^.\[]*", field).group()
 
 
-class ShellAction:
+class ShellAction(ActionBase):
+    """A ``shell:`` command, run by bash as a subprocess of flow, never in a worker."""
+
     kind = "shell"
+    in_worker = False
+    what = "command"
+    takes = "command (a string)"
 
     def __init__(self, template: str):
         self.template = template
@@ -179,7 +184,7 @@ class ShellAction:
             # -j 8 run the same job.
             signature = format_command(self.template, {**namespace, "threads": _Unkeyed("threads"),
                                                        "resources": _Unkeyed("resources")})
-        return Prepared("shell", signature, command, command)
+        return self.prepared(signature, command, command)
 
 
 class _Unkeyed:

@@ -1,5 +1,6 @@
-"""A long-lived Python worker: runs ``run:``/``script:`` (and later DuckDB and
-MLX) jobs sent by the engine, one at a time.
+"""A long-lived Python worker: runs the jobs the engine sends, one at a time,
+each by its kind's ``execute`` from the registry (``flow.rules``): every
+action kind but shell, and the checks of ``schema:``.
 
 Protocol, over two pipes whose descriptors are given as arguments:
 each message is a 4-byte big-endian length and a pickle. The engine sends
@@ -17,7 +18,8 @@ import signal
 import struct
 import sys
 
-from .base import JobFailed
+from . import runner
+from .base import ActionError, JobFailed
 
 _HEADER = struct.Struct(">I")
 
@@ -54,16 +56,15 @@ def _read_exact(fd: int, size: int) -> bytes | None:
 
 
 def run_job(kind: str, payload, ctx) -> str | None:
-    from . import python
+    """Run one job here; None on success, else what to tell the user."""
+    from .python import user_traceback
 
     try:
-        if kind in ("run", "script"):
-            python.execute(kind, payload, ctx)
-        else:
-            import importlib
-
-            module = importlib.import_module(f"flow.rules.{kind}")
-            module.execute(payload, ctx)
+        execute = runner(kind).execute
+    except ActionError as e:
+        return str(e)
+    try:
+        execute(payload, ctx)
     except JobFailed as e:
         return str(e)
     except SystemExit as e:
@@ -71,7 +72,7 @@ def run_job(kind: str, payload, ctx) -> str | None:
             return None
         return f"the job called exit({e.code!r})"
     except BaseException as e:  # the user's code may raise anything
-        return python.user_traceback(e)
+        return user_traceback(e)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -80,13 +81,9 @@ def run_job(kind: str, payload, ctx) -> str | None:
 
 def warm(kinds: list[str]) -> None:
     """Import the modules jobs of these kinds need, before the first arrives."""
-    import importlib
-
     for kind in kinds:
         try:
-            module = importlib.import_module(f"flow.rules.{kind}")
-            if hasattr(module, "warm"):
-                module.warm()
+            runner(kind).warm()
         except Exception:  # noqa: BLE001 (the job itself will say what is missing)
             pass
 
