@@ -1,71 +1,60 @@
 """Flowfile text -> AST (flow.grammar.ast).
 
-Three steps, each small:
+Two steps, each small:
 1. ``_extract_run_blocks`` cuts ``run:`` blocks out of the text (they are Python,
    not Flowfile) and leaves a placeholder, keeping line numbers intact;
-2. Lark's LALR parser, fed by ``FlowIndenter``, builds a parse tree;
-3. ``_ToAst`` turns the tree into frozen dataclasses and checks what the tree
-   alone can tell (known functions and directives, one action per rule).
-Every failure becomes a ``FlowfileError`` with file, line and column.
+2. Lark's LALR parser, fed by ``FlowIndenter``, hands each reduction to
+   ``builder.AstBuilder``, which makes the frozen dataclasses at once (no parse
+   tree is built) and checks what a rule's parts alone can tell.
+Every failure becomes a ``FlowfileError`` with file, line and column. Each
+step is linear in the text: no regular expression here or in the grammar
+keeps state per character it matches (their repeats are possessive).
 """
 
 from __future__ import annotations
 
-import ast as pyast
+import gc
 import re
-import warnings
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
     UnexpectedInput,
     UnexpectedToken,
-    VisitError,
 )
 from lark.indenter import Indenter
 
 from . import ast
+from .builder import (
+    ACTIONS,
+    BUILTIN_FUNCTIONS,
+    DECLARATIVE_HINT,
+    DEPTH_HINT,
+    MAX_DEPTH,
+    PURE_METHODS,
+    PYTHON_KEYWORDS,
+    RULE_DIRECTIVES,
+    TOPLEVEL_DIRECTIVES,
+    AstBuilder,
+    AstError,
+)
 from .errors import FlowfileError
 
-BUILTIN_FUNCTIONS = frozenset(
-    {
-        "expand", "glob_wildcards", "temp", "protected", "directory", "ancient", "multiext",
-        "range", "len", "str", "int", "float", "bool", "sorted", "list", "min", "max", "abs",
-    }
-)
-# Pure methods of str/dict/list values, e.g. ``config.get("x", 1)`` or ``" ".join(X)``.
-PURE_METHODS = frozenset(
-    {"get", "keys", "values", "items", "format", "join", "replace", "split", "strip",
-     "lower", "upper", "startswith", "endswith"}
-)
-TOPLEVEL_DIRECTIVES = frozenset(
-    {"configfile", "include", "workdir", "wildcard_constraints", "localrules"}
-)
-ACTIONS = ("shell", "run", "script", "duckdb", "mlx")
-RULE_DIRECTIVES = frozenset(
-    {
-        "input", "output", "params", "threads", "resources", "retries", "priority", "log",
-        "benchmark", "message", "wildcard_constraints", "shell", "script", "duckdb", "mlx",
-        "schema", "default_target", "localrule",
-    }
-)
-PYTHON_KEYWORDS = frozenset(
-    {
-        "import", "from", "if", "elif", "else", "for", "while", "def", "class", "lambda",
-        "with", "try", "except", "finally", "return", "yield", "global", "nonlocal", "assert",
-        "del", "async", "await", "pass", "break", "continue", "raise", "not", "and", "or",
-        "in", "is",
-    }
-)
-DECLARATIVE_HINT = (
-    "Flowfiles are declarative: Python belongs in `run:` blocks and `script:` files, "
-    "which run only inside jobs."
-)
+__all__ = [
+    "ACTIONS", "BUILTIN_FUNCTIONS", "DECLARATIVE_HINT", "MAX_DEPTH", "PURE_METHODS",
+    "PYTHON_KEYWORDS", "RULE_DIRECTIVES", "TOPLEVEL_DIRECTIVES", "parse", "parse_file",
+]
 
 _GRAMMAR = Path(__file__).with_name("flowfile.lark")
+# Brackets open at once. Grouping parentheses are no expression level, so they
+# have a looser bound than MAX_DEPTH, there only to keep the parser's stack small.
+MAX_BRACKETS = 1000
 
 
 class FlowIndenter(Indenter):
@@ -85,13 +74,16 @@ class FlowIndenter(Indenter):
     def __init__(self) -> None:
         super().__init__()
         self.open_brackets: list[Token] = []
+        self.nested_lists = self.minus_run = 0
 
     def process(self, stream):
         self.open_brackets = []
+        self.nested_lists = 0  # the '[' and '{' among the open brackets
+        self.minus_run = 0  # '-' tokens in a row
         return super().process(stream)
 
     def _process(self, stream):
-        line_tokens: list[str] = []  # token types since the start of the logical line
+        line_start: list[str] = []  # the first two token types of the logical line
         continuing_from: int | None = None  # indent of the directive whose value continues
         last = None
         for token in stream:
@@ -100,30 +92,50 @@ class FlowIndenter(Indenter):
                 if self.paren_level > 0:
                     continue
                 indent = _indent_of(token)
-                if continuing_from is None and line_tokens[:2] == ["NAME", "COLON"]:
+                if continuing_from is None and line_start == ["NAME", "COLON"]:
                     continuing_from = self.indent_level[-1]
                 if continuing_from is not None and indent > continuing_from:
                     continue  # the directive's value goes on
                 continuing_from = None
-                line_tokens = []
+                line_start = []
                 yield from self._handle_nl(token, indent)
                 continue
-            line_tokens.append(token.type)
+            if len(line_start) < 2:
+                line_start.append(token.type)
             yield token
-            if token.type in self.OPEN_PAREN_types:
-                self.paren_level += 1
-                self.open_brackets.append(token)
-            elif token.type in self.CLOSE_PAREN_types:
-                self.paren_level -= 1
-                if self.paren_level < 0 or not self.open_brackets:
-                    raise _Positioned(f"unmatched '{token.value}'", token.line, token.column)
-                self.open_brackets.pop()
+            self._track(token)
         if self.paren_level > 0:
             tok = self.open_brackets[-1]
             raise _Positioned(f"'{tok.value}' is never closed", tok.line, tok.column)
         while len(self.indent_level) > 1:
             self.indent_level.pop()
             yield Token.new_borrow_pos(self.DEDENT_type, "", last) if last else Token(self.DEDENT_type, "")
+
+    def _track(self, token: Token) -> None:
+        """Count what nests as it opens: brackets, and runs of '-' (all but the
+        first of a run are unary). What is sure to nest too deeply is refused
+        at once, so that the parser's stack stays bounded whatever the text."""
+        self.minus_run = self.minus_run + 1 if token.type == "MINUS" else 0
+        if self.minus_run > MAX_DEPTH + 1:
+            raise _too_deep(token)
+        if token.type in self.OPEN_PAREN_types:
+            self._open(token)
+        elif token.type in self.CLOSE_PAREN_types:
+            self._close(token)
+
+    def _open(self, token: Token) -> None:
+        self.paren_level += 1
+        self.open_brackets.append(token)
+        if token.type != "LPAR":
+            self.nested_lists += 1  # each '[' or '{' is an expression level
+        if self.nested_lists > MAX_DEPTH or self.paren_level > MAX_BRACKETS:
+            raise _too_deep(token)
+
+    def _close(self, token: Token) -> None:
+        self.paren_level -= 1
+        if self.paren_level < 0 or not self.open_brackets:
+            raise _Positioned(f"unmatched '{token.value}'", token.line, token.column)
+        self.nested_lists -= self.open_brackets.pop().type != "LPAR"
 
     def _handle_nl(self, token: Token, indent: int):
         yield token
@@ -141,6 +153,10 @@ class FlowIndenter(Indenter):
             )
 
 
+def _too_deep(token: Token) -> _Positioned:
+    return _Positioned("expression nested too deeply", token.line, token.column, DEPTH_HINT)
+
+
 def _indent_of(nl_token: Token) -> int:
     return len(nl_token.rsplit("\n", 1)[-1]) if "\n" in nl_token else 0
 
@@ -152,6 +168,8 @@ class _Positioned(Exception):
 
 
 _INDENTER = FlowIndenter()
+_BUILDER = AstBuilder()
+_PARSING = threading.Lock()  # the indenter and the builder hold one parse's state
 
 
 @lru_cache(maxsize=1)
@@ -160,7 +178,7 @@ def _lark() -> Lark:
         _GRAMMAR.read_text(encoding="utf-8"),
         parser="lalr",
         postlex=_INDENTER,
-        propagate_positions=True,
+        transformer=_BUILDER,
         maybe_placeholders=True,
         cache=True,
     )
@@ -172,8 +190,14 @@ _RULE_HEADER = re.compile(r"^(rule|checkpoint)\b")
 _RUN_LINE = re.compile(r"^( +)run\s*:(.*)$")
 
 
+# A line that may start a run block, or a tab in the indentation of a line with code.
+_MAY_CUT_OR_REFUSE = re.compile(r"^(?: +run\s*:|[ \t]*\t[ \t]*[^ \t\n])", re.MULTILINE)
+
+
 def _extract_run_blocks(text: str, file: str) -> tuple[str, list[ast.RunBlock]]:
     """Replace each ``run:`` block by ``run: @runN`` and blank lines."""
+    if not _MAY_CUT_OR_REFUSE.search(text):
+        return text, []  # nothing for the line by line walk below to cut or refuse
     lines = text.split("\n")
     blocks: list[ast.RunBlock] = []
     in_rule = False
@@ -261,238 +285,27 @@ def _long_string_state(line: str, state: str | None) -> str | None:
     """Whether a line ends inside a triple-quoted string: ``state`` is the
     open quote (or None) before the line, the result the one after it.
     Quotes inside comments and one-line strings do not count."""
-    i, n = 0, len(line)
-    while i < n:
+    i = 0
+    while True:
         if state is not None:  # inside a long string: find its end
-            if line[i] == "\\":
-                i += 2
-            elif line.startswith(state, i):
-                i, state = i + 3, None
-            else:
-                i += 1
+            end = _LONG_REST[state].match(line, i)
+            if end is None:
+                return state
+            i, state = end.end(), None
             continue
-        c = line[i]
-        if c == "#":
-            break
-        if c in "'\"":
-            if line.startswith(c * 3, i):
-                i, state = i + 3, c * 3
-                continue
-            i += 1
-            while i < n and line[i] != c:  # a one-line string
-                i += 2 if line[i] == "\\" else 1
-        i += 1
-    return state
+        found = _QUOTE_OR_COMMENT.search(line, i)
+        if found is None or found.group() == "#":
+            return None
+        if len(found.group()) == 3:
+            i, state = found.end(), found.group()
+        else:  # a one-line string: skip to its end, or to the end of the line
+            i = _ONE_LINE_REST[found.group()].match(line, found.end()).end()
 
 
-# ----------------------------------------------------------- tree -> dataclasses
-
-
-def _pos(file: str, meta_or_token) -> ast.Pos:
-    return ast.Pos(file, getattr(meta_or_token, "line", 0) or 0, getattr(meta_or_token, "column", 0) or 0)
-
-
-class _AstError(Exception):
-    def __init__(self, pos: ast.Pos, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.pos, self.message, self.hint = pos, message, hint
-
-
-@v_args(meta=True, inline=True)
-class _ToAst(Transformer):
-    def __init__(self, file: str, runs: list[ast.RunBlock]):
-        super().__init__()
-        self.file = file
-        self.runs = runs
-
-    def p(self, meta) -> ast.Pos:
-        return _pos(self.file, meta)
-
-    # statements
-    def start(self, meta, *stmts):
-        return [s for s in stmts if s is not None]
-
-    def assign(self, meta, name, value):
-        return ast.Assign(str(name), value, _pos(self.file, name))
-
-    def ruleorder(self, meta, *names):
-        return ast.RuleOrder(tuple(str(n) for n in names), self.p(meta))
-
-    def directive(self, meta, name, arguments):
-        return ast.Directive(str(name), arguments, _pos(self.file, name))
-
-    def run(self, meta, ref):
-        index = int(str(ref)[4:])
-        if index >= len(self.runs):  # `@runN` written by hand where no block was cut out
-            raise _AstError(self.p(meta), "`run:` must be followed by Python code")
-        return self.runs[index]
-
-    def rule(self, meta, kind, name, *body):
-        pos = self.p(meta)
-        rule_name = str(name) if name is not None else None
-        directives = tuple(d for d in body if isinstance(d, ast.Directive))  # a docstring is dropped
-        runs = [b for b in body if isinstance(b, ast.RunBlock)]
-        label = f"rule {rule_name}" if rule_name else "this rule"
-        seen: dict[str, ast.Directive] = {}
-        for d in directives:
-            if d.name in TOPLEVEL_DIRECTIVES - {"wildcard_constraints"} or d.name not in RULE_DIRECTIVES:
-                raise _AstError(d.pos, f"unknown directive `{d.name}:` in {label}", _directive_hint(d.name))
-            if d.name in seen:
-                raise _AstError(d.pos, f"`{d.name}:` appears twice in {label}")
-            seen[d.name] = d
-        actions = [d.name for d in directives if d.name in ACTIONS] + ["run"] * len(runs)
-        if len(actions) > 1:
-            raise _AstError(
-                pos, f"{label} has {len(actions)} actions ({', '.join(actions)})",
-                "A rule has exactly one of shell:, run:, script:, duckdb:, mlx: (or none).",
-            )
-        return ast.Rule(
-            rule_name or "", str(kind) == "checkpoint", directives, runs[0] if runs else None, pos
-        )
-
-    def arguments(self, meta, *args):
-        return _split_args(args)
-
-    def keyword(self, meta, name, value):
-        return ast.Keyword(str(name), value)
-
-    # expressions
-    def strings(self, meta, *tokens):
-        return ast.Const(self.p(meta), "".join(self._string(t) for t in tokens))
-
-    def _string(self, token: Token) -> str:
-        prefix = re.match(r"[a-zA-Z]*", str(token)).group(0).lower()
-        pos = _pos(self.file, token)
-        if "f" in prefix:
-            raise _AstError(pos, "f-strings are not supported in Flowfiles",
-                            "Join strings with + or use expand(); wildcards like {sample} stay as they are.")
-        if "b" in prefix or set(prefix) - {"r", "u"}:
-            raise _AstError(pos, f"string prefix `{prefix}` is not supported")
-        try:
-            with warnings.catch_warnings():  # "\{" stays "\{", as in Python, without its warning
-                warnings.simplefilter("ignore")
-                value = pyast.literal_eval(str(token))
-            value.encode("utf-8")  # no lone surrogates: no file name, command or text can hold one
-        except UnicodeEncodeError:
-            raise _AstError(pos, "invalid string: it holds a lone surrogate (\\ud800-\\udfff)") from None
-        except (SyntaxError, ValueError) as e:  # a bad escape such as \N{BOGUS} or \x4
-            reason = re.sub(r"^\(unicode error\) '\w+' codec can't decode bytes in position [\d-]+: ", "",
-                            getattr(e, "msg", None) or str(e))
-            raise _AstError(pos, f"invalid string: {reason}",
-                            'Write a backslash as \\\\, or use a raw string r"...".') from None
-        if "\x00" in value:
-            raise _AstError(pos, "invalid string: it holds a NUL character (\\x00)")
-        return value
-
-    def number(self, meta, token):
-        text = str(token).replace("_", "")
-        try:
-            value = int(text, 0)
-        except ValueError:
-            try:
-                if text.isdigit():  # 08: Python refuses leading zeros too
-                    raise ValueError(text)
-                value = float(text)
-            except ValueError:
-                raise _AstError(self.p(meta), f"invalid number {str(token)!r}") from None
-        return ast.Const(self.p(meta), value)
-
-    def name(self, meta, token):
-        s = str(token)
-        if s in ("True", "False", "None"):
-            return ast.Const(self.p(meta), {"True": True, "False": False, "None": None}[s])
-        if s in PYTHON_KEYWORDS:
-            raise _AstError(self.p(meta), f"`{s}` is not allowed here", DECLARATIVE_HINT)
-        return ast.Name(self.p(meta), s)
-
-    def list(self, meta, *items):
-        return ast.ListExpr(self.p(meta), tuple(i for i in items if i is not None))
-
-    def empty_tuple(self, meta):
-        return ast.TupleExpr(self.p(meta), ())
-
-    def tuple(self, meta, first, *rest):
-        return ast.TupleExpr(self.p(meta), (first, *[i for i in rest if i is not None]))
-
-    def dict(self, meta, *pairs):
-        return ast.DictExpr(self.p(meta), tuple(p for p in pairs if p is not None))
-
-    def pair(self, meta, key, value):
-        return (key, value)
-
-    def _binop(self, meta, op, left, right):
-        return ast.BinOp(self.p(meta), op, left, right)
-
-    def add(self, meta, left, right):
-        return self._binop(meta, "+", left, right)
-
-    def sub(self, meta, left, right):
-        return self._binop(meta, "-", left, right)
-
-    def mul(self, meta, left, right):
-        return self._binop(meta, "*", left, right)
-
-    def div(self, meta, left, right):
-        return self._binop(meta, "/", left, right)
-
-    def floordiv(self, meta, left, right):
-        return self._binop(meta, "//", left, right)
-
-    def mod(self, meta, left, right):
-        return self._binop(meta, "%", left, right)
-
-    def neg(self, meta, operand):
-        return ast.UnaryOp(self.p(meta), "-", operand)
-
-    def subscript(self, meta, value, index):
-        return ast.Subscript(self.p(meta), value, index)
-
-    def attribute(self, meta, value, name):
-        return ast.Attribute(self.p(meta), value, str(name))
-
-    def callargs(self, meta, *args):
-        return _split_args(args)
-
-    def call(self, meta, func, arguments):
-        arguments = arguments or ast.Arguments()
-        if isinstance(func, ast.Name):
-            if func.id not in BUILTIN_FUNCTIONS:
-                raise _AstError(
-                    func.pos, f"unknown function `{func.id}`",
-                    "Flowfile expressions may call: " + ", ".join(sorted(BUILTIN_FUNCTIONS))
-                    + ".\n" + DECLARATIVE_HINT,
-                )
-        elif isinstance(func, ast.Attribute):
-            if func.attr not in PURE_METHODS:
-                raise _AstError(
-                    func.pos, f"method `.{func.attr}()` is not allowed here",
-                    "Allowed methods: " + ", ".join(sorted(PURE_METHODS)) + ".\n" + DECLARATIVE_HINT,
-                )
-        else:
-            raise _AstError(func.pos, "only named functions can be called here", DECLARATIVE_HINT)
-        return ast.Call(self.p(meta), func, arguments.positional, arguments.named)
-
-
-def _split_args(args) -> ast.Arguments:
-    positional, named = [], []
-    for a in args:
-        if a is None:
-            continue
-        if isinstance(a, ast.Keyword):
-            named.append(a)
-        elif named:
-            raise _AstError(a.pos, "a positional entry follows a named one",
-                            "Put positional entries first, as in a Python call.")
-        else:
-            positional.append(a)
-    return ast.Arguments(tuple(positional), tuple(named))
-
-
-def _directive_hint(name: str) -> str:
-    if name in {"conda", "container", "singularity", "envmodules", "wrapper", "notebook",
-                "cwl", "shadow", "group", "cache", "handover", "template_engine"}:
-        return f"Snakemake's `{name}:` is not supported by flow."
-    return "Rule directives: " + ", ".join(sorted(RULE_DIRECTIVES | {"run"})) + "."
+# Possessive repeats: each match takes time linear in the line, and no memory per character.
+_QUOTE_OR_COMMENT = re.compile("#|\"\"\"|'''|[\"']")
+_ONE_LINE_REST = {q: re.compile(rf"(?:[^{q}\\]|\\[\s\S])*+{q}?") for q in "'\""}
+_LONG_REST = {q * 3: re.compile(rf"(?:[^{q}\\]|\\[\s\S]|{q}(?!{q}{q}))*+{q * 3}") for q in "'\""}
 
 
 # -------------------------------------------------------------------- errors
@@ -610,11 +423,14 @@ def _from_lark(e: UnexpectedInput, text: str, file: str) -> FlowfileError:
 
 
 _HANDLER = re.compile(r"(onstart|onsuccess|onerror)\s*:")
+_ANY_HANDLER = re.compile(r"^(?:onstart|onsuccess|onerror)\s*:", re.MULTILINE)
 
 
 def _check_handlers(text: str, file: str) -> None:
     """Snakemake's ``onsuccess:``-style handlers hold Python: name them
     rather than fail on their code."""
+    if not _ANY_HANDLER.search(text):
+        return  # the line by line walk below only tells real handlers from text in strings
     in_string: str | None = None
     for i, line in enumerate(text.split("\n")):
         m = _HANDLER.match(line) if in_string is None else None
@@ -625,26 +441,9 @@ def _check_handlers(text: str, file: str) -> None:
         in_string = _long_string_state(line, in_string)
 
 
-MAX_DEPTH = 150  # syntax tree levels; far beyond any real Flowfile, well within Python's stack
-
-
-def _check_depth(tree: Tree) -> None:
-    """Refuse expressions nested so deep that building or evaluating them
-    would exhaust the stack, pointing at where the nesting gets too deep.
-    Iterative, so that it cannot itself run out of stack."""
-    stack = [(tree, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise _Positioned("expression nested too deeply", node.meta.line, node.meta.column,
-                              "Split it into named parts (X = ...) and combine those.")
-        stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
-
-
 def parse(text: str, file: str = "Flowfile") -> ast.Module:
     """Parse Flowfile text. Raises FlowfileError, never anything else."""
-    if "on" in text:
-        _check_handlers(text, file)
+    _check_handlers(text, file)
     if "\x00" in text:
         idx = text.index("\x00")
         ln = text.count("\n", 0, idx) + 1
@@ -654,28 +453,7 @@ def parse(text: str, file: str = "Flowfile") -> ast.Module:
     if not text.endswith("\n"):
         text += "\n"
     stripped, runs = _extract_run_blocks(text, file)
-    try:
-        tree = _lark().parse(stripped)
-        _check_depth(tree)
-        statements = _ToAst(file, runs).transform(tree)
-    except _Positioned as e:
-        src = stripped.split("\n")
-        raise FlowfileError(e.message, file, e.line, e.column, e.hint,
-                            src[e.line - 1] if 0 < e.line <= len(src) else None) from None
-    except UnexpectedInput as e:
-        raise _from_lark(e, stripped, file) from None
-    except VisitError as e:
-        inner = e.orig_exc
-        if isinstance(inner, _AstError):
-            src = text.split("\n")
-            line = inner.pos.line
-            raise FlowfileError(inner.message, file, line, inner.pos.column, inner.hint,
-                                src[line - 1] if 0 < line <= len(src) else None) from None
-        if isinstance(inner, (SyntaxError, ValueError)):  # a string literal Python rejects
-            raise FlowfileError(f"invalid literal: {inner}", file, None, None) from None
-        raise
-    except RecursionError:
-        raise FlowfileError("expression nested too deeply", file, 1, 1) from None
+    statements = _parse_statements(text, stripped, runs, file)
     for stmt in statements:
         if isinstance(stmt, ast.Directive) and stmt.name not in TOPLEVEL_DIRECTIVES:
             if stmt.name in RULE_DIRECTIVES:
@@ -686,6 +464,49 @@ def parse(text: str, file: str = "Flowfile") -> ast.Module:
                 "Top-level directives: " + ", ".join(sorted(TOPLEVEL_DIRECTIVES | {"ruleorder"})) + ".",
             )
     return ast.Module(file, tuple(statements))
+
+
+def _parse_statements(text: str, stripped: str, runs: list[ast.RunBlock], file: str) -> list:
+    """Lark's parse of ``stripped`` (``text`` without its run blocks), straight to AST statements."""
+    with _PARSING, _cyclic_gc_paused():
+        _BUILDER.begin(file, runs)
+        try:
+            return _lark().parse(stripped)
+        except _Positioned as e:
+            raise FlowfileError(e.message, file, e.line, e.column, e.hint, _line_of(stripped, e.line)) from None
+        except AstError as e:
+            raise FlowfileError(e.message, file, e.pos.line, e.pos.column, e.hint,
+                                _line_of(text, e.pos.line)) from None
+        except UnexpectedInput as e:
+            raise _from_lark(e, stripped, file) from None
+        except (SyntaxError, ValueError) as e:  # a literal Python rejects in a way not foreseen
+            raise FlowfileError(f"invalid literal: {e}", file, None, None) from None
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """A parse makes an object or more per token, and no reference cycles:
+    the cyclic garbage collector would only walk them again and again."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _line_of(text: str, line: int) -> str | None:
+    """Line ``line`` (1-based) of ``text``, without splitting all of it."""
+    start = 0
+    for _ in range(line - 1):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return None
+    if line < 1:
+        return None
+    end = text.find("\n", start)
+    return text[start:end if end >= 0 else len(text)]
 
 
 def parse_file(path: str | Path) -> ast.Module:

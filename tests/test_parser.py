@@ -5,9 +5,11 @@ everything else is refused with a FlowfileError at the right line and column."""
 from __future__ import annotations
 
 import textwrap
+import tracemalloc
 
 import pytest
 from flow.grammar import BUILTIN_FUNCTIONS, FlowfileError, ast, parse, parse_file
+from flow.grammar.parser import MAX_BRACKETS, MAX_DEPTH
 
 # ---------------------------------------------------------------- helpers
 
@@ -1581,3 +1583,128 @@ def test_triple_quotes_in_a_comment_or_a_one_line_string_do_not_hide_a_run_block
     )
     rule = parse(text).statements[-1]
     assert rule.run is not None and "write" in rule.run.code
+
+
+# ------------------------------------------- bounded cost on hostile Flowfiles (issue 13)
+
+TERMINAL_LINE = 120  # columns an error's excerpt and caret may take, at most
+
+
+def rendered_error(path) -> str:
+    with pytest.raises(FlowfileError) as info:
+        parse_file(path)
+    return info.value.render()
+
+
+def excerpt_and_caret(rendered: str) -> tuple[str, str]:
+    """The source excerpt and the caret line of a rendered error."""
+    lines = rendered.splitlines()
+    return lines[1], lines[2]
+
+
+def flowfile(tmp_path, text: str):
+    path = tmp_path / "Flowfile"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_error_on_a_very_long_line_shows_at_most_one_terminal_line_of_it(tmp_path):
+    path = flowfile(tmp_path, "X = [" + '"a", ' * 20_000 + "1 1]\n")
+    excerpt, caret = excerpt_and_caret(rendered_error(path))
+    assert max(len(excerpt), len(caret)) <= TERMINAL_LINE
+
+
+def test_error_excerpt_is_cut_around_the_column_with_the_caret_under_the_offending_character(tmp_path):
+    path = flowfile(tmp_path, "X = [" + "1, " * 5_000 + "$, " + "1, " * 5_000 + "]\n")
+    excerpt, caret = excerpt_and_caret(rendered_error(path))
+    assert excerpt.lstrip().startswith("\u2026") and excerpt.endswith("\u2026")
+    assert excerpt[caret.index("^")] == "$"
+
+
+def test_error_excerpt_fits_a_terminal_narrower_than_usual(tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    path = flowfile(tmp_path, "X = [" + "1, " * 5_000 + "$]\n")
+    excerpt, caret = excerpt_and_caret(rendered_error(path))
+    assert max(len(excerpt), len(caret)) <= 60
+
+
+def test_error_read_back_from_the_file_is_cut_the_same_way(tmp_path):
+    path = flowfile(tmp_path, "X = " + "a + " * 20_000 + "B\n")
+    column = len("X = ") + len("a + ") * 20_000 + 1  # where B is, as the engine would report it
+    excerpt, caret = excerpt_and_caret(FlowfileError("name `B` is not defined", str(path), 1, column).render())
+    assert len(excerpt) <= TERMINAL_LINE and excerpt[caret.index("^")] == "B"
+
+
+def test_error_caret_counts_a_wide_character_as_two_columns(tmp_path):
+    path = flowfile(tmp_path, 'X = "\u65e5\u672c" $\n')  # two CJK characters, two columns each
+    excerpt, caret = excerpt_and_caret(rendered_error(path))
+    columns_before_dollar = len('X = "') + 2 * 2 + len('" ')
+    assert caret == "    " + " " * columns_before_dollar + "^"
+
+
+def test_control_characters_of_the_source_are_shown_as_question_marks(tmp_path):
+    path = flowfile(tmp_path, "X = 1 \x1b[2J\n")  # an escape sequence that would clear the terminal
+    excerpt, caret = excerpt_and_caret(rendered_error(path))
+    assert excerpt == "    X = 1 ?[2J" and excerpt[caret.index("^")] == "?"
+
+
+def test_a_very_long_token_quoted_in_an_error_message_is_cut_with_an_ellipsis(tmp_path):
+    path = flowfile(tmp_path, "X = 1 " + "a" * 10_000 + "\n")
+    first_line = rendered_error(path).splitlines()[0]
+    assert first_line.endswith("error: unexpected `" + "a" * 59 + "\u2026`")
+
+
+def test_brackets_nested_too_deeply_are_refused_at_the_first_one_too_deep(tmp_path):
+    path = flowfile(tmp_path, "X = " + "[" * 100_000 + "$\n")
+    with pytest.raises(FlowfileError) as info:
+        parse_file(path)
+    assert (info.value.column, info.value.message) == (4 + MAX_DEPTH + 1, "expression nested too deeply")
+
+
+def test_grouping_parentheses_beyond_the_bracket_bound_are_refused_at_the_first_one_past_it(tmp_path):
+    path = flowfile(tmp_path, "X = " + "(" * 100_000 + "$\n")
+    with pytest.raises(FlowfileError) as info:
+        parse_file(path)
+    assert (info.value.column, info.value.message) == (4 + MAX_BRACKETS + 1, "expression nested too deeply")
+
+
+def test_a_run_of_unary_minus_too_long_is_refused_where_it_gets_too_deep(tmp_path):
+    path = flowfile(tmp_path, "X = " + "-" * 100_000 + "$\n")
+    with pytest.raises(FlowfileError) as info:
+        parse_file(path)
+    assert (info.value.column, info.value.message) == (4 + MAX_DEPTH + 2, "expression nested too deeply")
+
+
+def test_an_operator_chain_too_deep_is_refused_before_the_rest_of_the_line_is_read(tmp_path):
+    path = flowfile(tmp_path, "X = 1" + " + 1" * 100_000 + " $\n")
+    with pytest.raises(FlowfileError) as info:
+        parse_file(path)
+    assert (info.value.column, info.value.message) == (5, "expression nested too deeply")
+
+
+HOSTILE_SHAPES = {
+    "one huge string literal": 'X = "' + "a" * 500_000 + '"\n',
+    "one huge triple-quoted string": 'X = """' + "a\n" * 250_000 + '"""\n',
+    "a string never closed": 'X = "' + "a" * 500_000 + "\n",
+    "many comment lines": "# comment\n" * 50_000 + "X = 1\n",
+    "many blank lines": "\n" * 500_000 + "X = 1\n",
+    "a long list of paths on one line":
+        "X = [" + "".join(f'"data/file_{i:06d}.csv", ' for i in range(20_000)) + "]\n",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(HOSTILE_SHAPES))
+def test_loading_a_hostile_flowfile_takes_memory_a_small_multiple_of_its_size(tmp_path, shape):
+    text = HOSTILE_SHAPES[shape]
+    path = flowfile(tmp_path, text)
+    parse("X = 1\n")  # the grammar is loaded once per process: not part of the cost
+    tracemalloc.start()
+    try:
+        try:
+            parse_file(path)
+        except FlowfileError:  # the unclosed string: its error costs no more than a load
+            pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * len(text)
