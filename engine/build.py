@@ -49,6 +49,7 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
     of the garbage collector's sight for good (right for a one-shot run; a
     watcher that builds again and again must not, or every graph would stay)."""
     from .dag import DAG
+    from .events import Observers
     from .executor import LocalExecutor
     from .hashing import Hasher
     from .lock import RunLock
@@ -96,7 +97,8 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
             executor.warm(worker_kinds(wf))
         options = Options(cores=cores, resources=o.resources, keep_going=o.keep_going,
                           dry_run=o.dry_run, notemp=o.notemp, touch=o.touch)
-        scheduler = Scheduler(dag, rebuilder, executor, state, reporter, options)
+        events = Observers(reporter)  # (a run history, an event stream: further observers)
+        scheduler = Scheduler(dag, rebuilder, executor, state, events, options)
         stopped = True
         try:
             summary = result.summary = scheduler.run(jobs)

@@ -7,11 +7,16 @@ import re
 import shutil
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from flow.grammar import FlowfileError
 
 from .errors import JobsFailed, UserError
+
+if TYPE_CHECKING:
+    from .dag import Job
+    from .rebuild import Reason
+    from .scheduler import Summary
 
 # What a terminal acts on rather than shows: C0 controls but newline and tab,
 # DEL, C1 controls, the bidi marks, embeddings, overrides and isolates, the
@@ -78,7 +83,13 @@ def format_schema(schema: dict[str, str]) -> str:
     return "{" + ", ".join(f"{column}: {type_name}" for column, type_name in schema.items()) + "}"
 
 
+def _label(job: Job | str) -> str:
+    return job if isinstance(job, str) else job.label
+
+
 class Reporter:
+    """The terminal observer of a run (``events.RunObserver``)."""
+
     def __init__(self, quiet: bool = False, printshellcmds: bool = False,
                  stream: TextIO | None = None, live: bool | None = None, explain: bool = False):
         self.out = stream or sys.stderr
@@ -97,12 +108,20 @@ class Reporter:
         self._last_draw = 0.0
         self._durations: list[float] = []
 
-    # events ---------------------------------------------------------------------
+    # events (a RunObserver: see events.py) ----------------------------------------
 
     def set_total(self, total: int) -> None:
         self.total = total
 
-    def job_started(self, label: str, reason: str, command: str | None, message: str | None) -> None:
+    def run_started(self, total: int) -> None:
+        self.set_total(total)
+
+    def planned(self, total: int) -> None:
+        self.set_total(total)
+
+    def job_started(self, job: Job | str, reason: Reason | str, command: str | None, message: str | None) -> None:
+        """(The terminal shows a job by its label: a label will do for ``job``.)"""
+        label = _label(job)
         self.running[label] = time.monotonic()
         if self.quiet:
             return
@@ -116,10 +135,17 @@ class Reporter:
         self.finished += 1
         self._draw()
 
-    def job_done(self, label: str, ran: bool) -> None:
-        if not ran:
-            self.up_to_date()
-            return
+    def job_skipped(self, job: Job, reason: Reason | None, command: str | None) -> None:
+        if reason is not None:
+            self._would_run(job, reason, command)
+        self.up_to_date()
+
+    def job_undetermined(self, job: Job, checkpoint: Job) -> None:
+        self.plan(f"later      {job.label}: its inputs are known once checkpoint {checkpoint.label} has run")
+        self.up_to_date()
+
+    def job_finished(self, job: Job | str, seconds: float) -> None:
+        label = _label(job)
         self.finished += 1
         self.ran += 1
         started = self.running.pop(label, None)
@@ -129,11 +155,12 @@ class Reporter:
             self._print(f"done  {one_line(label)} ({_fmt_seconds(took)}) [{self.finished}/{self.total}]")
         self._draw()
 
-    def reopen(self) -> None:
+    def job_reopened(self, job: Job) -> None:
         """A job counted as done must run after all (a temp() file is needed again)."""
         self.finished -= 1
 
-    def job_failed(self, label: str, error: str, will_retry: bool) -> None:
+    def job_failed(self, job: Job | str, error: str, will_retry: bool) -> None:
+        label = _label(job)
         self.running.pop(label, None)
         if will_retry:
             first = error.partition("\n")[0] if error else "failed"
@@ -144,16 +171,18 @@ class Reporter:
         self._write(f"error {one_line(label)}:\n" + "\n".join("      " + ln for ln in lines))
         self._draw()
 
-    def would_run(self, label: str, reason, command: str | None,
-                  schema: dict[str, str] | None = None) -> None:
-        self.plan(f"would run  {one_line(label)}: {reason}")
+    def _would_run(self, job: Job, reason: Reason, command: str | None) -> None:
+        self.plan(f"would run  {one_line(job.label)}: {reason}")
         if self.explain:
-            for line in getattr(reason, "files", ()):
+            for line in reason.files:
                 self.plan(f"           - {line}")
         if self.printshellcmds and command:
             self.plan(f"           {command}")
-        if schema:
-            self.plan(f"           schema {format_schema(schema)}")
+        if job.rule.schema:
+            self.plan(f"           schema {format_schema(job.rule.schema)}")
+
+    def run_ended(self, summary: Summary) -> None:
+        self.close()
 
     def plan(self, text: str) -> None:
         """A line of a dry run's plan: to stdout, so that it can be piped or saved."""

@@ -27,10 +27,10 @@ from flow.rules import contracts
 
 from .dag import DAG, Job
 from .errors import Interrupted, JobsFailed, Terminated, UserError
+from .events import RunObserver
 from .executor import Completion, Executor, Task
 from .files import make_readonly, remove_empty_parents, remove_output
 from .rebuild import Reason, Rebuilder
-from .report import Reporter
 from .state import State
 
 
@@ -71,12 +71,12 @@ class Summary:
 
 class Scheduler:
     def __init__(self, dag: DAG, rebuilder: Rebuilder, executor: Executor | None,
-                 state: State, reporter: Reporter, options: Options):
+                 state: State, events: RunObserver, options: Options):
         self.dag = dag
         self.rebuilder = rebuilder
         self.executor = executor
         self.state = state
-        self.report = reporter
+        self.events = events
         self.opt = options
         self.jobs: dict[str, Job] = {}
         self.consumers: dict[str, list[Job]] = {}
@@ -126,14 +126,15 @@ class Scheduler:
         for job in new:
             if self.remaining[job.id] == 0:
                 self.queue.append(job)
-        self.report.set_total(len(self.jobs))
 
     # the loop ------------------------------------------------------------------------
 
     def run(self, targets: list[Job]) -> Summary:
         started = time.monotonic()
+        interrupted = None
         try:
             self._add(self.dag.reachable(targets))
+            self.events.run_started(len(self.jobs))
             self._loop()
             if not self.opt.dry_run:
                 self.rebuilder.hasher.settle()
@@ -141,19 +142,26 @@ class Scheduler:
                 self.unexpanded.clear()
                 self._expanded(None)
         except (KeyboardInterrupt, Terminated) as e:
-            self._interrupt(e.signum if isinstance(e, Terminated) else 2)
+            interrupted = e.signum if isinstance(e, Terminated) else 2
+            self._stop_running()
         finally:
             self.state.save_stats(self.rebuilder.hasher.take_learned())
-        self.summary.seconds = time.monotonic() - started
+            self._summarize(time.monotonic() - started)
+            self.events.run_ended(self.summary)
+        if interrupted is not None:
+            raise Interrupted(interrupted, self.summary.ran)
+        if self.failed:
+            raise JobsFailed(self.summary)
+        return self.summary
+
+    def _summarize(self, seconds: float) -> None:
+        self.summary.seconds = seconds
         self.summary.blocked = len(self.jobs) - len(self.done) - len(self.failed)
         # Up to date: done without running (a dry run's would-run jobs are in
         # `changed`), not counting rules that only gather (`rule all`).
         self.summary.up_to_date = sum(
             1 for job_id in self.done - self.changed
             if self.jobs[job_id].rule.action is not None or self.jobs[job_id].outputs)
-        if self.failed:
-            raise JobsFailed(self.summary)
-        return self.summary
 
     def _loop(self) -> None:
         while True:
@@ -166,7 +174,7 @@ class Scheduler:
             completions = self.executor.wait(self._wait_timeout())
             for c in completions:
                 self._complete(c)
-            self.report.tick()
+            self.events.tick()
             self._enforce_deadlines()
 
     def _drain_queue(self) -> None:
@@ -206,7 +214,8 @@ class Scheduler:
                                 "Create the file, or give the rule a shell:, run: or script:.")
             reason = None
         if reason is None:
-            self._finish(job, ran=False)
+            self.events.job_skipped(job, None, None)
+            self._finish(job)
             return
         if self.opt.touch:
             self._touch(job, key, parts)
@@ -220,12 +229,11 @@ class Scheduler:
                                 f"Raise --resources {name}=..., or lower the rule's resources:.")
         self.temp_needed.pop(job.id, None)
         if self.opt.dry_run:
-            prepared = self.rebuilder.prepared(job) if job.rule.action is not None else None
-            self.report.would_run(job.label, reason, prepared.display if prepared else None,
-                                  job.rule.schema)
+            prepared = self.rebuilder.prepared(job)
+            self.events.job_skipped(job, reason, prepared.display if prepared else None)
             self.summary.would_run.append((job, reason))
             self.changed.add(job.id)
-            self._finish(job, ran=False)
+            self._finish(job)
             return
         self._push_ready(job, reason, key, parts)
 
@@ -243,13 +251,14 @@ class Scheduler:
         """Grow the DAG behind a finished checkpoint; False if the job must wait."""
         if self.opt.dry_run and any(d.id in self.changed for d in job.deps):
             self.summary.undetermined.append(job)
-            self.report.plan(f"later      {job.label}: its inputs are known once checkpoint "
-                             f"{job.deps[0].label} has run")
+            self.events.job_undetermined(job, job.deps[0])
             self.changed.add(job.id)
-            self._finish(job, ran=False)
+            self._finish(job)
             return False
-        new = self.dag.expand(job)
-        self._add(new)
+        total = len(self.jobs)
+        self._add(self.dag.expand(job))
+        if len(self.jobs) != total:
+            self.events.planned(len(self.jobs))
         self.remaining[job.id] = sum(1 for d in job.deps if d.id not in self.done)
         for dep in job.deps:
             self._link(dep, job)
@@ -274,7 +283,7 @@ class Scheduler:
         for producer, path in producers.values():
             self.done.discard(producer.id)
             self.released.discard(producer.id)
-            self.report.reopen()
+            self.events.job_reopened(producer)
             self.remaining[producer.id] = sum(
                 1 for p in self.producers.get(producer.id, {}).values() if p.id not in self.done)
             for consumer in self.consumers.get(producer.id, ()):
@@ -329,7 +338,7 @@ class Scheduler:
         self.free_threads -= threads
         for name in self.opt.resources:
             self.free_resources[name] -= job.rule.resources.get(name, 0)
-        self.report.job_started(job.label, str(reason), prepared.display, self.rebuilder.message(job))
+        self.events.job_started(job, reason, prepared.display, self.rebuilder.message(job))
         ctx = None if prepared.kind == "shell" else self.rebuilder.context(job)
         self.executor.submit(Task(job.id, prepared.kind, prepared.payload, ctx))
 
@@ -376,10 +385,10 @@ class Scheduler:
             self._fail(r, error, c.returncode or 1, retry=not checked)
             return
         self._release(r)
-        self.report.job_done(job.label, ran=True)
+        self.events.job_finished(job, time.time() - r.started)
         self.summary.ran += 1
         self.changed.add(job.id)
-        self._finish(job, ran=True)
+        self._finish(job)
 
     def _why_failed(self, r: _Running, c: Completion) -> str | None:
         error = c.error
@@ -439,7 +448,7 @@ class Scheduler:
         self.state.record_failure(job.id, job.rule.name, job.wildcards, r.started, time.time(), status)
         r.ended = None
         if retry and r.attempt <= job.rule.retries and not self.stopping:
-            self.report.job_failed(job.label, error, will_retry=True)
+            self.events.job_failed(job, error, will_retry=True)
             self._push_ready(job, r.reason, r.key, r.parts)
             return
         logs = [log for log in job.logs if os.path.exists(log)]
@@ -449,7 +458,7 @@ class Scheduler:
 
     def _refuse(self, job: Job, error: str, user_error: bool = False) -> None:
         """``job`` failed for good: say why; stop starting jobs unless -k."""
-        self.report.job_failed(job.label, error, will_retry=False)
+        self.events.job_failed(job, error, will_retry=False)
         self.failed.add(job.id)
         self.summary.failed.append(job.label)
         self.summary.user_errors += user_error
@@ -481,7 +490,7 @@ class Scheduler:
         try:
             self._after_recorded(job, ended - r.started, c)
         except OSError as e:
-            self.report.note(f"warning: {job.label}: {e.filename or ''}: {e.strerror}")
+            self.events.note(f"warning: {job.label}: {e.filename or ''}: {e.strerror}")
         return None
 
     def _after_recorded(self, job: Job, seconds: float, c: Completion) -> None:
@@ -506,13 +515,12 @@ class Scheduler:
         now = time.time()
         self.state.record_job(job.id, job.rule.name, job.wildcards, key, parts, outputs,
                               hasher.take_learned(), now, now)
-        self.report.note(f"touch {job.label}")
-        self._finish(job, ran=False)
+        self.events.note(f"touch {job.label}")
+        self.events.job_skipped(job, None, None)
+        self._finish(job)
 
-    def _finish(self, job: Job, ran: bool) -> None:
+    def _finish(self, job: Job) -> None:
         self.done.add(job.id)
-        if not ran:
-            self.report.up_to_date()
         if job.rule.checkpoint and not (self.opt.dry_run and job.id in self.changed):
             self.dag.checkpoint_done(job)
         for consumer in self.consumers.get(job.id, ()):
@@ -581,7 +589,7 @@ class Scheduler:
     def _wait_timeout(self) -> float | None:
         deadlines = [r.deadline for r in self.running.values() if r.deadline is not None]
         if not deadlines:
-            return 0.5 if self.report.live else None
+            return 0.5 if self.events.live else None
         return max(0.0, min(min(deadlines) - time.monotonic(), 0.5))
 
     def _enforce_deadlines(self) -> None:
@@ -590,10 +598,11 @@ class Scheduler:
             if r.deadline is not None and now > r.deadline:
                 runtime = r.job.rule.resources.get("runtime")
                 r.deadline = None
-                self.report.note(f"stop  {r.job.label}: it ran longer than runtime={runtime} minutes")
+                self.events.note(f"stop  {r.job.label}: it ran longer than runtime={runtime} minutes")
                 self.executor.cancel(r.job.id)
 
-    def _interrupt(self, signum: int) -> None:
+    def _stop_running(self) -> None:
+        """Interrupted: stop every running job, and remove what they wrote."""
         running = list(self.running.values())
         if self.executor is not None:
             _hurry_on_signals(self.executor)
@@ -601,8 +610,6 @@ class Scheduler:
         for r in running:
             for out in r.job.outputs:
                 remove_output(out)
-        self.report.close()
-        raise Interrupted(signum, self.summary.ran)
 
 
 def _hurry_on_signals(executor: Executor) -> None:
