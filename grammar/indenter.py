@@ -1,0 +1,145 @@
+"""The postlexer between Lark's lexer and its parser: tokens in, tokens with
+blocks out.
+
+It receives the token stream of the text Lark parses (``run:`` blocks
+already cut out by ``prepass``) and hands on the same tokens with
+``_INDENT``/``_DEDENT`` added where a line opens or closes a block, as
+Python reads indentation (the pre-pass has refused tabs in it, so an
+indentation is a count of spaces). Line breaks inside brackets, and inside a
+directive's value written over several lines, are dropped, so both forms of a
+value are one token stream. It bounds how deeply brackets and unary minus
+nest, so that the parser's stack stays small whatever the text.
+
+Its mistakes are ``Positioned`` exceptions carrying their own line and
+column. One ``FlowIndenter`` serves one parse: after a parse error, its
+``unclosed()`` is the bracket still open where the parse stopped.
+"""
+
+from __future__ import annotations
+
+from lark import Token
+from lark.indenter import Indenter
+
+from .builder import DEPTH_HINT, MAX_DEPTH
+
+__all__ = ["MAX_BRACKETS", "FlowIndenter", "Positioned"]
+
+# Brackets open at once. Grouping parentheses are no expression level, so they
+# have a looser bound than MAX_DEPTH, there only to keep the parser's stack small.
+MAX_BRACKETS = 1000
+
+
+class Positioned(Exception):
+    """A mistake the indenter finds, at a line and column of the text Lark parses."""
+
+    def __init__(self, message: str, line: int, column: int, hint: str | None = None):
+        super().__init__(message)
+        self.message, self.line, self.column, self.hint = message, line, column, hint
+
+
+class FlowIndenter(Indenter):
+    """Lark's Indenter, plus Snakemake's rule that a directive's value continues
+    on every following line indented deeper than the directive itself.
+
+    ``input:`` followed by an indented list is thus the same token stream as
+    the one-line form, which keeps the grammar LALR(1)."""
+
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB", "LBRACE"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB", "RBRACE"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open_brackets: list[Token] = []
+        self.nested_lists = self.minus_run = 0
+
+    def process(self, stream):
+        self.open_brackets = []
+        self.nested_lists = 0  # the '[' and '{' among the open brackets
+        self.minus_run = 0  # '-' tokens in a row
+        return super().process(stream)
+
+    def unclosed(self) -> Token | None:
+        """The innermost bracket open after the last token handed on, if any."""
+        return self.open_brackets[-1] if self.open_brackets else None
+
+    def _process(self, stream):
+        line_start: list[str] = []  # the first two token types of the logical line
+        continuing_from: int | None = None  # indent of the directive whose value continues
+        last = None
+        for token in stream:
+            last = token
+            if token.type == self.NL_type:
+                if self.paren_level > 0:
+                    continue
+                indent = _indent_of(token)
+                if continuing_from is None and line_start == ["NAME", "COLON"]:
+                    continuing_from = self.indent_level[-1]
+                if continuing_from is not None and indent > continuing_from:
+                    continue  # the directive's value goes on
+                continuing_from = None
+                line_start = []
+                yield from self._handle_nl(token, indent)
+                continue
+            if len(line_start) < 2:
+                line_start.append(token.type)
+            yield token
+            self._track(token)
+        if self.paren_level > 0:
+            tok = self.open_brackets[-1]
+            raise Positioned(f"'{tok.value}' is never closed", tok.line, tok.column)
+        while len(self.indent_level) > 1:
+            self.indent_level.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, "", last) if last else Token(self.DEDENT_type, "")
+
+    def _track(self, token: Token) -> None:
+        """Count what nests as it opens: brackets, and runs of '-' (all but the
+        first of a run are unary). What is sure to nest too deeply is refused
+        at once, so that the parser's stack stays bounded whatever the text."""
+        self.minus_run = self.minus_run + 1 if token.type == "MINUS" else 0
+        if self.minus_run > MAX_DEPTH + 1:
+            raise _too_deep(token)
+        if token.type in self.OPEN_PAREN_types:
+            self._open(token)
+        elif token.type in self.CLOSE_PAREN_types:
+            self._close(token)
+
+    def _open(self, token: Token) -> None:
+        self.paren_level += 1
+        self.open_brackets.append(token)
+        if token.type != "LPAR":
+            self.nested_lists += 1  # each '[' or '{' is an expression level
+        if self.nested_lists > MAX_DEPTH or self.paren_level > MAX_BRACKETS:
+            raise _too_deep(token)
+
+    def _close(self, token: Token) -> None:
+        self.paren_level -= 1
+        if self.paren_level < 0 or not self.open_brackets:
+            raise Positioned(f"unmatched '{token.value}'", token.line, token.column)
+        self.nested_lists -= self.open_brackets.pop().type != "LPAR"
+
+    def _handle_nl(self, token: Token, indent: int):
+        yield token
+        if indent > self.indent_level[-1]:
+            self.indent_level.append(indent)
+            yield Token.new_borrow_pos(self.INDENT_type, "", token)
+            return
+        while indent < self.indent_level[-1]:
+            self.indent_level.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, "", token)
+        if indent != self.indent_level[-1]:
+            line = token.end_line if token.end_line is not None else token.line
+            raise Positioned(
+                "this line's indentation matches no enclosing block", line, indent + 1
+            )
+
+
+def _too_deep(token: Token) -> Positioned:
+    return Positioned("expression nested too deeply", token.line, token.column, DEPTH_HINT)
+
+
+def _indent_of(nl_token: Token) -> int:
+    return len(nl_token.rsplit("\n", 1)[-1]) if "\n" in nl_token else 0

@@ -1,0 +1,179 @@
+"""Failures of a parse -> ``FlowfileError``, with file, line, column and a helpful message.
+
+It receives what stopped a parse, and everything it needs to say where and
+why as arguments: the exception (Lark's ``UnexpectedInput``, the indenter's
+``Positioned``, the builder's ``AstError``, a literal Python refused, or a
+file that is not UTF-8), the text the parse saw, and for Lark's errors the
+bracket the parse's own indenter still had open. It reads no parser state of
+its own, and hands on the ``FlowfileError`` to raise. Positions of the cut-out
+text are those of the file (the pre-pass keeps line numbers).
+"""
+
+from __future__ import annotations
+
+import re
+
+from lark import Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .builder import DECLARATIVE_HINT, PYTHON_KEYWORDS, AstError
+from .errors import FlowfileError
+from .indenter import Positioned
+
+__all__ = ["PARSE_FAILURES", "from_lark", "not_utf8", "parse_failure"]
+
+# What a parse may raise besides FlowfileError (a literal Python rejects in a way not foreseen
+# is a SyntaxError or a ValueError).
+PARSE_FAILURES = (Positioned, AstError, UnexpectedInput, SyntaxError, ValueError)
+
+
+def parse_failure(e: Exception, file: str, text: str, for_lark: str, unclosed: Token | None) -> FlowfileError:
+    """The FlowfileError for one of ``PARSE_FAILURES``. ``text`` is the whole
+    (normalised) text, ``for_lark`` the text Lark parsed, ``unclosed`` the
+    innermost bracket this parse's indenter had open when it stopped."""
+    if isinstance(e, Positioned):
+        return FlowfileError(e.message, file, e.line, e.column, e.hint, _line_of(for_lark, e.line))
+    if isinstance(e, AstError):
+        return FlowfileError(e.message, file, e.pos.line, e.pos.column, e.hint, _line_of(text, e.pos.line))
+    if isinstance(e, UnexpectedInput):
+        return from_lark(e, for_lark, file, unclosed)
+    return FlowfileError(f"invalid literal: {e}", file, None, None)
+
+
+_READABLE = {
+    "NAME": "a name", "STRING": "a string", "LONG_STRING": "a string", "NUMBER": "a number",
+    "COLON": "':'", "COMMA": "','", "EQUAL": "'='", "LPAR": "'('", "RPAR": "')'",
+    "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'", "_NL": "end of line",
+    "_INDENT": "an indented block", "_DEDENT": "end of block", "$END": "end of file",
+    "RULE": "`rule`", "CHECKPOINT": "`checkpoint`", "MORETHAN": "'>'", "DOT": "'.'",
+    "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "RUNREF": "a run block",
+}
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "_NL":
+        return "end of line"
+    if tok.type == "_INDENT":
+        return "indentation"
+    if tok.type == "_DEDENT":
+        return "end of block"
+    if tok.type == "$END":
+        return "end of file"
+    return f"`{tok.value}`"
+
+
+def _blank_strings(line: str) -> str:
+    return re.sub(r"(\"[^\"]*\"|'[^']*')", lambda m: " " * len(m.group(0)), line)
+
+
+def _keyword_on_line(source_line: str, column: int) -> tuple[str, int] | None:
+    """The first Python keyword on the line up to ``column``, outside strings,
+    with its column."""
+    code = _blank_strings(source_line)
+    for m in re.finditer(r"[^\W\d]\w*", code[: max(column, 1) + 20]):
+        if m.group(0) in PYTHON_KEYWORDS and m.start() < max(column, 1):
+            return m.group(0), m.start() + 1
+    return None
+
+
+def _after_block_header(lines: list[str], line: int) -> bool:
+    """Whether the line before ``line`` (1-based) opens a block (``rule a:``)."""
+    for prev in reversed(lines[: max(line - 1, 0)]):
+        code = _blank_strings(prev).split("#", 1)[0].strip()
+        if code:
+            return code.endswith(":") and code.split()[0] in ("rule", "checkpoint")
+    return False
+
+
+def from_lark(e: UnexpectedInput, text: str, file: str, unclosed: Token | None = None) -> FlowfileError:
+    """Lark's error on ``text``, said in the Flowfile's terms. ``unclosed`` is
+    the innermost bracket open where the parse stopped (its indenter's
+    ``unclosed()``): a mistake on a later line is most likely that bracket."""
+    lines = text.split("\n")
+    line, column = e.line, e.column
+    if isinstance(e, UnexpectedToken) and e.token.type == "_INDENT":
+        line, column = e.token.end_line or line, e.token.end_column or column
+    elif isinstance(e, UnexpectedToken) and e.token.type in ("_NL", "_DEDENT", "$END"):
+        # point at the end of the previous line rather than at the next one
+        tok = e.token
+        line = tok.line if tok.line is not None else len(lines)
+        if tok.type == "$END" or line > len(lines):
+            line = len([ln for ln in lines if True]) or 1
+            while line > 1 and not lines[line - 1].strip():
+                line -= 1
+        column = len(lines[line - 1].rstrip()) + 1 if 0 < line <= len(lines) else 1
+    source = lines[line - 1] if 0 < (line or 0) <= len(lines) else ""
+    found = None
+    if isinstance(e, UnexpectedToken) and e.token.type == "NAME" and e.token.value in PYTHON_KEYWORDS:
+        found = (e.token.value, column)
+    elif source:
+        found = _keyword_on_line(source, column or 1)
+    if found is not None:
+        keyword, kcol = found
+        what = {
+            "import": "`import` statements are",
+            "from": "`from ... import` statements are",
+            "def": "function definitions (`def`) are",
+            "class": "class definitions are",
+            "lambda": "`lambda` functions are",
+            "for": "loops and comprehensions (`for`) are",
+            "if": "`if` statements and expressions are",
+            "while": "`while` loops are",
+        }.get(keyword, f"`{keyword}` is")
+        return FlowfileError(
+            f"{what} not allowed in a Flowfile", file, line,
+            kcol, DECLARATIVE_HINT, source,
+        )
+    if isinstance(e, UnexpectedCharacters):
+        rest = source[(column or 1) - 1:]
+        if rest[:3] in ('"""', "'''"):
+            return FlowfileError(f"the string {rest[:3]} is never closed", file, line, column,
+                                 f"End it with {rest[:3]}.", source)
+        if e.char in "\"'":
+            return FlowfileError(f"the string {e.char} is never closed on this line", file, line, column,
+                                 f"End it with {e.char} on the same line, or use triple quotes "
+                                 "for text over several lines.", source)
+        return FlowfileError(f"unexpected character {e.char!r}", file, line, column, None, source)
+    if isinstance(e, UnexpectedToken):
+        expected = sorted({_READABLE.get(t, f"'{t}'" if not t.isupper() else t.lower())
+                           for t in e.expected if not t.startswith("__")})
+        msg = f"unexpected {_describe_token(e.token)}"
+        hint = None
+        if unclosed is not None and unclosed.line < line:
+            b = unclosed
+            return FlowfileError(msg, file, line, column,
+                                 f"The '{b.value}' at line {b.line}, column {b.column} is never closed.", source)
+        if e.token.type == "_INDENT":
+            msg = "unexpected indentation"
+        elif "_INDENT" in e.expected or _after_block_header(lines, line):
+            hint = "Expected an indented block: indent the lines under it with spaces."
+        elif expected and len(expected) <= 6:
+            hint = "Expected " + " or ".join(expected) + "."
+        return FlowfileError(msg, file, line, column, hint, source)
+    if isinstance(e, UnexpectedEOF):
+        return FlowfileError("unexpected end of file", file, len(lines), 1, None, lines[-1] if lines else "")
+    return FlowfileError(str(e), file, line, column, None, source)
+
+
+def _line_of(text: str, line: int) -> str | None:
+    """Line ``line`` (1-based) of ``text``, without splitting all of it."""
+    start = 0
+    for _ in range(line - 1):
+        start = text.find("\n", start) + 1
+        if start == 0:
+            return None
+    if line < 1:
+        return None
+    end = text.find("\n", start)
+    return text[start:end if end >= 0 else len(text)]
+
+
+def not_utf8(e: UnicodeDecodeError, data: bytes, file: str) -> FlowfileError:
+    """Point at the first byte that is not UTF-8, by line and character column."""
+    start = data.rfind(b"\n", 0, e.start) + 1
+    end = data.find(b"\n", e.start)
+    line = data[start:end if end >= 0 else len(data)]
+    column = len(data[start:e.start].decode("utf-8", "replace")) + 1
+    return FlowfileError(f"the file is not UTF-8 text (byte 0x{data[e.start]:02x}: {e.reason})",
+                         file, data.count(b"\n", 0, e.start) + 1, column,
+                         "Save it as UTF-8.", line.decode("utf-8", "replace"))
