@@ -13,6 +13,7 @@ import ast as pyast
 import re
 import warnings
 
+from flow.rules import ACTION_KINDS
 from lark import Token, Transformer, v_args
 
 from . import ast
@@ -32,14 +33,15 @@ PURE_METHODS = frozenset(
 TOPLEVEL_DIRECTIVES = frozenset(
     {"configfile", "include", "workdir", "wildcard_constraints", "localrules"}
 )
-ACTIONS = ("shell", "run", "script", "duckdb", "mlx")
+# The directives that say what a rule's jobs do: those of the registry of job kinds.
+# `run:` holds Python, so the grammar has a rule of its own for it; the others are directives.
+ACTIONS: tuple[str, ...] = ACTION_KINDS
 RULE_DIRECTIVES = frozenset(
     {
         "input", "output", "params", "threads", "resources", "retries", "priority", "log",
-        "benchmark", "message", "wildcard_constraints", "shell", "script", "duckdb", "mlx",
-        "schema", "default_target", "localrule",
+        "benchmark", "message", "wildcard_constraints", "schema", "default_target", "localrule",
     }
-)
+) | frozenset(ACTIONS).difference({"run"})
 PYTHON_KEYWORDS = frozenset(
     {
         "import", "from", "if", "elif", "else", "for", "while", "def", "class", "lambda",
@@ -257,7 +259,7 @@ def _check_rule_body(label: str, pos: ast.Pos, directives: tuple[ast.Directive, 
     if len(actions) > 1:
         raise AstError(
             pos, f"{label} has {len(actions)} actions ({', '.join(actions)})",
-            "A rule has exactly one of shell:, run:, script:, duckdb:, mlx: (or none).",
+            "A rule has exactly one of " + ", ".join(f"{a}:" for a in ACTIONS) + " (or none).",
         )
 
 
