@@ -17,8 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flow.grammar import ast
-from flow.grammar.parser import PURE_METHODS
+from flow.grammar import PURE_METHODS, ast
 from flow.rules import NamedList
 
 from .patterns import PatternError, parse_pattern
