@@ -1,9 +1,11 @@
 """The ``flow`` command (click).
 
 Each command loads the workflow, builds the DAG and hands it to the
-scheduler or prints it. Errors become one message and an exit code here and
-nowhere else: 2 for the user's Flowfile or command line, 1 for failed jobs,
-130/143 for Ctrl-C/SIGTERM. ``--debug`` adds a traceback.
+scheduler or prints it. Whatever ends a command is shown here, once: a
+``FlowError`` (the tree and each exit code: ``errors.py``) by its
+``render()``, exiting with its ``exit_code``; Ctrl-C, SIGTERM and SIGHUP,
+click's refusals, a file flow cannot read or write and a bug in flow are made
+the ``FlowError`` they are first. ``--debug`` adds a traceback.
 """
 
 from __future__ import annotations
@@ -14,12 +16,19 @@ import sys
 import traceback
 
 import click
-from flow.grammar import FlowfileError
 
-from flow import __version__
+from flow import FlowError, __version__
 
-from .errors import Interrupted, JobsFailed, Terminated, UserError
-from .report import describe_error, jobs_text, one_line, printable
+from .errors import (
+    FileAccessError,
+    InternalError,
+    Interrupted,
+    OutputClosed,
+    Terminated,
+    UsageError,
+    UserError,
+)
+from .report import one_line, printable, status_text
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -165,12 +174,7 @@ def status(targets, as_json, directory, flowfile, config_items, _debug) -> None:
         for job, reason in entries:
             why = "; ".join(map(one_line, reason.files)) if reason.files else reason.detail
             _say(f"  {one_line(job.label)}: {why}")
-    later = f", {jobs_text(len(summary.undetermined))} wait for checkpoints" if summary.undetermined else ""
-    if groups:
-        _say(f"flow: {jobs_text(len(summary.would_run))} out of date, {summary.up_to_date} up to date{later}",
-             err=True)
-    else:
-        _say(f"flow: everything is up to date ({jobs_text(summary.up_to_date)}){later}", err=True)
+    _say(status_text(summary), err=True)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -303,47 +307,38 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="flow", standalone_mode=False)
         return 0
-    except click.exceptions.Exit as e:
+    except click.exceptions.Exit as e:  # --help, --version: done, not an error
         return e.exit_code
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
-    except click.exceptions.Abort:
-        click.echo("flow: interrupted", err=True)
-        return 130
-    except (FlowfileError, UserError, JobsFailed) as e:
-        text, code = describe_error(e)
-        _show(debug, text)
-        return code
-    except Interrupted as e:
-        name = signal.Signals(e.signum).name
-        _show(debug, f"flow: stopped by {name}; {jobs_text(e.finished)} finished "
-                     "and are kept. `flow run` resumes from there.")
-        return e.exit_code
-    except KeyboardInterrupt:
-        _show(debug, "flow: interrupted")
-        return 130
-    except Terminated as e:
-        _show(debug, f"flow: stopped by {signal.Signals(e.signum).name}")
-        return 128 + e.signum
-    except BrokenPipeError:
-        return 1
-    except OSError as e:  # a file flow itself must read or write: permissions, a full disk
-        text, code = describe_error(e)
-        _show(debug, text)
-        return code
-    except Exception as e:  # a bug in flow: one line, and the traceback with --debug
+    except FlowError as e:
+        return _fail(e, debug)
+    except (Exception, KeyboardInterrupt, Terminated) as e:
+        return _fail(flow_error(e), debug)
+
+
+def flow_error(e: BaseException) -> FlowError:
+    """What ended a command, if not a FlowError, as the FlowError it is."""
+    if isinstance(e, (KeyboardInterrupt, click.exceptions.Abort)):  # (click's word for Ctrl-C)
+        return Interrupted(signal.SIGINT)
+    if isinstance(e, Terminated):
+        return Interrupted(e.signum)
+    if isinstance(e, click.ClickException):
+        return UsageError.of(e)
+    if isinstance(e, BrokenPipeError):
+        return OutputClosed()
+    if isinstance(e, OSError):  # a file flow itself must read or write: permissions, a full disk
+        return FileAccessError.of(e)
+    return InternalError.of(e)
+
+
+def _fail(error: FlowError, debug: bool) -> int:
+    """Show ``error`` on stderr, escaped (a Flowfile excerpt, a file name),
+    with the traceback of what was raised under --debug; its exit code."""
+    text = error.render()
+    if text:
         if debug:
             traceback.print_exc()
-        _say(f"flow: internal error: {type(e).__name__}: {e} (run with --debug for details)", err=True)
-        return 1
-
-
-def _show(debug: bool, text: str) -> None:
-    """An error's message (a Flowfile excerpt, a file name) on stderr, escaped."""
-    if debug:
-        traceback.print_exc()
-    _say(text, err=True)
+        _say(text, err=True)
+    return error.exit_code
 
 
 def threading_main() -> bool:

@@ -1,17 +1,25 @@
 """What a run prints: a live progress line on a terminal, otherwise one line
-per finished job, and a summary at the end. Nothing here decides anything."""
+per finished job, and a summary at the end. Nothing here decides anything.
+
+The line that ends a build, ``flow status``, a failed run or a stopped one
+is composed here and nowhere else:
+``summary_text`` (a build that ended: ran, nothing to do, would run),
+``status_text`` (``flow status``), ``failed_text`` (jobs failed) and
+``stopped_text`` (a signal stopped flow); the errors ``JobsFailed`` and
+``Interrupted`` render themselves with the last two."""
 
 from __future__ import annotations
 
 import re
 import shutil
+import signal
 import sys
 import time
 from typing import TYPE_CHECKING, TextIO
 
-from flow.grammar import FlowfileError
+from flow import FlowError
 
-from .errors import JobsFailed, UserError
+from .errors import JobsFailed
 
 if TYPE_CHECKING:
     from .dag import Job
@@ -259,25 +267,55 @@ def jobs_text(n: int) -> str:
     return f"{n} job" if n == 1 else f"{n} jobs"
 
 
-def describe_error(e: Exception, watching: bool = False) -> tuple[str, int]:
-    """The message and exit code for a mistake or a failed build (under
-    ``flow watch``, the next step is a save, not another command)."""
-    if isinstance(e, FlowfileError):
-        return e.render(), 2
-    if isinstance(e, UserError):
-        return e.render(), e.exit_code
-    if isinstance(e, JobsFailed):
-        s = e.args[0]
-        more = f" and {len(s.failed) - 5} more" if len(s.failed) > 5 else ""
-        names = ", ".join(one_line(label) for label in s.failed[:5]) + more
-        blocked = f"; {s.blocked} not started" if s.blocked else ""
-        what = "could not start" if s.user_errors == len(s.failed) else "failed"
-        then = ("Fix the problem and save: flow watch builds again" if watching
-                else "Fix the problem and `flow run` again")
-        return (f"flow: {jobs_text(len(s.failed))} {what} ({names}); {s.ran} ran{blocked}. "
-                f"{then}: finished jobs are kept."), e.exit_code
-    if isinstance(e, OSError):  # a file flow itself must read or write: permissions, a full disk
-        where = f"{e.filename}: " if e.filename else ""
-        hint = "\nCheck the permissions of that file and its directory." if isinstance(e, PermissionError) else ""
-        return f"flow: error: {where}{e.strerror or e}{hint}", 2
-    raise TypeError(f"not a user-facing error: {e!r}")
+# the end of a run ----------------------------------------------------------------
+
+
+def summary_text(summary: Summary, seconds: float, dry_run: bool = False, touch: bool = False) -> str:
+    """The last line of a build that ended (``seconds`` after it started):
+    what would run, that nothing had to, or what ran."""
+    if dry_run:
+        later = (f", more after checkpoints ({jobs_text(len(summary.undetermined))} wait for them)"
+                 if summary.undetermined else "")
+        return f"flow: would run {jobs_text(len(summary.would_run))}, {summary.up_to_date} up to date{later}"
+    if summary.ran == 0 and not touch:
+        return f"flow: nothing to do, {jobs_text(summary.up_to_date)} up to date ({seconds:.2f}s)"
+    return f"flow: {jobs_text(summary.ran)} ran, {summary.up_to_date} up to date ({seconds:.2f}s)"
+
+
+def status_text(summary: Summary) -> str:
+    """The last line of ``flow status``: how many jobs are out of date."""
+    later = f", {jobs_text(len(summary.undetermined))} wait for checkpoints" if summary.undetermined else ""
+    if summary.would_run:
+        return f"flow: {jobs_text(len(summary.would_run))} out of date, {summary.up_to_date} up to date{later}"
+    return f"flow: everything is up to date ({jobs_text(summary.up_to_date)}){later}"
+
+
+def failed_text(summary: Summary, watching: bool = False) -> str:
+    """The last line of a run in which jobs failed (``JobsFailed``): which,
+    how many ran, and what to do (under ``flow watch``, the next step is a
+    save, not another command)."""
+    s = summary
+    more = f" and {len(s.failed) - 5} more" if len(s.failed) > 5 else ""
+    names = ", ".join(one_line(label) for label in s.failed[:5]) + more
+    blocked = f"; {s.blocked} not started" if s.blocked else ""
+    what = "could not start" if s.user_errors == len(s.failed) else "failed"
+    then = ("Fix the problem and save: flow watch builds again" if watching
+            else "Fix the problem and `flow run` again")
+    return (f"flow: {jobs_text(len(s.failed))} {what} ({names}); {s.ran} ran{blocked}. "
+            f"{then}: finished jobs are kept.")
+
+
+def stopped_text(signum: int, finished: int | None = None) -> str:
+    """The last line when a signal stopped flow (``Interrupted``): with
+    ``finished``, a run was under way and its finished jobs are kept."""
+    name = signal.Signals(signum).name
+    if finished is not None:
+        return (f"flow: stopped by {name}; {jobs_text(finished)} finished "
+                "and are kept. `flow run` resumes from there.")
+    return "flow: interrupted" if signum == signal.SIGINT else f"flow: stopped by {name}"
+
+
+def describe_error(e: FlowError, watching: bool = False) -> str:
+    """What to say of an error that ended a command or a build (under ``flow
+    watch``, failed jobs are fixed by a save)."""
+    return e.render(watching=watching) if isinstance(e, JobsFailed) else e.render()

@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 
 from flow.grammar import FlowfileError
 
+from flow import FlowError
+
 from .build import Build, RunOptions, build
-from .errors import JobsFailed, LockHeld, MissingInputError, UserError
+from .errors import FileAccessError, Interrupted, LockHeld, MissingInputError
 from .lock import RunLock
 from .report import describe_error, one_line, printable
 
@@ -199,9 +201,14 @@ class Watcher:
                 self._say(f"flow watch: {e.message}; building when it ends")
                 RunLock(".flow").wait_until_free()
                 continue
-            except (FlowfileError, UserError, JobsFailed, OSError) as e:
+            except Interrupted:  # Ctrl-C, SIGTERM during the build: the watcher stops too
+                raise
+            except FlowError as e:  # a mistake, failed jobs: said; the next save builds again
                 error = e
-                self._say(describe_error(e, watching=True)[0])
+            except OSError as e:  # a file flow itself must read or write
+                error = FileAccessError.of(e)
+            if error is not None:
+                self._say(describe_error(error, watching=True))
             break
         watched = watched_paths(result, error)
         if result.wf is None:  # the Flowfile did not load: what the last build used still counts

@@ -15,6 +15,8 @@ import shutil
 import unicodedata
 from itertools import islice
 
+from flow import FlowError
+
 INDENT = "    "  # before the excerpt and its caret
 ELLIPSIS = "\u2026"
 MIN_WIDTH, MAX_WIDTH = 40, 120  # bounds on an excerpt line, indent included
@@ -22,7 +24,10 @@ QUOTE_LIMIT = 60  # longest name or token a message quotes whole
 _QUOTED = re.compile(rf"`([^`\n]{{{QUOTE_LIMIT + 1},}})`")
 
 
-class FlowfileError(Exception):
+class FlowfileError(FlowError):
+    """A mistake in a Flowfile, at file:line:col (exit 2, as every ``FlowError``
+    unless said): rendered with the source line, a caret and the hint."""
+
     def __init__(
         self,
         message: str,
