@@ -55,7 +55,7 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
     from .lock import RunLock
     from .model import find_flowfile, load, parse_config_overrides
     from .rebuild import Rebuilder
-    from .report import Reporter, jobs_text
+    from .report import Reporter, summary_text
     from .scheduler import Options, Scheduler
     from .state import State
 
@@ -111,18 +111,9 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
                 clear_scratch()
             reporter.close()
             state.close()
-        took = time.monotonic() - started
-        if not summary_line:
-            pass
-        elif o.dry_run:
-            later = (f", more after checkpoints ({jobs_text(len(summary.undetermined))} wait for them)"
-                     if summary.undetermined else "")
-            reporter.summary(f"flow: would run {jobs_text(len(summary.would_run))}, "
-                             f"{summary.up_to_date} up to date{later}")
-        elif summary.ran == 0 and not o.touch:
-            reporter.summary(f"flow: nothing to do, {jobs_text(summary.up_to_date)} up to date ({took:.2f}s)")
-        else:
-            reporter.summary(f"flow: {jobs_text(summary.ran)} ran, {summary.up_to_date} up to date ({took:.2f}s)")
+        if summary_line:
+            took = time.monotonic() - started
+            reporter.summary(summary_text(summary, took, dry_run=o.dry_run, touch=o.touch))
     finally:
         if lock is not None:
             lock.release()
