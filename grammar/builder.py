@@ -1,10 +1,14 @@
 """The parser's reductions, made straight into AST nodes (flow.grammar.ast).
 
-Lark calls ``AstBuilder``'s methods as it reduces each grammar rule, so no
-parse tree is ever built: the AST is made in the same pass as the parse, and
-a node's position is that of its first token. It also checks what a rule's
-parts alone can tell (known functions and directives, one action per rule,
-expressions not nested too deeply), raising ``AstError`` with a position.
+Lark calls ``AstBuilder``'s methods as it reduces each grammar rule, handing
+them the tokens and the nodes already built, so no parse tree is ever made:
+the AST is made in the same pass as the parse, and a node's position is that
+of its first token. ``begin`` hands it the file name and the ``run:`` blocks
+the pre-pass cut out, which it puts back where ``run: @runN`` stands. It also
+checks what a rule's parts alone can tell (known functions and directives,
+one action per rule, expressions not nested too deeply), raising ``AstError``
+with a position. The vocabulary those checks use is here too; the action
+directives are those of the registry of job kinds (``flow.rules.ACTION_KINDS``).
 """
 
 from __future__ import annotations
