@@ -1708,3 +1708,80 @@ def test_loading_a_hostile_flowfile_takes_memory_a_small_multiple_of_its_size(tm
     finally:
         tracemalloc.stop()
     assert peak < 20 * len(text)
+
+
+# ------------------------------------------------ the parser's parts (issue 14)
+
+
+def test_the_grammar_file_names_run_as_its_only_action_keyword_and_the_registry_has_it():
+    """The .lark grammar knows `run:` by name (its body is Python the pre-pass
+    cuts out); every other action is a plain directive, told apart by the
+    registry of job kinds, so adding a kind there needs no grammar change."""
+    import re
+    from pathlib import Path
+
+    import flow.grammar.parser as parser
+    from flow.rules import ACTION_KINDS
+
+    lark_text = Path(parser.GRAMMAR).read_text(encoding="utf-8")
+    keywords = set(re.findall(r'^[A-Z_]+(?:\.\d+)?:\s*"(\w+)"\s*$', lark_text, re.MULTILINE))
+    assert keywords & set(ACTION_KINDS) == {"run"}
+    assert "directive: NAME" in lark_text
+    assert parser.ACTIONS == ACTION_KINDS
+    assert parser.RULE_DIRECTIVES >= set(ACTION_KINDS) - {"run"}
+
+
+@pytest.mark.parametrize("kind", ["shell", "script", "duckdb", "mlx"])
+def test_each_action_kind_but_run_is_a_rule_directive_and_counts_as_the_action(kind):
+    rule = only(f'rule a:\n    output: "o"\n    {kind}: "x"\n')
+    assert [d.name for d in rule.directives] == ["output", kind]
+    e = error_of(f'rule a:\n    {kind}: "x"\n    run:\n        pass\n', dedent=False)
+    assert e.message == f"rule a has 2 actions ({kind}, run)"
+    assert e.hint == "A rule has exactly one of shell:, run:, script:, duckdb:, mlx: (or none)."
+
+
+def test_the_error_path_is_handed_the_open_bracket_of_its_own_parse():
+    """translate.from_lark reads no parser state: the bracket it blames is the
+    one it is given (the indenter of that parse hands it over)."""
+    from flow.grammar import translate
+    from lark import Token
+    from lark.exceptions import UnexpectedToken
+
+    text = "X = [1, 2,\nY = 3\n"
+    bad = Token("EQUAL", "=", start_pos=13, line=2, column=3)
+    e = UnexpectedToken(bad, {"RSQB", "COMMA"})
+    assert translate.from_lark(e, text, "F").hint == "Expected ',' or ']'."
+    bracket = Token("LSQB", "[", start_pos=4, line=1, column=5)
+    assert translate.from_lark(e, text, "F", bracket).hint == "The '[' at line 1, column 5 is never closed."
+
+
+def test_the_parser_module_holds_no_indenter_of_its_own_between_parses():
+    import flow.grammar.parser as parser
+    from flow.grammar.indenter import FlowIndenter
+
+    with pytest.raises(FlowfileError):
+        parse("X = [1, 2,\nY = 3\n")
+    assert not [v for v in vars(parser).values() if isinstance(v, FlowIndenter)]
+    assert parser._POSTLEX.indenter is None
+
+
+def test_parses_in_threads_say_the_same_as_one_at_a_time():
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [
+        "X = [1, 2,\nY = 3\n",  # the bracket at line 1 is blamed
+        'rule a:\n    input: expand("x/{s}", s=S\n    output: "y"\n',
+        "X = [1 2]\n",  # no bracket is blamed
+        "X = (1, 2))\n",
+        'rule a:\n    output: "o"\n    shell: "x"\n',
+    ] * 40
+
+    def outcome(text):
+        try:
+            return repr(parse(text))
+        except FlowfileError as e:
+            return (e.message, e.line, e.column, e.hint)
+
+    alone = [outcome(t) for t in texts]
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(outcome, texts)) == alone
