@@ -54,6 +54,7 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
     from .hashing import Hasher
     from .lock import RunLock
     from .model import find_flowfile, load, parse_config_overrides
+    from .prepare import Preparer
     from .rebuild import Rebuilder
     from .report import Reporter, summary_text
     from .scheduler import Options, Scheduler
@@ -90,15 +91,16 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
         # As in Snakemake, temp() files a target rule without outputs gathers
         # (`rule all: input: ...`) are kept.
         target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
-        rebuilder = Rebuilder(wf, state, Hasher(state.files), forceall=o.forceall,
-                              forcerules=set(o.forcerun), targets=target_paths, cores=cores)
+        hasher, preparer = Hasher(state.files), Preparer(wf, cores)
+        rebuilder = Rebuilder(state, hasher, preparer, forceall=o.forceall,
+                              forcerules=set(o.forcerun), targets=target_paths)
         executor = None if o.dry_run else LocalExecutor(cores, keep_fds=lock.inherited_fds, env=lock.job_env())
         if executor is not None and not o.touch:
             executor.warm(worker_kinds(wf))
         options = Options(cores=cores, resources=o.resources, keep_going=o.keep_going,
                           dry_run=o.dry_run, notemp=o.notemp, touch=o.touch)
         events = Observers(reporter)  # (a run history, an event stream: further observers)
-        scheduler = Scheduler(dag, rebuilder, executor, state, events, options)
+        scheduler = Scheduler(dag, rebuilder, preparer, executor, state, events, options)
         stopped = True
         try:
             summary = result.summary = scheduler.run(jobs)

@@ -13,19 +13,15 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import xxhash
-from flow.rules import ActionError, JobContext, Namespace, Prepared
-from flow.rules.shell import format_command
 
 from .dag import Job
-from .errors import UserError
 from .hashing import Hasher
-from .model import Workflow, job_namespaces
+from .model import job_namespaces
+from .prepare import Preparer
 from .state import State
 
 
@@ -41,61 +37,22 @@ class Reason:
 
 
 class Rebuilder:
-    def __init__(self, workflow: Workflow, state: State, hasher: Hasher,
+    def __init__(self, state: State, hasher: Hasher, preparer: Preparer,
                  forceall: bool = False, forcerules: set[str] | None = None,
-                 targets: set[str] | None = None, cores: int | None = None):
-        self.wf = workflow
-        self.cores = cores  # a job's {threads} is capped at -j, as in Snakemake
+                 targets: set[str] | None = None):
         self.state = state
         self.hasher = hasher
+        self.preparer = preparer  # what the job runs: its action's signature goes into the key
         self.forceall = forceall
         self.forcerules = forcerules or set()
         self.targets = targets or set()
-        self.globals = _picklable_globals(workflow)
-        self._prepared: dict[str, Prepared] = {}
-
-    # what the job does ----------------------------------------------------------
-
-    def context(self, job: Job) -> JobContext:
-        """Everything a Python job's code may read (``_Fields`` makes each name)."""
-        f = _Fields(self, job)
-        return JobContext(
-            rule=f["rule"], input=f["input"], output=f["output"], params=f["params"],
-            wildcards=f["wildcards"], threads=f["threads"], resources=f["resources"], log=f["log"],
-            config=f["config"], globals=self.globals,
-        )
-
-    def prepared(self, job: Job) -> Prepared | None:
-        if job.rule.action is None:
-            return None
-        p = self._prepared.get(job.id)
-        if p is None:
-            # A command needs only the names it formats: build just those (most
-            # use input and output only); a worker's job gets the whole
-            # context, which is pickled and sent with it.
-            ctx = self.context(job) if job.rule.action.in_worker else _CommandContext(self, job)
-            try:
-                p = job.rule.action.prepare(ctx)
-            except ActionError as e:
-                raise UserError(f"rule {job.label}: {e}", pos=job.rule.where(job.rule.action.kind)) from None
-            self._prepared[job.id] = p
-        return p
-
-    def message(self, job: Job) -> str | None:
-        """The rule's ``message:`` for this job; as written if it cannot be formatted."""
-        if not job.rule.message:
-            return None
-        try:
-            return format_command(job.rule.message, _CommandContext(self, job).format_namespace(), quote=False)
-        except ActionError:
-            return job.rule.message
 
     # the key ----------------------------------------------------------------------
 
     def key(self, job: Job, recorded_hashes: bool = True) -> tuple[str, dict]:
         """The job's key and its parts. For an input a temp() output that flow
         deleted, the hash recorded when it was made stands in."""
-        prepared = self.prepared(job)
+        prepared = self.preparer.prepared(job)
         action = _h(prepared.signature if prepared else "")
         if job.params:
             _, params_ns = job_namespaces(job.rule, job.wildcards, job.params)
@@ -195,57 +152,6 @@ class Rebuilder:
         return missing
 
 
-class _CommandContext:
-    """Stands in for a ``JobContext`` where only a command is formatted."""
-
-    def __init__(self, rebuilder: Rebuilder, job: Job):
-        self.rebuilder, self.job = rebuilder, job
-
-    def format_namespace(self) -> _Fields:
-        return _Fields(self.rebuilder, self.job)
-
-
-class _Fields(Mapping):
-    """The names a command may use (``JobContext.format_namespace``), each
-    made when the command first asks for it."""
-
-    _NAMES = ("input", "output", "params", "wildcards", "threads", "resources", "log", "config", "rule")
-
-    def __init__(self, rebuilder: Rebuilder, job: Job):
-        self.rebuilder, self.job = rebuilder, job
-        self.made: dict[str, Any] = {}
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self.made:
-            if name not in self._NAMES:
-                raise KeyError(name)
-            self.made[name] = self._make(name)
-        return self.made[name]
-
-    def _make(self, name: str) -> Any:
-        job, rb = self.job, self.rebuilder
-        if name in ("input", "output", "log"):
-            return job.named(name)
-        if name in ("params", "wildcards"):
-            wildcards, params = job_namespaces(job.rule, job.wildcards, job.params)
-            self.made["wildcards"] = wildcards
-            return params if name == "params" else wildcards
-        if name == "threads":
-            return min(job.rule.threads, rb.cores) if rb.cores else job.rule.threads
-        if name == "resources":
-            return Namespace(job.rule.resources)
-        return rb.wf.config if name == "config" else job.rule.name
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._NAMES
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._NAMES)
-
-    def __len__(self) -> int:
-        return len(self._NAMES)
-
-
 def _h(text: str) -> str:
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
 
@@ -259,19 +165,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def _picklable_globals(workflow: Workflow) -> dict[str, Any]:
-    """Top-level names a run: block may use (those a worker can receive)."""
-    out = {}
-    for name, value in workflow.env.names.items():
-        if name == "config" or type(value).__name__ == "Deferred":
-            continue
-        if isinstance(value, tuple) and hasattr(value, "_fields"):
-            value = tuple(value)
-        try:
-            pickle.dumps(value)
-        except Exception:  # noqa: BLE001 - anything unpicklable simply stays out
-            continue
-        out[name] = value
-    return out

@@ -30,6 +30,7 @@ from .errors import Interrupted, JobsFailed, Terminated, UserError
 from .events import RunObserver
 from .executor import Completion, Executor, Task
 from .files import make_readonly, remove_empty_parents, remove_output
+from .prepare import Preparer
 from .rebuild import Reason, Rebuilder
 from .state import State
 
@@ -70,10 +71,11 @@ class Summary:
 
 
 class Scheduler:
-    def __init__(self, dag: DAG, rebuilder: Rebuilder, executor: Executor | None,
+    def __init__(self, dag: DAG, rebuilder: Rebuilder, preparer: Preparer, executor: Executor | None,
                  state: State, events: RunObserver, options: Options):
         self.dag = dag
         self.rebuilder = rebuilder
+        self.preparer = preparer
         self.executor = executor
         self.state = state
         self.events = events
@@ -229,7 +231,7 @@ class Scheduler:
                                 f"Raise --resources {name}=..., or lower the rule's resources:.")
         self.temp_needed.pop(job.id, None)
         if self.opt.dry_run:
-            prepared = self.rebuilder.prepared(job)
+            prepared = self.preparer.prepared(job)
             self.events.job_skipped(job, reason, prepared.display if prepared else None)
             self.summary.would_run.append((job, reason))
             self.changed.add(job.id)
@@ -328,7 +330,7 @@ class Scheduler:
         if problem is not None:  # nothing ran, and the old outputs stay: they are not this attempt's
             self._refuse(job, problem, user_error=True)
             return
-        prepared = self.rebuilder.prepared(job)
+        prepared = self.preparer.prepared(job)
         attempt = self.attempts.get(job.id, 0) + 1
         self.attempts[job.id] = attempt
         runtime = job.rule.resources.get("runtime")
@@ -338,9 +340,9 @@ class Scheduler:
         self.free_threads -= threads
         for name in self.opt.resources:
             self.free_resources[name] -= job.rule.resources.get(name, 0)
-        self.events.job_started(job, reason, prepared.display, self.rebuilder.message(job))
-        ctx = None if prepared.kind == "shell" else self.rebuilder.context(job)
-        self.executor.submit(Task(job.id, prepared.kind, prepared.payload, ctx))
+        self.events.job_started(job, reason, prepared.display, self.preparer.message(job))
+        ctx = self.preparer.context(job) if prepared.in_worker else None
+        self.executor.submit(Task(job.id, prepared.kind, prepared.payload, ctx, in_worker=prepared.in_worker))
 
     def _prepare_outputs(self, job: Job) -> str | None:
         """Remove old outputs (so that a half-written one is never mistaken for
@@ -392,8 +394,8 @@ class Scheduler:
 
     def _why_failed(self, r: _Running, c: Completion) -> str | None:
         error = c.error
-        prepared = self.rebuilder.prepared(r.job)
-        if prepared is not None and prepared.kind == "shell" and error:
+        prepared = self.preparer.prepared(r.job)
+        if prepared is not None and not prepared.in_worker and error:
             error += f"\ncommand: {prepared.display}"
         if error:
             error += self._last_words(r, c)
