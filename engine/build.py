@@ -54,6 +54,8 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
     from .hashing import Hasher
     from .lock import RunLock
     from .model import find_flowfile, load, parse_config_overrides
+    from .outputs import Outputs
+    from .plan import Plan
     from .prepare import Preparer
     from .rebuild import Rebuilder
     from .report import Reporter, summary_text
@@ -100,7 +102,9 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
         options = Options(cores=cores, resources=o.resources, keep_going=o.keep_going,
                           dry_run=o.dry_run, notemp=o.notemp, touch=o.touch)
         events = Observers(reporter)  # (a run history, an event stream: further observers)
-        scheduler = Scheduler(dag, rebuilder, preparer, executor, state, events, options)
+        outputs = Outputs(dag, state, hasher, preparer, executor, events)
+        plan = Plan(dag, target_paths, dry_run=o.dry_run, release_temps=not o.notemp)
+        scheduler = Scheduler(plan, rebuilder, preparer, outputs, executor, events, options)
         stopped = True
         try:
             summary = result.summary = scheduler.run(jobs)

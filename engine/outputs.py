@@ -1,0 +1,289 @@
+"""What happens to a job's files around a run of it (the scheduler decides
+only when it runs).
+
+Before: old outputs go (a half-written one must never pass for new), the
+directories its outputs, logs and benchmark go into are made, and an output
+that is protected or leads outside the working directory stops it. After:
+its outputs are hashed and recorded in one transaction, the moment it counts
+as done; a job with a ``schema:`` is recorded only once a worker has checked
+its tabular outputs, a second step submitted when the job ends. A failed
+attempt's outputs are removed, and its message ends with the job's own last
+words (its stderr or its log). ``--touch`` records outputs without a run,
+and temp() outputs nothing needs any more are deleted here.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from flow.rules import contracts
+
+from .dag import DAG, Job
+from .errors import UserError
+from .events import RunObserver
+from .executor import Completion, Executor, Task
+from .files import make_readonly, remove_empty_parents, remove_output
+from .hashing import Hasher
+from .prepare import Preparer
+from .state import State
+from .watch_jobs import TAIL_BYTES, tail_text
+
+
+@dataclass
+class Attempt:
+    """One start of a job: what its outputs are recorded with."""
+
+    job: Job
+    key: str
+    parts: dict
+    started: float  # time.time() when it started
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the end of a job's attempt (or of the check of its outputs) came to:
+    its outputs recorded, a failure, or neither yet, while its outputs are checked."""
+
+    recorded: bool
+    error: str | None = None  # why the attempt failed
+    status: int = 1  # recorded with the failed attempt
+    retry: bool = True  # worth another attempt (a broken contract is not: the same outputs break it again)
+
+    @property
+    def checking(self) -> bool:
+        """A worker checks the outputs; the check's completion comes next."""
+        return not self.recorded and self.error is None
+
+
+RECORDED = Outcome(recorded=True)
+CHECKING = Outcome(recorded=False)
+
+
+class Outputs:
+    def __init__(self, dag: DAG, state: State, hasher: Hasher, preparer: Preparer,
+                 executor: Executor | None, events: RunObserver):
+        self.dag = dag
+        self.state = state
+        self.hasher = hasher
+        self.preparer = preparer
+        self.executor = executor
+        self.events = events
+        self.checking: dict[str, tuple[float, Completion]] = {}  # job id -> when it ended, how
+
+    # before a run ----------------------------------------------------------------
+
+    def prepare(self, job: Job) -> str | None:
+        """Remove old outputs (so that a half-written one is never mistaken for
+        new) and create the directories outputs, logs and the benchmark go
+        into; a text saying why not, if the job cannot start."""
+        written = job.outputs + job.logs + ([job.benchmark] if job.benchmark else [])
+        for path in written:
+            if self.dag.leads_outside(path):
+                return f"{path} leads outside the working directory through a symbolic link; nothing was written"
+        for i, out in enumerate(job.outputs):
+            if os.path.lexists(out):
+                if "protected" in job.output_flags(i) and not os.stat(out).st_mode & stat.S_IWUSR:
+                    return (f"output {out} is protected (read-only); delete it yourself "
+                            "if it should be made again")
+                try:
+                    remove_output(out)
+                except OSError as e:
+                    return f"cannot remove the old {out}: {e.strerror}"
+        for path in written:  # (a directory() output the job makes itself, as in Snakemake)
+            parent = os.path.dirname(path)
+            try:
+                if parent:
+                    os.makedirs(parent, exist_ok=True)
+            except OSError as e:
+                return f"cannot make the directory {parent} for {path}: {e.strerror}"
+        return None
+
+    # after a run -----------------------------------------------------------------
+
+    def ended(self, a: Attempt, c: Completion) -> Outcome:
+        """An attempt of a job ended, or the check of its outputs did: record
+        its outputs, say why it failed, or submit the check of its outputs
+        (a job with a ``schema:`` counts as done only once a worker has read
+        its tabular outputs: ``rules.contracts``)."""
+        checked = self.checking.pop(a.job.id, None)
+        if checked is not None:  # c is the check's
+            if not c.ok:
+                return Outcome(False, c.error or "failed", retry=False)
+            ended, c = checked
+            return self._record(a, ended, c, retry=False)
+        if not c.ok:
+            return Outcome(False, self._failure_text(a, c), status=c.returncode or 1)
+        if a.job.rule.schema and self._submit_check(a.job, c):
+            return CHECKING
+        return self._record(a, time.time(), c, retry=True)
+
+    def _submit_check(self, job: Job, c: Completion) -> bool:
+        outputs = [out for i, out in enumerate(job.outputs)
+                   if "directory" not in job.output_flags(i) and contracts.checkable(out)]
+        if not outputs:
+            return False
+        self.checking[job.id] = (time.time(), c)
+        self.executor.submit(Task(job.id, "contracts", (outputs, job.rule.schema, job.rule.name)))
+        return True
+
+    def _record(self, a: Attempt, ended: float, c: Completion, retry: bool) -> Outcome:
+        """Check a finished job's outputs and record them in one transaction
+        (the moment the job counts as done), or say what is wrong with them."""
+        job, hasher = a.job, self.hasher
+        outputs = []
+        for i, out in enumerate(job.outputs):
+            hasher.forget(out)
+            try:
+                digest = hasher.digest(out)
+            except OSError as e:
+                return Outcome(False, f"cannot read its output {out}: {e.strerror}", c.returncode or 1, retry)
+            problem = None
+            flags = job.output_flags(i)
+            if digest is None:
+                problem = f"the job finished but did not make its output {out}"
+            elif "directory" in flags and not os.path.isdir(out):
+                problem = f"output {out} is marked directory() but is a file"
+            elif "directory" not in flags and os.path.isdir(out):
+                problem = f"output {out} is a directory: mark it directory(\"{out}\") in the rule"
+            if problem is not None:
+                return Outcome(False, problem, c.returncode or 1, retry)
+            outputs.append((out, digest, "temp" in flags))
+        self.state.record_job(job.id, job.rule.name, job.wildcards, a.key, a.parts, outputs,
+                              hasher.take_learned(), a.started, ended)
+        try:
+            self._after_recorded(job, ended - a.started, c)
+        except OSError as e:
+            self.events.note(f"warning: {job.label}: {e.filename or ''}: {e.strerror}")
+        return RECORDED
+
+    def _after_recorded(self, job: Job, seconds: float, c: Completion) -> None:
+        """What follows a recorded job: protected() outputs made read-only, an
+        empty log for one the job did not write (as in Snakemake), the benchmark."""
+        for i, out in enumerate(job.outputs):
+            if "protected" in job.output_flags(i):
+                make_readonly(out)
+        for log in job.logs:
+            if not os.path.lexists(log):
+                open(log, "a").close()
+        if job.benchmark:
+            _write_benchmark(job.benchmark, seconds, c)
+
+    def touch(self, job: Job, key: str, parts: dict) -> None:
+        """--touch: record existing outputs as made by flow, without running."""
+        missing = missing_outputs(job)
+        if missing:
+            raise UserError(f"--touch: output {missing[0]} of {job.label} does not exist, so it cannot be recorded")
+        hasher = self.hasher
+        outputs = [(out, hasher.digest(out), "temp" in job.output_flags(i)) for i, out in enumerate(job.outputs)]
+        now = time.time()
+        self.state.record_job(job.id, job.rule.name, job.wildcards, key, parts, outputs,
+                              hasher.take_learned(), now, now)
+
+    # failures ----------------------------------------------------------------------
+
+    def _failure_text(self, a: Attempt, c: Completion) -> str:
+        """Why an attempt failed: the executor's words, the command for one that
+        is not a worker's job, and the end of what the job itself wrote."""
+        error = c.error or "failed"
+        prepared = self.preparer.prepared(a.job)
+        if prepared is not None and not prepared.in_worker:
+            error += f"\ncommand: {prepared.display}"
+        return error + _last_words(a, c)
+
+    def discard(self, a: Attempt, status: int) -> None:
+        """A failed attempt: remove what it wrote, and record that it failed."""
+        job = a.job
+        self.remove(job)
+        self.state.record_failure(job.id, job.rule.name, job.wildcards, a.started, time.time(), status)
+
+    def remove(self, job: Job) -> None:
+        """Remove what a job that did not finish wrote (it was stopped)."""
+        for out in job.outputs:
+            remove_output(out)
+
+    @staticmethod
+    def naming_logs(job: Job, error: str) -> str:
+        """A job's final failure message, with the logs it left to read."""
+        logs = [log for log in job.logs if os.path.exists(log)]
+        return error + f"\nits log: {', '.join(logs)}" if logs else error
+
+    # temp() files and the end of the run -------------------------------------------
+
+    def delete_temps(self, paths: list[str], running: Iterable[Job]) -> None:
+        """Delete temp() outputs nothing needs any more, and the directories that
+        leaves empty, but those ``running`` jobs write into."""
+        busy: set[str] | None = None
+        for out in paths:
+            if os.path.lexists(out):
+                remove_output(out)
+                busy = _dirs_written(running) if busy is None else busy
+                remove_empty_parents(out, keep=busy)
+            self.hasher.forget(out)
+
+    def settle(self) -> None:
+        """Hash fresh outputs again once their timestamps can be trusted (``Hasher.settle``)."""
+        self.hasher.settle()
+
+    def close(self) -> None:
+        """Keep what hashing learned about files (their stat signatures) for the next run."""
+        self.state.save_stats(self.hasher.take_learned())
+
+
+def missing_outputs(job: Job) -> list[str]:
+    return [o for o in job.outputs if not os.path.lexists(o)]
+
+
+def _dirs_written(jobs: Iterable[Job]) -> set[str]:
+    """Directories these jobs write into, with every directory above them."""
+    dirs: set[str] = set()
+    for job in jobs:
+        for path in job.outputs + job.logs + ([job.benchmark] if job.benchmark else []):
+            d = os.path.dirname(path)
+            while d and d not in dirs:
+                dirs.add(d)
+                d = os.path.dirname(d)
+    return dirs
+
+
+def _last_words(a: Attempt, c: Completion) -> str:
+    """The end of what a failed job wrote to stderr or, when it sent that
+    to its log, of the log it wrote this time."""
+    if c.stderr_tail:
+        return "\nits stderr ended with:\n" + _indent(c.stderr_tail)
+    for log in a.job.logs:
+        try:  # (file times lag the clock by up to a tick: allow a second)
+            written = os.path.getmtime(log) >= a.started - 1
+        except OSError:
+            continue
+        ending = _file_tail(log) if written else None
+        if ending:
+            return f"\n{log} ends with:\n" + _indent(ending)
+    return ""
+
+
+def _file_tail(path: str) -> str | None:
+    """The last lines of a log file (None if empty or unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - TAIL_BYTES))
+            return tail_text(f.read())
+    except OSError:
+        return None
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + ln for ln in text.split("\n"))
+
+
+def _write_benchmark(path: str, seconds: float, c: Completion) -> None:
+    h, rem = divmod(int(seconds), 3600)
+    m, s = divmod(rem, 60)
+    rss = f"{c.max_rss_kb / 1024:.2f}" if c.max_rss_kb else "NA"
+    cpu = f"{c.cpu_seconds:.2f}" if c.cpu_seconds is not None else "NA"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("s\th:m:s\tmax_rss\tcpu_time\n")
+        f.write(f"{seconds:.4f}\t{h}:{m:02d}:{s:02d}\t{rss}\t{cpu}\n")
