@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from flow.grammar import FlowfileError
+from flow import FlowError
 
 from .dag import Job
 from .errors import Interrupted, JobsFailed, Terminated, UserError
@@ -137,7 +137,7 @@ class Scheduler:
             job = decidable.popleft()
             try:
                 self._decide(job)
-            except (UserError, FlowfileError) as e:  # this job cannot run (a bad placeholder, ...)
+            except FlowError as e:  # this job cannot run (a bad placeholder, ...)
                 self._refuse(job, e.render(), user_error=True)
 
     # deciding ------------------------------------------------------------------------
