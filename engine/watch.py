@@ -50,11 +50,17 @@ class Watched:
             return False
         if path in self.files or any(_under(path, t) for t in self.trees):
             return True
+        if not os.path.exists(path) and self.holds(path):  # a deleted directory
+            return True
         for base, regex in self.globs:
             if _under(path, base) and path != base:
                 if regex.match(os.path.relpath(path, os.getcwd())) or regex.match(os.path.relpath(path, base)):
                     return True
         return False
+
+    def holds(self, directory: str) -> bool:
+        wanted = [*self.files, *self.trees, *(base for base, _ in self.globs)]
+        return any(_under(w, directory) and w != directory for w in wanted)
 
     def directories(self) -> dict[str, bool]:
         """Directories to watch, and whether recursively (an existing one
@@ -259,17 +265,19 @@ class Watcher:
                 pass
 
     def _new_directory(self, path: str, watched: Watched) -> None:
-        """A directory a watched file will be in has appeared: watch it (and
-        take the file as changed if it is there already)."""
+        """A directory something watched will be in has appeared (perhaps one
+        deleted and made again): watch it, and take what is in it already as
+        changed, since its events came before the watch."""
         path = os.path.abspath(path)
-        if not os.path.isdir(path) or not any(f.startswith(path + os.sep) for f in watched.files):
+        if not os.path.isdir(path) or not (watched.holds(path) or path in watched.trees
+                                           or any(path == base for base, _ in watched.globs)):
             return
-        before = {d for d, _ in self.watches}
+        before = dict(self.watches)
         self._schedule(watched)
-        new = {d for d, _ in self.watches} - before
-        for f in watched.files:
-            if os.path.dirname(f) in new and os.path.exists(f):
-                self.events.put(f)
+        for (directory, recursive), value in self.watches.items():
+            if before.get((directory, recursive)) != value:
+                for f in _files_in(directory, recursive):
+                    self.events.put(f)
 
     def _wait(self, watched: Watched) -> list[str]:
         """The paths that matter of the next changes, once they have settled."""
@@ -292,6 +300,15 @@ class Watcher:
             if watched.matters(path):
                 changed[os.path.abspath(path)] = None
                 settle = time.monotonic() + self.debounce
+
+
+def _files_in(directory: str, recursive: bool) -> list[str]:
+    if recursive:
+        return [os.path.join(d, f) for d, _, files in os.walk(directory) for f in files]
+    try:
+        return [e.path for e in os.scandir(directory) if not e.is_dir()]
+    except OSError:  # gone again
+        return []
 
 
 def _inode(directory: str) -> int:

@@ -261,6 +261,11 @@ def test_many_builds_leave_no_threads_or_descriptors_behind(project, watch):
     assert _threads_and_fds(w.proc.pid) == before
 
 
+def _total_becomes(project, text: str) -> None:
+    wait_for(lambda: (project.root / "out/total.txt").exists() and project.read("out/total.txt") == text,
+             timeout=30, what=f"out/total.txt to hold {text!r}")
+
+
 def test_a_source_directory_made_again_is_watched_again(project, watch):
     _sources(project, a="1\n")
     project.flowfile(CHAINS)
@@ -268,10 +273,33 @@ def test_a_source_directory_made_again_is_watched_again(project, watch):
     w.wait_builds(1)
     shutil.rmtree(project.root / "src")
     _sources(project, a="2\n")
-    w.wait_builds(2)
+    _total_becomes(project, "2\n")
     project.write("src/a.txt", "3\n")
-    w.wait_builds(3)
-    assert project.read("out/total.txt") == "3\n"
+    _total_becomes(project, "3\n")
+    assert w.proc.poll() is None
+
+
+def test_a_source_directory_made_again_with_a_new_file_takes_it_in(project, watch):
+    _sources(project, a="1\n")
+    project.flowfile(CHAINS)
+    w = watch()
+    w.wait_builds(1)
+    shutil.rmtree(project.root / "src")
+    _sources(project, a="1\n", b="2\n")
+    _total_becomes(project, "1\n2\n")
+    assert w.proc.poll() is None
+
+
+def test_a_deleted_source_directory_starts_a_build_that_names_the_missing_input(project, watch):
+    _sources(project, a="1\n")
+    project.flowfile(CHAINS)
+    w = watch()
+    w.wait_builds(1)
+    shutil.rmtree(project.root / "src")
+    w.wait_builds(2)
+    build = w.last_build()
+    assert "src" in build.split("changed, building")[0]
+    assert "done  total" in build
 
 
 def test_after_a_config_mistake_the_config_is_still_watched(project, watch):
