@@ -130,7 +130,7 @@ class JobsFailed(FlowError):
     def render(self, watching: bool = False) -> str:
         """Which jobs failed, how many ran, and what to do next (under ``flow
         watch``, the next step is a save, not another command)."""
-        from .report import failed_text
+        from .commands.report import failed_text
 
         return failed_text(self.summary, watching)
 
@@ -150,7 +150,7 @@ class Interrupted(FlowError):
         return 128 + self.signum
 
     def render(self) -> str:
-        from .report import stopped_text
+        from .commands.report import stopped_text
 
         return stopped_text(self.signum, self.finished)
 

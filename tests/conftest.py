@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-FLOW = [sys.executable, "-m", "flow.engine.cli"]
+FLOW = [sys.executable, "-m", "flow"]
 
 # Root reads and writes files whatever their mode; to see what a user whose
 # permissions are refused sees, run flow without those two capabilities.

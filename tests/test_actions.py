@@ -10,8 +10,8 @@ import sys
 import textwrap
 
 import pytest
-from flow.engine.executor import Task
-from flow.engine.model import load
+from flow.engine.load.model import load
+from flow.engine.run.executor import Task
 from flow.rules import (
     ACTION_KINDS,
     ActionError,

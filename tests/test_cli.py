@@ -847,7 +847,7 @@ def test_clean_removes_directories_it_left_empty(project):
 def test_live_line_names_the_running_jobs():
     import io
 
-    from flow.engine.report import Reporter
+    from flow.engine.commands.report import Reporter
 
     out = io.StringIO()
     reporter = Reporter(stream=out, live=True)

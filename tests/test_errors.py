@@ -17,6 +17,8 @@ import click
 import pytest
 from conftest import wait_for
 from flow.engine import errors
+from flow.engine.commands.report import describe_error, status_text, summary_text
+from flow.engine.decide.hashing import SpecialFileError
 from flow.engine.errors import (
     AmbiguousRuleError,
     CycleError,
@@ -31,8 +33,6 @@ from flow.engine.errors import (
     UsageError,
     UserError,
 )
-from flow.engine.hashing import SpecialFileError
-from flow.engine.report import describe_error, status_text, summary_text
 from flow.grammar import FlowfileError
 
 from flow import FlowError
@@ -72,8 +72,8 @@ def _all_subclasses(cls) -> set[type]:
 
 
 def test_the_tree_in_errors_docstring_names_every_flow_error():
-    import flow.engine.cli  # noqa: F401 - imports every module that defines an error
-    import flow.engine.hashing  # noqa: F401
+    import flow.engine.commands.cli  # noqa: F401 - imports every module that defines an error
+    import flow.engine.decide.hashing  # noqa: F401
 
     names = {c.__name__ for c in _all_subclasses(FlowError) if c.__module__.startswith("flow.")}
     missing = [n for n in sorted(names) if n not in errors.__doc__]
@@ -324,7 +324,8 @@ def _main_raising(tmp_path, raise_code: str, *args: str) -> subprocess.Completed
     code = textwrap.dedent(f"""\
         import sys, signal
         from flow import FlowError
-        from flow.engine import cli, errors
+        from flow.engine import errors
+        from flow.engine.commands import cli
 
         class Odd(FlowError):
             exit_code = 7

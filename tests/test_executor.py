@@ -5,18 +5,18 @@ with a thread per job where it has not (both ways are tested here)."""
 from __future__ import annotations
 
 import pytest
-from flow.engine import executor as executor_module
-from flow.engine import watch_jobs
-from flow.engine.executor import LocalExecutor, Task
+from flow.engine.run import executor as executor_module
+from flow.engine.run import processes
+from flow.engine.run.executor import LocalExecutor, Task
 
 
 @pytest.fixture(params=["watcher", "thread per job"])
 def executor(request, monkeypatch):
     if request.param == "watcher":
-        if not watch_jobs.available():
+        if not processes.available():
             pytest.fail("this Linux has no pidfd_open: the watcher cannot be tested here")
     else:
-        monkeypatch.setattr(executor_module.watch_jobs, "available", lambda: False)
+        monkeypatch.setattr(executor_module.processes, "available", lambda: False)
     ex = LocalExecutor(2)
     assert (ex.watcher is not None) == (request.param == "watcher")
     yield ex

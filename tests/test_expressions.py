@@ -1,6 +1,6 @@
 """Patterns, built-in functions and evaluation of Flowfile expressions
-(flow.engine.patterns, flow.engine.expressions, and top-level assignments
-through flow.engine.model.load), as FLOWFILE.md describes them."""
+(flow.engine.load.patterns, flow.engine.load.expressions, and top-level assignments
+through flow.engine.load.model.load), as FLOWFILE.md describes them."""
 
 from __future__ import annotations
 
@@ -9,10 +9,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from flow.engine.expressions import Env, EvalError, FlaggedPath, evaluate, expand, glob_wildcards
-from flow.engine.index import PatternIndex
-from flow.engine.model import load, parse_config_overrides
-from flow.engine.patterns import PatternError, parse_pattern
+from flow.engine.load.expressions import (
+    Env,
+    EvalError,
+    FlaggedPath,
+    evaluate,
+    expand,
+    glob_wildcards,
+)
+from flow.engine.load.index import PatternIndex
+from flow.engine.load.model import load, parse_config_overrides
+from flow.engine.load.patterns import PatternError, parse_pattern
 from flow.grammar import FlowfileError, parse
 
 # ---------------------------------------------------------------- helpers

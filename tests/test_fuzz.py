@@ -18,9 +18,9 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from flow.engine.dag import DAG
 from flow.engine.errors import UserError
-from flow.engine.model import load
+from flow.engine.graph.dag import DAG
+from flow.engine.load.model import load
 from flow.grammar import FlowfileError, ast, parse, parse_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

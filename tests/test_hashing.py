@@ -161,7 +161,7 @@ def test_dry_run_reads_a_stat_cache_of_the_previous_version_without_trusting_it(
 def test_file_hashed_just_after_its_ctime_changed_is_not_trusted_yet(tmp_path):
     # An old mtime does not make the entry safe: a second change within the
     # tick of the first would leave size, mtime, inode and ctime as they are.
-    from flow.engine.hashing import Hasher
+    from flow.engine.decide.hashing import Hasher
 
     path = tmp_path / "f.txt"
     path.write_text("one\n")
@@ -264,8 +264,8 @@ SPECIAL = {"socket": (_socket, "a socket"),
 
 @pytest.mark.parametrize("make", SPECIAL.values(), ids=SPECIAL.keys())
 def test_special_file_is_refused_without_being_opened(tmp_path, monkeypatch, make):
+    from flow.engine.decide.hashing import Hasher
     from flow.engine.errors import UserError
-    from flow.engine.hashing import Hasher
 
     make_file, kind = make
     path = make_file(tmp_path / "special")
@@ -282,7 +282,7 @@ def test_file_replaced_by_a_fifo_after_it_was_looked_at_is_not_read(tmp_path):
     # Between the stat that found a regular file and the open, a FIFO took its
     # place: reading what was opened must not block.
     os.mkfifo(tmp_path / "pipe")
-    code = "import sys\nfrom flow.engine.hashing import file_digest\nfile_digest(sys.argv[1])"
+    code = "import sys\nfrom flow.engine.decide.hashing import file_digest\nfile_digest(sys.argv[1])"
     r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "pipe")],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 1

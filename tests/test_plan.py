@@ -13,18 +13,18 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from flow.engine.dag import DAG, Job
+from flow.engine.decide.hashing import Hasher
+from flow.engine.decide.rebuild import Reason, Rebuilder
+from flow.engine.decide.state import State
 from flow.engine.errors import JobsFailed
-from flow.engine.events import Observers
-from flow.engine.executor import Completion, Task
-from flow.engine.hashing import Hasher
-from flow.engine.model import load
-from flow.engine.outputs import Outputs
-from flow.engine.plan import Plan, Ready
-from flow.engine.prepare import Preparer
-from flow.engine.rebuild import Reason, Rebuilder
-from flow.engine.scheduler import Options, Scheduler, Summary
-from flow.engine.state import State
+from flow.engine.graph.dag import DAG, Job
+from flow.engine.load.model import load
+from flow.engine.run.events import Observers
+from flow.engine.run.executor import Completion, Task
+from flow.engine.run.outputs import Outputs
+from flow.engine.run.plan import Plan, Ready
+from flow.engine.run.prepare import Preparer
+from flow.engine.run.scheduler import Options, Scheduler, Summary
 
 
 class FakeExecutor:
@@ -529,7 +529,7 @@ def test_a_broken_schema_fails_the_job_without_a_retry(flow):
 
 
 def test_the_scheduler_knows_no_terminal():
-    source = Path(__file__).resolve().parent.parent / "engine" / "scheduler.py"
+    source = Path(__file__).resolve().parent.parent / "engine" / "run" / "scheduler.py"
     imported = {node.module for node in ast.walk(ast.parse(source.read_text()))
                 if isinstance(node, ast.ImportFrom)}
     assert "report" not in imported and "cli" not in imported

@@ -9,12 +9,12 @@ import textwrap
 import time
 
 import pytest
-from flow.engine.dag import DAG, Job
-from flow.engine.hashing import Hasher
-from flow.engine.model import load
-from flow.engine.prepare import Preparer
-from flow.engine.rebuild import Rebuilder
-from flow.engine.state import State
+from flow.engine.decide.hashing import Hasher
+from flow.engine.decide.rebuild import Rebuilder
+from flow.engine.decide.state import State
+from flow.engine.graph.dag import DAG, Job
+from flow.engine.load.model import load
+from flow.engine.run.prepare import Preparer
 
 FLOWFILE = """\
 rule upper:

@@ -99,7 +99,7 @@ def test_a_run_leaves_usable_stat_cache_entries_for_the_outputs_it_wrote(project
 
 
 def test_a_file_rewritten_in_the_tick_it_was_hashed_in_is_hashed_again_before_it_is_trusted(tmp_path):
-    from flow.engine.hashing import Hasher, file_digest
+    from flow.engine.decide.hashing import Hasher, file_digest
 
     path = tmp_path / "f.txt"
     path.write_text("one\n")

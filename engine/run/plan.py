@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .dag import DAG, Job
-from .rebuild import Reason
+from ..decide.rebuild import Reason
+from ..graph.dag import DAG, Job
 
 
 @dataclass(order=True, slots=True)

@@ -19,11 +19,11 @@ from typing import Any
 from flow.grammar import FlowfileError
 from flow.rules import NamedList
 
-from .errors import AmbiguousRuleError, CycleError, MissingInputError, UserError
-from .expressions import CheckpointPending, Env, EvalError, evaluate
-from .index import PatternIndex, job_id
-from .model import PathList, Rule, Workflow, job_namespaces, path_problem, paths_from
-from .patterns import PatternError
+from ..errors import AmbiguousRuleError, CycleError, MissingInputError, UserError
+from ..load.expressions import CheckpointPending, Env, EvalError, evaluate
+from ..load.index import PatternIndex, job_id
+from ..load.model import PathList, Rule, Workflow, job_namespaces, path_problem, paths_from
+from ..load.patterns import PatternError
 
 
 class Job:

@@ -18,10 +18,10 @@ from typing import Any
 
 import xxhash
 
-from .dag import Job
+from ..graph.dag import Job
+from ..load.model import job_namespaces
+from ..run.prepare import Preparer
 from .hashing import Hasher
-from .model import job_namespaces
-from .prepare import Preparer
 from .state import State
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from .dag import Job
-    from .rebuild import Reason
+    from ..decide.rebuild import Reason
+    from ..graph.dag import Job
     from .scheduler import Summary
 
 

@@ -26,7 +26,7 @@ import signal
 import time
 import uuid
 
-from .errors import LockHeld, UserError
+from ..errors import LockHeld, UserError
 
 ENV_NAME = "FLOW_RUN_ID"
 STOP_GRACE_SECONDS = 3.0

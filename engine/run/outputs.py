@@ -22,15 +22,15 @@ from dataclasses import dataclass
 
 from flow.rules import contracts
 
-from .dag import DAG, Job
-from .errors import UserError
+from ..decide.hashing import Hasher
+from ..decide.state import State
+from ..errors import UserError
+from ..graph.dag import DAG, Job
 from .events import RunObserver
 from .executor import Completion, Executor, Task
 from .files import make_readonly, remove_empty_parents, remove_output
-from .hashing import Hasher
 from .prepare import Preparer
-from .state import State
-from .watch_jobs import TAIL_BYTES, tail_text
+from .processes import TAIL_BYTES, tail_text
 
 
 @dataclass

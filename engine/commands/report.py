@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, TextIO
 
 from flow import FlowError
 
-from .errors import JobsFailed
+from ..errors import JobsFailed
 
 if TYPE_CHECKING:
-    from .dag import Job
-    from .rebuild import Reason
-    from .scheduler import Summary
+    from ..decide.rebuild import Reason
+    from ..graph.dag import Job
+    from ..run.scheduler import Summary
 
 # What a terminal acts on rather than shows: C0 controls but newline and tab,
 # DEL, C1 controls, the bidi marks, embeddings, overrides and isolates, the

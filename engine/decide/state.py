@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from .errors import UserError
+from ..errors import UserError
 
 SCHEMA_VERSION = 1
 _MARK = ".gitignore"

@@ -19,7 +19,7 @@ import click
 
 from flow import FlowError, __version__
 
-from .errors import (
+from ..errors import (
     FileAccessError,
     InternalError,
     Interrupted,
@@ -64,7 +64,7 @@ def _say(text: str, err: bool = False) -> None:
 
 
 def _load(directory: str | None, flowfile: str | None, config_items: tuple[str, ...]):
-    from .model import find_flowfile, load, parse_config_overrides
+    from ..load.model import find_flowfile, load, parse_config_overrides
 
     _chdir(directory)
     overrides = parse_config_overrides(list(config_items))
@@ -221,9 +221,9 @@ def list_rules(directory, flowfile, config_items, _debug) -> None:
 @_common
 def clean(dry_run, force, directory, flowfile, config_items, _debug) -> None:
     """Remove the outputs flow made (never any other file)."""
+    from ..load.model import FLOWFILE_NAMES
+    from ..run.lock import RunLock
     from .clean import clean_outputs
-    from .lock import RunLock
-    from .model import FLOWFILE_NAMES
 
     _chdir(directory)
     if flowfile or any(os.path.isfile(n) for n in FLOWFILE_NAMES):
@@ -246,8 +246,8 @@ def clean(dry_run, force, directory, flowfile, config_items, _debug) -> None:
 @_common
 def dag(targets, fmt, output, directory, flowfile, config_items, _debug) -> None:
     """Print the job graph (Graphviz DOT or Mermaid text, or an SVG or PNG picture)."""
-    from .dag import DAG
-    from .graph import render, to_dot, to_mermaid
+    from ..graph.dag import DAG
+    from ..graph.render import render, to_dot, to_mermaid
 
     wf = _load(directory, flowfile, config_items)
     d = DAG(wf)

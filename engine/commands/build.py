@@ -13,7 +13,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
-from .errors import UserError
+from ..errors import UserError
 
 
 @dataclass
@@ -48,19 +48,19 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
     """Run one build in the current directory. ``freeze``: move the graph out
     of the garbage collector's sight for good (right for a one-shot run; a
     watcher that builds again and again must not, or every graph would stay)."""
-    from .dag import DAG
-    from .events import Observers
-    from .executor import LocalExecutor
-    from .hashing import Hasher
-    from .lock import RunLock
-    from .model import find_flowfile, load, parse_config_overrides
-    from .outputs import Outputs
-    from .plan import Plan
-    from .prepare import Preparer
-    from .rebuild import Rebuilder
+    from ..decide.hashing import Hasher
+    from ..decide.rebuild import Rebuilder
+    from ..decide.state import State
+    from ..graph.dag import DAG
+    from ..load.model import find_flowfile, load, parse_config_overrides
+    from ..run.events import Observers
+    from ..run.executor import LocalExecutor
+    from ..run.lock import RunLock
+    from ..run.outputs import Outputs
+    from ..run.plan import Plan
+    from ..run.prepare import Preparer
+    from ..run.scheduler import Options, Scheduler
     from .report import Reporter, summary_text
-    from .scheduler import Options, Scheduler
-    from .state import State
 
     result = result or Build()
     started = time.monotonic()

@@ -13,9 +13,9 @@ from typing import Any
 from flow.rules import ActionError, JobContext, Namespace, Prepared
 from flow.rules.shell import format_command
 
-from .dag import Job
-from .errors import UserError
-from .model import Workflow, job_namespaces
+from ..errors import UserError
+from ..graph.dag import Job
+from ..load.model import Workflow, job_namespaces
 
 
 class Preparer:

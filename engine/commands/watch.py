@@ -25,9 +25,9 @@ from flow.grammar import FlowfileError
 
 from flow import FlowError
 
+from ..errors import FileAccessError, Interrupted, LockHeld, MissingInputError
+from ..run.lock import RunLock
 from .build import Build, RunOptions, build
-from .errors import FileAccessError, Interrupted, LockHeld, MissingInputError
-from .lock import RunLock
 from .report import describe_error, one_line, printable
 
 

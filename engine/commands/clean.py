@@ -10,10 +10,10 @@ import os
 import stat
 from collections.abc import Callable
 
-from .files import remove_empty_parents, remove_output
-from .hashing import Hasher
+from ..decide.hashing import Hasher
+from ..decide.state import State
+from ..run.files import remove_empty_parents, remove_output
 from .report import one_line
-from .state import State
 
 
 def clean_outputs(dry_run: bool, force: bool, echo: Callable[[str], None]) -> int:

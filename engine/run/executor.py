@@ -25,7 +25,7 @@ from flow.rules import runner
 from flow.rules.shell import bash_argv
 from flow.rules.worker import read_message, write_message
 
-from . import watch_jobs
+from . import processes
 
 KILL_GRACE_SECONDS = 3.0
 
@@ -129,7 +129,7 @@ class LocalExecutor:
         self.pool = WorkerPool(max(1, workers), self.done, keep_fds, env)
         self.lock = threading.Lock()
         self.hurried = threading.Event()
-        self.watcher = watch_jobs.JobWatcher(self._ended) if watch_jobs.available() else None
+        self.watcher = processes.JobWatcher(self._ended) if processes.available() else None
         self.held = _HeldSignals()
 
     def submit(self, task: Task) -> None:
@@ -161,7 +161,7 @@ class LocalExecutor:
         """Without a watcher: one thread per job waits for its exit."""
         try:
             os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-            watch_jobs.end_leftovers(proc.pid)
+            processes.end_leftovers(proc.pid)
             _, status, usage = os.wait4(proc.pid, 0)
             code = os.waitstatus_to_exitcode(status)
             proc.returncode = code
@@ -250,9 +250,9 @@ class StderrTail:
         fd = self.pipe.fileno()
         try:
             while chunk := os.read(fd, 65536):
-                watch_jobs.write_all(2, chunk)
+                processes.write_all(2, chunk)
                 self.kept += chunk
-                del self.kept[:-watch_jobs.TAIL_BYTES]
+                del self.kept[:-processes.TAIL_BYTES]
         finally:
             self.pipe.close()
             self.ended.set()
@@ -260,8 +260,8 @@ class StderrTail:
     def text(self) -> str | None:
         """The last lines written, once the pipe has closed (or a moment
         after the job ended: a process it left behind may keep it open)."""
-        self.ended.wait(watch_jobs.PIPE_GRACE_SECONDS)
-        return watch_jobs.tail_text(bytes(self.kept))
+        self.ended.wait(processes.PIPE_GRACE_SECONDS)
+        return processes.tail_text(bytes(self.kept))
 
 
 def _later(seconds: float, fn, *args) -> None:

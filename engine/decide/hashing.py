@@ -21,7 +21,7 @@ import time
 
 import xxhash
 
-from .errors import UserError
+from ..errors import UserError
 from .state import FileStat
 
 # A file hashed within this long after its last change may change again in

@@ -27,7 +27,7 @@ from flow.rules import (
     contracts,
 )
 
-from .errors import UserError
+from ..errors import UserError
 from .expressions import CheckpointPending, Deferred, Env, EvalError, FlaggedPath, evaluate
 from .index import CheckpointGuard
 from .patterns import Pattern, PatternError, parse_pattern

@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 
 from flow import FlowError
 
-from .dag import Job
-from .errors import Interrupted, JobsFailed, Terminated, UserError
+from ..decide.rebuild import Reason, Rebuilder
+from ..errors import Interrupted, JobsFailed, Terminated, UserError
+from ..graph.dag import Job
 from .events import RunObserver
 from .executor import Completion, Executor, Task
 from .outputs import Attempt, Outcome, Outputs, missing_outputs
 from .plan import Plan, Ready
 from .prepare import Preparer
-from .rebuild import Reason, Rebuilder
 
 
 @dataclass

@@ -53,7 +53,7 @@ def render(dot: bytes, fmt: str) -> bytes:
     import shutil
     import subprocess
 
-    from .errors import UserError
+    from ..errors import UserError
 
     exe = shutil.which("dot")
     if exe is None:

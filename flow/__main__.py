@@ -1,0 +1,5 @@
+"""``python -m flow``: the same as the ``flow`` command."""
+
+from flow.engine.commands.cli import entry
+
+entry()
