@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 BLOCK = re.compile(r"<!-- (\w+) -->.*?<!-- /\1 -->", re.DOTALL)
+PACKAGES = ("engine", "rules", "grammar")
+FIND = ("import importlib.util as u; print(*(u.find_spec('flow.' + p).submodule_search_locations[0] "
+        f"for p in {PACKAGES!r}), sep='\\n')")
 
 
 def blocks(text: str) -> dict[str, str]:
@@ -48,9 +51,27 @@ def provenance(script: str, argv: list[str] | None) -> str:
     return f"Measured {started}; reproduce: `python benchmarks/{script}{args}`."
 
 
-def compile_flow() -> None:
+def compile_flow(python: str = sys.executable) -> None:
     """Byte-compile flow as an installed package is (a PYTHONDONTWRITEBYTECODE=1
-    environment would otherwise compile it at every start, 60 ms)."""
+    environment would otherwise compile it at every start, 60 ms). With
+    ``python``, the interpreter of another flow (a baseline measured beside
+    this one), that flow's own sources are compiled, by it: both start alike."""
     repo = Path(__file__).resolve().parent.parent
-    subprocess.run([sys.executable, "-m", "compileall", "-q", *(str(repo / d) for d in ("engine", "rules", "grammar"))],
+    dirs = [str(repo / d) for d in PACKAGES] if python == sys.executable else source_dirs(python)
+    if not dirs:  # (compileall without a directory would compile all of sys.path)
+        print(f"flow's sources not found by {python!r}: not byte-compiled", file=sys.stderr)
+        return
+    subprocess.run([python, "-m", "compileall", "-q", *dirs],
                    check=False, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+
+
+def source_dirs(python: str) -> list[str]:
+    """The directories ``python`` imports flow's packages from (found without
+    running them: a tree being edited may not import), or none."""
+    if not python:
+        return []
+    try:
+        out = subprocess.run([python, "-c", FIND], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return out.stdout.splitlines() if out.returncode == 0 else []

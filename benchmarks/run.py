@@ -2,6 +2,7 @@
 
     python benchmarks/run.py                      # the full comparison (about 40 minutes)
     python benchmarks/run.py --quick --out X.md   # flow only, 1,000 jobs: the smoke test
+    python benchmarks/run.py --baseline OTHER/bin/flow --tools flow,flow-before   # before/after a change
 
 For each shape and size, every tool works in its own copy of the same
 workflow (``workflows.py``), and the tools take turns within each repeat, so
@@ -14,7 +15,9 @@ measurement is stopped, reported as "> limit", and not asked again at that
 size or larger ones of the shape; when the full build of a tool that decides
 by timestamps is over the limit, the outputs another tool built (same
 commands, same bytes) are copied in, in build order, so that its other
-measurements are still real.
+measurements are still real. ``--baseline`` adds a second flow build (say,
+from a worktree of the commit before a change) as one more tool, run as flow
+is: its ratio to flow shows what the change cost.
 """
 
 from __future__ import annotations
@@ -105,17 +108,31 @@ class Tool:
     build: list[str]
     noop: list[str]
     dry: list[str]
+    kind: str = ""  # the tool it is, where the name says which build of it (a baseline: "flow")
+
+    def __post_init__(self) -> None:
+        self.kind = self.kind or self.name
 
 
-def tools(flow: str, snakemake: str | None, wanted: list[str]) -> dict[str, Tool]:
+def flow_tool(name: str, flow: str) -> Tool:
+    return Tool(name, [flow, "run", "-q", "-j", "2"], [flow, "run", "-q", "-j", "2"], [flow, "run", "-n", "-q"],
+                kind="flow")
+
+
+def tools(flow: str, snakemake: str | None, wanted: list[str], baseline: tuple[str, str] | None = None
+          ) -> dict[str, Tool]:
+    """The tools wanted that are found; ``baseline``, (name, executable), is
+    one more flow, run as flow is."""
     found = {
-        "flow": Tool("flow", [flow, "run", "-q", "-j", "2"], [flow, "run", "-q", "-j", "2"], [flow, "run", "-n", "-q"]),
+        "flow": flow_tool("flow", flow),
         "snakemake": snakemake and Tool("snakemake", [snakemake, "-j", "2", "-q"], [snakemake, "-j", "2", "-q"],
                                         [snakemake, "-n", "-q"]),
         "make": shutil.which("make") and Tool("make", ["make", "-j", "2", "-s"], ["make", "-j", "2", "-s"],
                                               ["make", "-n"]),
         "ninja": shutil.which("ninja") and Tool("ninja", ["ninja", "-j", "2"], ["ninja", "-j", "2"], ["ninja", "-n"]),
     }
+    if baseline:
+        found[baseline[0]] = flow_tool(*baseline)
     missing = [t for t in wanted if not found.get(t)]
     if missing:
         print(f"not found, left out: {', '.join(missing)}", file=sys.stderr)
@@ -183,7 +200,7 @@ class Bench:
                 os.unlink(d / out)
             except FileNotFoundError:
                 pass
-        for name in STATE[tool]:
+        for name in STATE[self.tools[tool].kind]:
             p = d / name
             if p.is_dir():
                 shutil.rmtree(p)
@@ -242,7 +259,7 @@ class Bench:
     def _borrow_outputs(self, tool: str) -> None:
         """Give a tool whose build was over the limit the outputs another built."""
         donor = next((n for n in self.tools if n != tool and (n, "full build, s") not in self.over), None)
-        if donor is None or tool == "flow":  # (flow trusts only outputs it recorded itself)
+        if donor is None or self.tools[tool].kind == "flow":  # (flow trusts only outputs it recorded itself)
             return
         self.clean(tool)
         for job in self.wf.jobs:  # in build order, so each output is newer than its inputs
@@ -313,17 +330,25 @@ def spawn_limit(n: int, argv: list[str]) -> float:
     return n / (time.perf_counter() - started)
 
 
-def startup(flow: str, root: Path) -> dict[str, float]:
-    d = root / "tiny"
+def startup(flows: dict[str, str], root: Path) -> dict[str, float]:
+    """Median of 10 starts of each flow (name: executable), each in its own
+    directory; the flows take turns, as in the tables."""
+    dirs = {name: _tiny(root / "tiny" / name) for name in flows}
+    runs: dict[str, list[float]] = {}
+    for _ in range(10):
+        for label, args in (("--version", ["--version"]), ("run -n, 3 jobs", ["run", "-n", "-q"])):
+            for name, flow in flows.items():
+                runs.setdefault(f"{name} {label}", []).append(timed([flow, *args], dirs[name], 60).seconds)
+    return {label: statistics.median(seconds) for label, seconds in runs.items()}
+
+
+def _tiny(d: Path) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     (d / "a.txt").write_text("a\n")
     (d / "Flowfile").write_text('rule all:\n    input: "c.txt"\n\nrule b:\n    input: "a.txt"\n'
                                 '    output: "b.txt"\n    shell: "cp {input} {output}"\n\n'
                                 'rule c:\n    input: "b.txt"\n    output: "c.txt"\n    shell: "cp {input} {output}"\n')
-    out = {}
-    for label, argv in (("flow --version", [flow, "--version"]), ("flow run -n, 3 jobs", [flow, "run", "-n", "-q"])):
-        out[label] = statistics.median(timed(argv, d, 60).seconds for _ in range(10))
-    return out
+    return d
 
 
 # the report ------------------------------------------------------------------------------
@@ -404,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--shapes", default="layered,chain:10000,wide:10000,fanin:10000",
                    help=f"comma-separated, of {', '.join(workflows.SHAPES)}; "
                         "shape:N/N/... gives a shape its own sizes")
-    p.add_argument("--tools", default=",".join(TOOLS))
+    p.add_argument("--tools", help=f"comma-separated, of {', '.join(TOOLS)} and the baseline's name "
+                                   "(default: all; with --quick, flow and the baseline)")
     p.add_argument("--repeat", type=int, default=3, help="runs per measurement (the report gives medians)")
     p.add_argument("--repeat-large", type=int, default=1, help="runs per measurement at 100,000 jobs or more")
     p.add_argument("--limit", type=float, default=60.0, help="seconds before a tool is stopped ...")
@@ -413,16 +439,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=str(REPO / "benchmarks" / ".work"))
     p.add_argument("--snakemake", help="a snakemake executable (default: installed into benchmarks/.venv-snakemake)")
     p.add_argument("--flow", default=str(Path(sys.executable).parent / "flow"))
-    p.add_argument("--quick", action="store_true", help="flow only, 1,000 jobs, one run: a smoke test")
+    p.add_argument("--baseline", metavar="FLOW_EXE",
+                   help="a second flow build (say, of the commit before a change), measured as one more tool")
+    p.add_argument("--baseline-name", default="flow-before", help="its name in the tables and in --tools")
+    p.add_argument("--quick", action="store_true", help="flow (and the baseline) only, 1,000 jobs, one run: a smoke test")
     a = p.parse_args(argv)
+    if a.baseline_name in (*TOOLS, "flow-run", "tiny"):  # (the names of tools and of work directories)
+        p.error(f"--baseline-name {a.baseline_name} is taken")
+    if a.baseline:  # (the tools run in their own directories: a relative path would not be found there)
+        found = shutil.which(a.baseline)
+        if not found:
+            p.error(f"--baseline {a.baseline}: no such executable")
+        a.baseline = os.path.abspath(found)
     if a.quick:
-        a.sizes, a.shapes, a.tools, a.repeat = "1000", "layered", "flow", 1
-    wanted = a.tools.split(",")
+        a.sizes, a.shapes, a.repeat = "1000", "layered", 1
+    wanted = a.tools.split(",") if a.tools else default_tools(a)
     report.compile_flow()
+    if a.baseline and a.baseline_name in wanted:
+        report.compile_flow(interpreter(a.baseline))
     snakemake = None
     if "snakemake" in wanted:
         snakemake = a.snakemake or install_snakemake(REPO / "benchmarks" / ".venv-snakemake")
-    available = tools(a.flow, snakemake, wanted)
+    available = tools(a.flow, snakemake, wanted, a.baseline and (a.baseline_name, a.baseline))
     work = Path(a.workdir)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     header = [
@@ -433,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         "Reproduce: `" + " ".join(["python", "benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]) + "`",
         "",
         "Versions: " + "; ".join(f"{name} {version(v)}" for name, v in (
-            ("flow", [a.flow, "--version"]), ("snakemake", [snakemake or "snakemake", "--version"]),
+            ("flow", [a.flow, "--version"]), (a.baseline_name, [a.baseline or "?", "--version"]),
+            ("snakemake", [snakemake or "snakemake", "--version"]),
             ("make", ["make", "--version"]), ("ninja", ["ninja", "--version"])) if name in available),
         "",
         "Commands, each in its own copy of the workflow (`benchmarks/workflows.py` writes the Snakefile both flow "
@@ -447,6 +486,11 @@ def main(argv: list[str] | None = None) -> int:
         "`bash -euo pipefail -c`, make and ninja with `/bin/sh -c`. A tool is stopped after "
         f"{a.limit:g} s plus {a.limit_per_job:g} ms per job on one measurement (\"> limit\").",
     ]
+    if a.baseline_name in available:
+        header += ["", f"Two flow builds are compared. In {a.baseline_name}'s column the ratio is to flow as for the "
+                   "other tools: above 1 where flow is the faster or smaller (what the change gained), below 1 "
+                   "where it is the slower or larger (what the change cost).", "",
+                   *[describe(name, t.build[0]) for name, t in available.items() if t.kind == "flow"]]
     sections: list[str] = []
     for spec in a.shapes.split(","):
         shape, _, sizes = spec.partition(":")
@@ -465,12 +509,40 @@ def main(argv: list[str] | None = None) -> int:
             skipped |= {tool for tool, _ in bench.over}
             sections += section
             print("\n".join(section), file=sys.stderr)
-    if "flow" in wanted:
+    flows = {name: t.build[0] for name, t in available.items() if t.kind == "flow"}
+    if flows:
         sections += ["## Start-up", "", "| command | median of 10, s |", "|---|---|"]
-        sections += [f"| `{k}` | {v:.3f} |" for k, v in startup(a.flow, work).items()]
+        sections += [f"| `{k}` | {v:.3f} |" for k, v in startup(flows, work).items()]
     text = write_report(Path(a.out), sections, header)
     print(text)
     return 0
+
+
+def default_tools(a: argparse.Namespace) -> list[str]:
+    """Every tool (flow alone with --quick), the baseline next to flow."""
+    rest = [] if a.quick else list(TOOLS[1:])
+    return ["flow", *([a.baseline_name] if a.baseline else []), *rest]
+
+
+def interpreter(exe: str) -> str:
+    """The Python a console script runs under (its #! line; "" if it is no
+    Python script): the baseline's sources are found and byte-compiled by it."""
+    try:
+        with open(exe, "rb") as f:
+            words = f.readline().decode(errors="replace").removeprefix("#!").split()
+    except OSError:
+        return ""
+    return words[0] if words and os.path.basename(words[0]).startswith("python") else ""
+
+
+def describe(name: str, exe: str) -> str:
+    """Which flow a column is: its executable, and the commit of its sources
+    ("-dirty": with changes not committed), so that before and after say what they are."""
+    dirs = report.source_dirs(interpreter(exe))
+    if not dirs:
+        return f"- {name}: `{exe}` (its sources not found)"
+    commit = version(["git", "-C", dirs[0], "describe", "--always", "--dirty"])
+    return f"- {name}: `{exe}`, sources in `{os.path.dirname(dirs[0])}` at {commit}"
 
 
 def _limits(a: argparse.Namespace, bench: Bench, shape: str, n: int) -> list[str]:
