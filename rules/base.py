@@ -153,6 +153,10 @@ class Action(Runner, Protocol):
     def check_outputs(self, outputs: list[tuple[str, frozenset[str]]]) -> None:
         """Refuse, when the Flowfile is loaded, outputs (path, flags) it cannot write."""
 
+    def source_files(self) -> tuple[str, ...]:
+        """Files of the workflow it reads besides its inputs (a script), so
+        that ``flow watch`` rebuilds when one is saved."""
+
     def prepare(self, ctx: JobContext) -> Prepared:
         """One job's action: its key's text and what the runner needs."""
 
@@ -174,6 +178,10 @@ class ActionBase:
 
     def check_outputs(self, outputs: list[tuple[str, frozenset[str]]]) -> None:
         """Any outputs will do, unless the kind says otherwise."""
+
+    def source_files(self) -> tuple[str, ...]:
+        """None: the action's text is in the Flowfile."""
+        return ()
 
     def prepare(self, ctx: JobContext) -> Prepared:
         raise NotImplementedError

@@ -202,6 +202,10 @@ class ScriptAction(ActionBase):
         """A script's path is relative to the Flowfile that names it."""
         return cls(text, os.path.dirname(file))
 
+    def source_files(self) -> tuple[str, ...]:
+        """The script, unless its name is filled per job (then each job's key holds it)."""
+        return () if "{" in self.path else (os.path.join(self.base, self.path),)
+
     @staticmethod
     def execute(payload: str, ctx: JobContext) -> None:
         run_script(payload, ctx)

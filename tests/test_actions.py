@@ -10,7 +10,7 @@ import sys
 import textwrap
 
 import pytest
-from flow.engine.load.model import load
+from flow.engine.load.loader import load
 from flow.engine.run.executor import Task
 from flow.rules import (
     ACTION_KINDS,

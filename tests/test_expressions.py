@@ -9,6 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from flow.engine.graph.dag import DAG
+from flow.engine.load.config import parse_config_overrides
 from flow.engine.load.expressions import (
     Env,
     EvalError,
@@ -18,7 +20,7 @@ from flow.engine.load.expressions import (
     glob_wildcards,
 )
 from flow.engine.load.index import PatternIndex
-from flow.engine.load.model import load, parse_config_overrides
+from flow.engine.load.loader import load
 from flow.engine.load.patterns import PatternError, parse_pattern
 from flow.grammar import FlowfileError, parse
 
@@ -821,3 +823,60 @@ def test_error_renders_with_the_source_line_and_caret(tmp_path, monkeypatch):
         "    B = A + MISSING",
         "            ^",
     ]
+
+
+# ================================================= wildcards not in the output
+
+
+@pytest.mark.parametrize(("directive", "line"), [
+    ('input: "raw/{b}.txt"', 3),
+    ('log: "logs/{b}.log"', 3),
+    ('benchmark: "bench/{b}.tsv"', 3),
+    ('params: tag="run-{b}"', 3),
+])
+def test_a_wildcard_the_output_lacks_is_an_error_at_its_directive(tmp_path, monkeypatch, directive, line):
+    e = load_error(tmp_path, monkeypatch, f"""
+        rule r:
+            output: "out/{{a}}.txt"
+            {directive}
+            shell: "touch {{output}}"
+    """)
+    what = directive.split(":")[0]
+    assert e.line == line
+    assert e.message.startswith(f"{what} ")
+    assert e.message.endswith("of rule r uses wildcard {b}, which its output does not have")
+
+
+def test_a_wildcard_of_the_output_may_be_used_everywhere(tmp_path, monkeypatch):
+    wf = load_flowfile(tmp_path, monkeypatch, """
+        rule r:
+            output: "out/{a}.txt"
+            input: "raw/{a}.txt"
+            log: "logs/{a}.log"
+            benchmark: "bench/{a}.tsv"
+            params: tag="run-{a}", code="{ not a pattern"
+            shell: "touch {output}"
+    """)
+    assert wf.rules["r"].benchmark.names == ("a",)
+
+
+def test_inputs_evaluated_after_a_checkpoint_get_the_same_wildcard_check(tmp_path, monkeypatch):
+    wf = load_flowfile(tmp_path, monkeypatch, """
+        checkpoint split:
+            output: directory("parts")
+            shell: "mkdir -p {output}"
+        rule gather:
+            input: expand("parts/{p}/{{other}}.txt", p=glob_wildcards("parts/{p}.txt").p)
+            output: "all.txt"
+            shell: "cat {input} > {output}"
+    """)
+    dag = DAG(wf)
+    [gather] = dag.targets(["all.txt"])
+    assert gather.pending == {"parts"}
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "parts" / "x.txt").write_text("x")
+    dag.checkpoint_done(gather.deps[0])
+    with pytest.raises(FlowfileError) as info:
+        dag.expand(gather)
+    assert info.value.line == 5
+    assert "uses wildcard {other}, which its output does not have" in info.value.message

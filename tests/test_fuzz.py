@@ -20,7 +20,7 @@ from pathlib import Path
 
 from flow.engine.errors import UserError
 from flow.engine.graph.dag import DAG
-from flow.engine.load.model import load
+from flow.engine.load.loader import load
 from flow.grammar import FlowfileError, ast, parse, parse_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

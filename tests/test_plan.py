@@ -17,8 +17,9 @@ from flow.engine.decide.hashing import Hasher
 from flow.engine.decide.rebuild import Reason, Rebuilder
 from flow.engine.decide.state import State
 from flow.engine.errors import JobsFailed
-from flow.engine.graph.dag import DAG, Job
-from flow.engine.load.model import load
+from flow.engine.graph.dag import DAG
+from flow.engine.graph.job import Job
+from flow.engine.load.loader import load
 from flow.engine.run.events import Observers
 from flow.engine.run.executor import Completion, Task
 from flow.engine.run.outputs import Outputs

@@ -12,8 +12,9 @@ import pytest
 from flow.engine.decide.hashing import Hasher
 from flow.engine.decide.rebuild import Rebuilder
 from flow.engine.decide.state import State
-from flow.engine.graph.dag import DAG, Job
-from flow.engine.load.model import load
+from flow.engine.graph.dag import DAG
+from flow.engine.graph.job import Job
+from flow.engine.load.loader import load
 from flow.engine.run.prepare import Preparer
 
 FLOWFILE = """\

@@ -10,6 +10,10 @@ import time
 
 import pytest
 from conftest import FLOW, processes_in, wait_for
+from flow.engine.commands.build import Build
+from flow.engine.commands.watch import watched_paths
+from flow.engine.graph.dag import DAG
+from flow.engine.load.loader import load
 
 WAITING = "flow watch: waiting for changes"
 
@@ -405,3 +409,26 @@ def test_a_source_in_a_globbed_directory_saved_by_renaming_over_it_rebuilds(proj
     w.wait_builds(2)
     assert "src/a.txt changed, building" in w.last_build() and "done  copy (n=a)" in w.last_build()
     assert project.read("out/total.txt") == "10\n2\n"
+
+
+def test_what_is_watched_comes_from_the_workflow_and_what_jobs_write(tmp_path, monkeypatch):
+    """``watched_paths`` in memory: scripts and source inputs are watched;
+    every file a job writes (outputs, logs, benchmark) and directory outputs are not."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.txt").write_text("x")
+    (tmp_path / "Flowfile").write_text(
+        'rule shout:\n'
+        '    input: "in.txt"\n'
+        '    output: "out/{n}.txt", directory("parts/{n}")\n'
+        '    log: "logs/{n}.log"\n'
+        '    benchmark: "bench/{n}.tsv"\n'
+        '    script: "scripts/shout.py"\n'
+    )
+    wf = load("Flowfile")
+    dag = DAG(wf)
+    jobs = dag.targets(["out/a.txt"])
+    w = watched_paths(Build(wf=wf, dag=dag, jobs=jobs), None)
+    assert {str(tmp_path / "scripts/shout.py"), str(tmp_path / "in.txt")} <= w.files
+    assert {str(tmp_path / p) for p in ("out/a.txt", "logs/a.log", "bench/a.tsv")} <= w.ignored
+    assert str(tmp_path / "parts/a") in w.ignored_dirs
+    assert not w.matters("logs/a.log") and not w.matters("parts/a/x") and w.matters("scripts/shout.py")

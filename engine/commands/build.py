@@ -52,7 +52,8 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
     from ..decide.rebuild import Rebuilder
     from ..decide.state import State
     from ..graph.dag import DAG
-    from ..load.model import find_flowfile, load, parse_config_overrides
+    from ..load.config import parse_config_overrides
+    from ..load.loader import find_flowfile, load
     from ..run.events import Observers
     from ..run.executor import LocalExecutor
     from ..run.lock import RunLock

@@ -64,7 +64,8 @@ def _say(text: str, err: bool = False) -> None:
 
 
 def _load(directory: str | None, flowfile: str | None, config_items: tuple[str, ...]):
-    from ..load.model import find_flowfile, load, parse_config_overrides
+    from ..load.config import parse_config_overrides
+    from ..load.loader import find_flowfile, load
 
     _chdir(directory)
     overrides = parse_config_overrides(list(config_items))
@@ -221,7 +222,7 @@ def list_rules(directory, flowfile, config_items, _debug) -> None:
 @_common
 def clean(dry_run, force, directory, flowfile, config_items, _debug) -> None:
     """Remove the outputs flow made (never any other file)."""
-    from ..load.model import FLOWFILE_NAMES
+    from ..load.loader import FLOWFILE_NAMES
     from ..run.lock import RunLock
     from .clean import clean_outputs
 

@@ -23,7 +23,7 @@ from ..errors import JobsFailed
 
 if TYPE_CHECKING:
     from ..decide.rebuild import Reason
-    from ..graph.dag import Job
+    from ..graph.job import Job
     from ..run.scheduler import Summary
 
 # What a terminal acts on rather than shows: C0 controls but newline and tab,

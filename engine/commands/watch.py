@@ -106,19 +106,16 @@ def watched_paths(result: Build, error: Exception | None) -> Watched:
     wf = result.wf
     w.files.update(os.path.abspath(s) for s in wf.sources)
     for rule in wf.rules.values():
-        action = rule.action
-        if action is not None and action.kind == "script" and "{" not in action.path:
-            w.files.add(os.path.abspath(os.path.join(action.base, action.path)))
+        if rule.action is not None:
+            w.files.update(os.path.abspath(p) for p in rule.action.source_files())
     w.globs = [(os.path.abspath(base), regex) for base, regex in wf.env.globbed]
     if result.dag is None:
         return w
     jobs = result.dag.reachable(result.jobs) if result.jobs else []
     for job in jobs:
-        for i, out in enumerate(job.outputs):
-            (w.ignored_dirs if "directory" in job.output_flags(i) else w.ignored).add(os.path.abspath(out))
-        w.ignored.update(os.path.abspath(p) for p in job.logs)
-        if job.benchmark:
-            w.ignored.add(os.path.abspath(job.benchmark))
+        dirs = {out for i, out in enumerate(job.outputs) if "directory" in job.output_flags(i)}
+        for path in job.written:
+            (w.ignored_dirs if path in dirs else w.ignored).add(os.path.abspath(path))
     for job in jobs:
         for path in job.inputs:
             if result.dag.producer.get(path) is None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import xxhash
 
-from ..graph.dag import Job
+from ..graph.job import Job
 from ..load.model import job_namespaces
 from ..run.prepare import Preparer
 from .hashing import Hasher

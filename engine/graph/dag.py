@@ -16,64 +16,15 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flow.grammar import FlowfileError
-from flow.rules import NamedList
+from flow.grammar import FlowfileError, ast
 
 from ..errors import AmbiguousRuleError, CycleError, MissingInputError, UserError
-from ..load.expressions import CheckpointPending, Env, EvalError, evaluate
-from ..load.index import PatternIndex, job_id
-from ..load.model import PathList, Rule, Workflow, job_namespaces, path_problem, paths_from
+from ..load.evaluate import check_wildcards, param_patterns, params_from, path_problem, paths_from
+from ..load.expressions import CheckpointPending
+from ..load.index import PatternIndex
+from ..load.model import PathList, Rule, Workflow, job_id
 from ..load.patterns import PatternError
-
-
-class Job:
-    """One rule applied to one set of wildcard values."""
-
-    __slots__ = (
-        "rule", "wildcards", "id", "outputs", "output_names", "inputs", "input_names",
-        "logs", "log_names", "params", "deps", "pending", "benchmark",
-    )
-
-    def __init__(self, rule: Rule, wildcards: dict[str, str], id: str | None = None):
-        self.rule = rule
-        self.wildcards = wildcards
-        self.id = id or job_id(rule.name, wildcards)
-        self.outputs, self.output_names = rule.outputs.format(wildcards)
-        self.logs, self.log_names = rule.logs.format(wildcards)
-        self.benchmark = rule.benchmark.format(wildcards) if rule.benchmark else None
-        self.inputs: list[str] = []
-        self.input_names: dict = {}
-        self.params: dict[str, Any] = {}
-        self.deps: list[Job] = []
-        self.pending: set[str] | None = None  # checkpoint outputs it waits for
-
-    def __repr__(self) -> str:
-        return f"Job({self.id})"
-
-    @property
-    def label(self) -> str:
-        """How the job is named to people: ``extract (year=2022)``."""
-        if not self.wildcards:
-            return self.rule.name
-        return f"{self.rule.name} ({', '.join(f'{k}={v}' for k, v in self.wildcards.items())})"
-
-    def output_flags(self, i: int) -> frozenset[str]:
-        return self.rule.outputs.specs[i].flags
-
-    def input_flags(self, i: int) -> frozenset[str]:
-        specs = self._input_specs()
-        return specs[i].flags if i < len(specs) else frozenset()
-
-    def _input_specs(self):
-        return self.rule.inputs.specs if self.rule.inputs is not None else []
-
-    def named(self, what: str) -> NamedList:
-        items, names = {
-            "input": (self.inputs, self.input_names),
-            "output": (self.outputs, self.output_names),
-            "log": (self.logs, self.log_names),
-        }[what]
-        return NamedList(items, names)
+from .job import Job
 
 
 class DAG:
@@ -262,23 +213,25 @@ class DAG:
         raise UserError(f"no checkpoint makes {path}")  # pragma: no cover - the guard found one
 
     def _late_paths(self, rule: Rule) -> PathList:
-        d = _directive(rule, "input")
-        return paths_from(d, lambda e: _eval(e, self.wf.env), f"rule {rule.name}")
+        """Inputs that waited for a checkpoint, evaluated now that it has run."""
+        label, pos = f"rule {rule.name}", rule.where("input")
+        inputs = paths_from(ast.Directive("input", rule.input_expr, pos), self.wf.env, label)
+        check_wildcards("input", inputs.patterns, rule.wildcard_names, pos, label)
+        return inputs
 
     def _late_params(self, rule: Rule) -> dict[str, Any]:
-        out = {}
-        for i, e in enumerate(rule.params_expr.positional):
-            out[f"_{i}"] = _eval(e, self.wf.env)
-        for kw in rule.params_expr.named:
-            out[kw.name] = _eval(kw.value, self.wf.env)
-        return out
+        """Params that waited for a checkpoint, evaluated now that it has run."""
+        params = params_from(rule.params_expr, self.wf.env)
+        check_wildcards("params", param_patterns(params), rule.wildcard_names,
+                        rule.where("params"), f"rule {rule.name}")
+        return params
 
     def _check_outputs(self, job: Job) -> None:
         for path in job.inputs + job.outputs:
             problem = path_problem(path)
             if problem:
                 raise UserError(f"rule {job.label}: {problem}", pos=job.rule.where("output"))
-        for out in job.outputs + job.logs + ([job.benchmark] if job.benchmark else []):
+        for out in job.written:
             norm = os.path.normpath(out)
             if os.path.isabs(norm) or norm == ".." or norm.startswith("../") or norm == ".":
                 if not os.path.isabs(norm) or not _inside(self.root, os.path.realpath(norm)):
@@ -340,19 +293,6 @@ class DAG:
                 else:
                     order.append(job)
         return order
-
-
-def _directive(rule: Rule, name: str):
-    from flow.grammar import ast
-
-    return ast.Directive(name, rule.input_expr if name == "input" else rule.params_expr, rule.where(name))
-
-
-def _eval(expr, env: Env) -> Any:
-    try:
-        return evaluate(expr, env)
-    except EvalError as e:
-        raise FlowfileError.at(e.pos, e.message, e.hint) from None
 
 
 def _ruleorder_pairs(orders: list[tuple[str, ...]]) -> set[tuple[str, str]]:
@@ -420,4 +360,4 @@ def run_deep(fn: Callable[[], Any]) -> Any:
     return result[0]
 
 
-__all__ = ["DAG", "Job", "PatternIndex", "job_id", "job_namespaces"]
+__all__ = ["DAG", "Job"]

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from .dag import Job
+from collections.abc import Callable
+
+from .job import Job
+
+NEWLINE_DOT = "\\n"  # a line break inside a DOT label
 
 
-def _lines(job: Job) -> list[str]:
-    return [job.rule.name, *(f"{k}: {v}" for k, v in job.wildcards.items())]
+def _label(job: Job, escape: Callable[[str], str], newline: str) -> str:
+    """The rule's name, then one line per wildcard."""
+    lines = [job.rule.name, *(f"{k}: {v}" for k, v in job.wildcards.items())]
+    return newline.join(escape(t) for t in lines)
 
 
 def _dot_text(text: str) -> str:
@@ -17,34 +23,25 @@ def _mermaid_text(text: str) -> str:
     return "".join({'"': "#quot;", "<": "#lt;", ">": "#gt;", "\n": " "}.get(c, c) for c in text)
 
 
-def _index(jobs: list[Job]) -> dict[str, int]:
-    return {j.id: i for i, j in enumerate(jobs)}
+def _edges(jobs: list[Job]) -> tuple[dict[str, int], list[tuple[int, int]]]:
+    """Each job's node number, and the (dependency, dependant) pairs among them."""
+    ids = {j.id: i for i, j in enumerate(jobs)}
+    return ids, [(ids[dep.id], ids[job.id]) for job in jobs for dep in job.deps if dep.id in ids]
 
 
 def to_dot(jobs: list[Job]) -> str:
-    ids = _index(jobs)
+    ids, edges = _edges(jobs)
     lines = ["digraph flow {", '    node [shape=box, style=rounded, fontname="sans-serif"];']
-    for job in jobs:
-        label = "\\n".join(_dot_text(t) for t in _lines(job))
-        lines.append(f'    j{ids[job.id]} [label="{label}"];')
-    for job in jobs:
-        for dep in job.deps:
-            if dep.id in ids:
-                lines.append(f"    j{ids[dep.id]} -> j{ids[job.id]};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    lines += [f'    j{ids[job.id]} [label="{_label(job, _dot_text, NEWLINE_DOT)}"];' for job in jobs]
+    lines += [f"    j{a} -> j{b};" for a, b in edges]
+    return "\n".join([*lines, "}"]) + "\n"
 
 
 def to_mermaid(jobs: list[Job]) -> str:
-    ids = _index(jobs)
+    ids, edges = _edges(jobs)
     lines = ["flowchart TD"]
-    for job in jobs:
-        label = "<br/>".join(_mermaid_text(t) for t in _lines(job))
-        lines.append(f'    j{ids[job.id]}["{label}"]')
-    for job in jobs:
-        for dep in job.deps:
-            if dep.id in ids:
-                lines.append(f"    j{ids[dep.id]} --> j{ids[job.id]}")
+    lines += [f'    j{ids[job.id]}["{_label(job, _mermaid_text, "<br/>")}"]' for job in jobs]
+    lines += [f"    j{a} --> j{b}" for a, b in edges]
     return "\n".join(lines) + "\n"
 
 

@@ -9,22 +9,8 @@ from collections.abc import Iterable
 from flow.grammar import FlowfileError
 
 from .expressions import CheckpointPending
+from .model import job_id
 from .patterns import PatternError
-
-
-def job_id(rule: str, wildcards: dict[str, str]) -> str:
-    """``rule[k=v,...]``; a value holding ``\\ , = ]`` has them escaped, so two
-    jobs never share an id."""
-    if not wildcards:
-        return rule
-    return rule + "[" + ",".join(f"{k}={_escape(str(v))}" for k, v in wildcards.items()) + "]"
-
-
-_ESCAPES = str.maketrans({c: "\\" + c for c in "\\,=]"})
-
-
-def _escape(value: str) -> str:
-    return value.translate(_ESCAPES)
 
 
 class _Entry:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ..decide.rebuild import Reason
-    from ..graph.dag import Job
+    from ..graph.job import Job
     from .scheduler import Summary
 
 

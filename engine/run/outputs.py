@@ -25,7 +25,8 @@ from flow.rules import contracts
 from ..decide.hashing import Hasher
 from ..decide.state import State
 from ..errors import UserError
-from ..graph.dag import DAG, Job
+from ..graph.dag import DAG
+from ..graph.job import Job
 from .events import RunObserver
 from .executor import Completion, Executor, Task
 from .files import make_readonly, remove_empty_parents, remove_output
@@ -80,7 +81,7 @@ class Outputs:
         """Remove old outputs (so that a half-written one is never mistaken for
         new) and create the directories outputs, logs and the benchmark go
         into; a text saying why not, if the job cannot start."""
-        written = job.outputs + job.logs + ([job.benchmark] if job.benchmark else [])
+        written = job.written
         for path in written:
             if self.dag.leads_outside(path):
                 return f"{path} leads outside the working directory through a symbolic link; nothing was written"
@@ -241,7 +242,7 @@ def _dirs_written(jobs: Iterable[Job]) -> set[str]:
     """Directories these jobs write into, with every directory above them."""
     dirs: set[str] = set()
     for job in jobs:
-        for path in job.outputs + job.logs + ([job.benchmark] if job.benchmark else []):
+        for path in job.written:
             d = os.path.dirname(path)
             while d and d not in dirs:
                 dirs.add(d)

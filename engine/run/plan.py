@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..decide.rebuild import Reason
-from ..graph.dag import DAG, Job
+from ..graph.dag import DAG
+from ..graph.job import Job
 
 
 @dataclass(order=True, slots=True)

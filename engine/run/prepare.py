@@ -14,7 +14,7 @@ from flow.rules import ActionError, JobContext, Namespace, Prepared
 from flow.rules.shell import format_command
 
 from ..errors import UserError
-from ..graph.dag import Job
+from ..graph.job import Job
 from ..load.model import Workflow, job_namespaces
 
 

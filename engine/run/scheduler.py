@@ -27,7 +27,7 @@ from flow import FlowError
 
 from ..decide.rebuild import Reason, Rebuilder
 from ..errors import Interrupted, JobsFailed, Terminated, UserError
-from ..graph.dag import Job
+from ..graph.job import Job
 from .events import RunObserver
 from .executor import Completion, Executor, Task
 from .outputs import Attempt, Outcome, Outputs, missing_outputs

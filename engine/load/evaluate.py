@@ -1,0 +1,151 @@
+"""Directive values evaluated into what rules hold: paths, params, and the
+one check that they name no wildcard the rule's output lacks.
+
+The loader evaluates directives when the Flowfile is read; the job graph
+evaluates the ones that wait for a checkpoint once it has run. Both come
+here, so a value means the same and fails with the same message whenever it
+is evaluated.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from flow.grammar import FlowfileError, ast
+
+from .expressions import Env, EvalError, FlaggedPath, evaluate
+from .model import PathList, PathSpec
+from .patterns import Pattern, PatternError, parse_pattern
+
+MAX_PATH = 4096  # Linux's PATH_MAX, in bytes
+
+
+def evaluate_at(expr: ast.Expr, env: Env) -> Any:
+    """The value of ``expr``; a ``FlowfileError`` at its position if it has none."""
+    try:
+        return evaluate(expr, env)
+    except EvalError as e:
+        raise FlowfileError.at(e.pos, e.message, e.hint) from None
+
+
+def params_from(args: ast.Arguments, env: Env) -> dict[str, Any]:
+    """A params: directive's values; positional ones are named ``_0``, ``_1``..."""
+    out: dict[str, Any] = {}
+    for i, e in enumerate(args.positional):
+        out[f"_{i}"] = evaluate_at(e, env)
+    for kw in args.named:
+        out[kw.name] = evaluate_at(kw.value, env)
+    return out
+
+
+def paths_from(d: ast.Directive, env: Env, label: str) -> PathList:
+    """The entries of input:/output:/log: as patterns with their flags and names."""
+    specs: list[PathSpec] = []
+    names: dict[str, int | tuple[int, int]] = {}
+
+    def add(value: Any, e: ast.Expr) -> int:
+        if isinstance(value, (list, tuple)):
+            return sum(add(v, e) for v in value)
+        specs.append(PathSpec(_path_pattern(value, e, d.name, label), _flags(value)))
+        return 1
+
+    for e in d.value.positional:
+        add(evaluate_at(e, env), e)
+    for kw in d.value.named:
+        start = len(specs)
+        value = evaluate_at(kw.value, env)
+        n = add(value, kw.value)
+        names[kw.name] = start if (n == 1 and not isinstance(value, (list, tuple))) else (start, start + n)
+    return PathList(specs, names)
+
+
+def pattern_at(text: str, pos: ast.Pos) -> Pattern:
+    """One path pattern written at ``pos`` (a benchmark:), its constraints checked now."""
+    try:
+        pattern = parse_pattern(clean_path(text))
+        pattern.regex({})
+        return pattern
+    except PatternError as e:
+        raise FlowfileError.at(pos, str(e)) from None
+
+
+def _path_pattern(value: Any, e: ast.Expr, directive: str, label: str) -> Pattern:
+    if not isinstance(value, str):
+        raise FlowfileError.at(e.pos, f"{directive}: entries of {label} must be paths (strings), not {type(value).__name__}")
+    if not value:
+        raise FlowfileError.at(e.pos, f"an empty path in {directive}: of {label}")
+    problem = path_problem(value)
+    if problem:
+        raise FlowfileError.at(e.pos, f"{directive}: of {label}: {problem}")
+    try:
+        pattern = parse_pattern(clean_path(str(value)))
+        if pattern.names:
+            pattern.regex({})  # check inline constraints now
+    except PatternError as err:
+        raise FlowfileError.at(e.pos, str(err)) from None
+    return pattern
+
+
+def _flags(value: str) -> frozenset[str]:
+    return value.flags if isinstance(value, FlaggedPath) else frozenset()
+
+
+_HINTS = {
+    "params": "Params strings are filled with the job's wildcards; write {{ and }} for literal braces.",
+    "benchmark": "A benchmark file is named with the output's wildcards; add the wildcard to the output, or drop it.",
+}
+
+
+def check_wildcards(what: str, patterns: Iterable[Pattern], wildcard_names: tuple[str, ...],
+                    pos: ast.Pos, label: str) -> None:
+    """Every wildcard of an input, log, benchmark or params string is filled
+    from the output: one the output lacks is a mistake, reported here alone."""
+    for pattern in patterns:
+        extra = [n for n in pattern.names if n not in wildcard_names]
+        if extra:
+            hint = _HINTS.get(what) or (
+                "Wildcards in inputs and logs are filled from the output; "
+                "use {{" + extra[0] + "}} in expand() to keep it, or add it to the output.")
+            raise FlowfileError.at(
+                pos, f"{what} {pattern.text!r} of {label} uses wildcard {{{extra[0]}}}, "
+                "which its output does not have", hint)
+
+
+def param_patterns(params: dict[str, Any]) -> Iterator[Pattern]:
+    """The params strings that are patterns (formatted with the job's
+    wildcards, as in Snakemake); any other string is used as written."""
+    def strings(value: Any) -> Iterator[str]:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                yield from strings(v)
+
+    for value in params.values():
+        for text in strings(value):
+            try:
+                yield parse_pattern(text)
+            except PatternError:
+                continue  # not a pattern (e.g. code in braces)
+
+
+def path_problem(path: str) -> str | None:
+    """Why no file could have this name, or None."""
+    if "\x00" in path:
+        return f"a path cannot contain a NUL byte: {path[:80]!r}"
+    try:
+        size = len(os.fsencode(path))
+    except UnicodeEncodeError:
+        return f"a path that no file can have: {path[:80]!r}"
+    if size > MAX_PATH:
+        return f"a path of more than {MAX_PATH} bytes: {path[:80]!r}..."
+    return None
+
+
+def clean_path(text: str) -> str:
+    """``./a/b`` is ``a/b``: one file, one name."""
+    while text.startswith("./"):
+        text = text[2:]
+    return text
