@@ -25,7 +25,7 @@ from .errors import clip
 
 BUILTIN_FUNCTIONS = frozenset(
     {
-        "expand", "glob_wildcards", "temp", "protected", "directory", "ancient", "multiext",
+        "expand", "glob_wildcards", "temp", "protected", "directory", "ancient", "touch", "multiext",
         "range", "len", "str", "int", "float", "bool", "sorted", "list", "min", "max", "abs",
     }
 )

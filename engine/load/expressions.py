@@ -41,7 +41,7 @@ class CheckpointPending(Exception):
 
 
 class FlaggedPath(str):
-    """A path with flags: temp, protected, directory, ancient."""
+    """A path with flags: temp, protected, directory, ancient, touch."""
 
     flags: frozenset[str] = frozenset()
 
@@ -214,7 +214,7 @@ _PLAIN_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sorted": sorted, "list": list, "min": min, "max": max, "abs": abs, "multiext": multiext,
     "expand": expand,
 }
-_FLAGS = ("temp", "protected", "directory", "ancient")
+_FLAGS = ("temp", "protected", "directory", "ancient", "touch")
 _METHOD_TYPES = (str, dict, list, tuple)
 
 
