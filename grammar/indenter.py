@@ -4,8 +4,10 @@ blocks out.
 It receives the token stream of the text Lark parses (``run:`` blocks
 already cut out by ``prepass``) and hands on the same tokens with
 ``_INDENT``/``_DEDENT`` added where a line opens or closes a block, as
-Python reads indentation (the pre-pass has refused tabs in it, so an
-indentation is a count of spaces). Line breaks inside brackets, and inside a
+Python reads indentation: a tab advances to the next multiple of 8 columns,
+and a line whose depth would depend on that (tabs and spaces mixed so that
+its block differs with a tab read as 1 column) is refused as Python refuses
+it, naming the line. Line breaks inside brackets, and inside a
 directive's value written over several lines, are dropped, so both forms of a
 value are one token stream. It bounds how deeply brackets and unary minus
 nest, so that the parser's stack stays small whatever the text.
@@ -21,6 +23,7 @@ from lark import Token
 from lark.indenter import Indenter
 
 from .builder import DEPTH_HINT, MAX_DEPTH
+from .prepass import MIXED_INDENT_HINT, indent_width
 
 __all__ = ["MAX_BRACKETS", "FlowIndenter", "Positioned"]
 
@@ -60,6 +63,10 @@ class FlowIndenter(Indenter):
         self.open_brackets = []
         self.nested_lists = 0  # the '[' and '{' among the open brackets
         self.minus_run = 0  # '-' tokens in a row
+        # Python's stack of indentations, each as (columns, characters): every
+        # line that starts a statement is checked against it as Python does,
+        # including the lines of a directive's value (Snakemake reads those as Python).
+        self.python_levels = [(0, 0)]
         return super().process(stream)
 
     def unclosed(self) -> Token | None:
@@ -75,7 +82,7 @@ class FlowIndenter(Indenter):
             if token.type == self.NL_type:
                 if self.paren_level > 0:
                     continue
-                indent = _indent_of(token)
+                indent = self._check_python_indent(token)
                 if continuing_from is None and line_start == ["NAME", "COLON"]:
                     continuing_from = self.indent_level[-1]
                 if continuing_from is not None and indent > continuing_from:
@@ -133,13 +140,43 @@ class FlowIndenter(Indenter):
         if indent != self.indent_level[-1]:
             line = token.end_line if token.end_line is not None else token.line
             raise Positioned(
-                "this line's indentation matches no enclosing block", line, indent + 1
+                "this line's indentation matches no enclosing block", line, len(_whitespace_of(token)) + 1
             )
+
+    def _check_python_indent(self, token: Token) -> int:
+        """The columns of the line after ``token`` (a line break); refused, as
+        Python refuses it, if its depth against the enclosing lines depends on
+        how wide a tab is: compared with a tab read as 8 columns and as 1
+        column, it must be deeper, the same or shallower both times."""
+        whitespace = _whitespace_of(token)
+        col, alt = indent_width(whitespace), len(whitespace)
+        levels = self.python_levels
+        top_col, top_alt = levels[-1]
+        consistent = True
+        if col == top_col:
+            consistent = alt == top_alt
+        elif col > top_col:
+            consistent = alt > top_alt
+            levels.append((col, alt))
+        else:
+            while len(levels) > 1 and col < levels[-1][0]:
+                levels.pop()
+            if col == levels[-1][0]:
+                consistent = alt == levels[-1][1]
+            else:  # no enclosing line has this depth (the value of a directive may go on so)
+                consistent = alt > levels[-1][1]
+                levels.append((col, alt))
+        if not consistent:
+            line = token.end_line if token.end_line is not None else token.line
+            raise Positioned("inconsistent use of tabs and spaces in indentation", line, alt + 1,
+                             MIXED_INDENT_HINT)
+        return col
 
 
 def _too_deep(token: Token) -> Positioned:
     return Positioned("expression nested too deeply", token.line, token.column, DEPTH_HINT)
 
 
-def _indent_of(nl_token: Token) -> int:
-    return len(nl_token.rsplit("\n", 1)[-1]) if "\n" in nl_token else 0
+def _whitespace_of(nl_token: Token) -> str:
+    """The indentation of the line a line-break token leads to."""
+    return nl_token.rsplit("\n", 1)[-1] if "\n" in nl_token else ""

@@ -5,21 +5,32 @@ the text normalised (no byte order mark, ``\\n`` line ends, a final line
 break), the same text with each ``run:`` block (Python, not Flowfile)
 replaced by ``run: @runN`` and blank lines, so that line numbers stay those
 of the file, and the cut-out blocks as ``ast.RunBlock``. It also refuses
-what only the raw lines show, as a ``FlowfileError``: a NUL byte, a tab in
-indentation, a ``run:`` without code, Snakemake's ``onsuccess:``-style
-handlers (Python too). Each check is linear in the text: no regular
-expression here keeps state per character it matches (repeats are possessive).
+what only the raw lines show, as a ``FlowfileError``: a NUL byte, a ``run:``
+without code, a ``run:`` block indented inconsistently with tabs and spaces
+(as Python refuses it), Snakemake's ``onsuccess:``-style handlers (Python
+too). Indentation may hold tabs, read as Python reads them: a tab advances
+to the next multiple of 8 columns (``indent_width``). Each check is linear in
+the text: no regular expression here keeps state per character it matches
+(repeats are possessive).
 """
 
 from __future__ import annotations
 
+import ast as pyast
 import re
 from typing import NamedTuple
 
 from . import ast
 from .errors import FlowfileError
 
-__all__ = ["Prepared", "prepare"]
+__all__ = ["TAB_SIZE", "MIXED_INDENT_HINT", "Prepared", "indent_width", "prepare"]
+
+TAB_SIZE = 8  # as Python and Snakemake read a tab in indentation
+MIXED_INDENT_HINT = (
+    "Indent this block as the lines around it: with tabs only or with spaces only "
+    "(Python reads a tab as up to 8 columns, but refuses indentation whose depth "
+    "depends on that)."
+)
 
 
 class Prepared(NamedTuple):
@@ -46,17 +57,32 @@ def prepare(text: str, file: str) -> Prepared:
 # ------------------------------------------------------------------ run blocks
 
 _RULE_HEADER = re.compile(r"^(rule|checkpoint)\b")
-_RUN_LINE = re.compile(r"^( +)run\s*:(.*)$")
+_RUN_LINE = re.compile(r"^([ \t]+)run\s*:(.*)$")
 
 
-# A line that may start a run block, or a tab in the indentation of a line with code.
-_MAY_CUT_OR_REFUSE = re.compile(r"^(?: +run\s*:|[ \t]*\t[ \t]*[^ \t\n])", re.MULTILINE)
+# A line that may start a run block.
+_MAY_CUT = re.compile(r"^[ \t]+run\s*:", re.MULTILINE)
+
+
+def indent_width(whitespace: str) -> int:
+    """The column (from 0) that indentation ``whitespace`` reaches, as Python
+    reads it: a space advances one column, a tab to the next multiple of 8."""
+    if "\t" not in whitespace:
+        return len(whitespace)
+    col = 0
+    for ch in whitespace:
+        col = (col // TAB_SIZE + 1) * TAB_SIZE if ch == "\t" else col + 1
+    return col
+
+
+def _lead(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
 
 
 def _extract_run_blocks(text: str, file: str) -> tuple[str, list[ast.RunBlock]]:
     """Replace each ``run:`` block by ``run: @runN`` and blank lines."""
-    if not _MAY_CUT_OR_REFUSE.search(text):
-        return text, []  # nothing for the line by line walk below to cut or refuse
+    if not _MAY_CUT.search(text):
+        return text, []  # nothing for the line by line walk below to cut
     lines = text.split("\n")
     blocks: list[ast.RunBlock] = []
     in_rule = False
@@ -65,14 +91,13 @@ def _extract_run_blocks(text: str, file: str) -> tuple[str, list[ast.RunBlock]]:
     while i < len(lines):
         line = lines[i]
         if in_long_string is None:
-            _check_tabs(line, i + 1, file)
             if _RULE_HEADER.match(line):
                 in_rule = True
             elif line.strip() and not line[0].isspace() and not line.lstrip().startswith("#"):
                 in_rule = False
             m = _RUN_LINE.match(line)
             if in_rule and m:
-                indent = len(m.group(1))
+                indent = indent_width(m.group(1))
                 rest = m.group(2)
                 if rest.strip() and not rest.strip().startswith("#"):
                     code, first = rest.strip(), i + 1
@@ -86,7 +111,7 @@ def _extract_run_blocks(text: str, file: str) -> tuple[str, list[ast.RunBlock]]:
                 in_string: str | None = None  # a triple-quoted string may reach column 0
                 while j < len(lines):
                     nxt = lines[j]
-                    if in_string is None and nxt.strip() and len(nxt) - len(nxt.lstrip(" \t")) <= indent:
+                    if in_string is None and nxt.strip() and indent_width(_lead(nxt)) <= indent:
                         break
                     body.append(nxt)
                     in_string = _long_string_state(nxt, in_string)
@@ -94,14 +119,13 @@ def _extract_run_blocks(text: str, file: str) -> tuple[str, list[ast.RunBlock]]:
                 while body and not body[-1].strip():
                     body.pop()
                 if not body:
-                    if j < len(lines):
-                        _check_tabs(lines[j], j + 1, file)
                     raise FlowfileError(
                         "`run:` has no code: indent the Python block below it",
-                        file, i + 1, indent + 1, source_line=line,
+                        file, i + 1, len(m.group(1)) + 1, source_line=line,
                     )
+                _check_run_indentation(m.group(1), body, i + 2, file)
                 code = _dedent_code(body)
-                first_col = len(body[0]) - len(body[0].lstrip()) + 1
+                first_col = len(_lead(body[0])) + 1
                 blocks.append(ast.RunBlock(code, ast.Pos(file, i + 2, first_col)))
                 lines[i] = f"{m.group(1)}run: @run{len(blocks) - 1}"
                 for k in range(i + 1, i + 1 + len(body)):
@@ -115,29 +139,46 @@ def _extract_run_blocks(text: str, file: str) -> tuple[str, list[ast.RunBlock]]:
 
 def _dedent_code(body: list[str]) -> str:
     """Remove the block's indentation from its code lines, but not from the
-    lines of a triple-quoted string (their text is the string's content)."""
+    lines of a triple-quoted string (their text is the string's content).
+    The indentation of a code line is read in columns (a tab reaches the next
+    multiple of 8, as Python reads it), and what is left of it is spaces:
+    the block's lines keep their depths, whatever mix of tabs and spaces they
+    were indented with (``_check_run_indentation`` has refused a mix whose
+    depths Python would not accept)."""
     first = next(ln for ln in body if ln.strip())
-    width = len(first) - len(first.lstrip())
+    width = indent_width(_lead(first))
     out, state = [], None
     for ln in body:
         if state is None:
-            lead = len(ln) - len(ln.lstrip(" "))
-            out.append(ln[min(lead, width):])
+            lead = _lead(ln)
+            if "\t" in lead:
+                out.append(" " * max(indent_width(lead) - width, 0) + ln[len(lead):])
+            else:
+                out.append(ln[min(len(lead), width):])
         else:
             out.append(ln)
         state = _long_string_state(ln, state)
     return "\n".join(out)
 
 
-def _check_tabs(line: str, lineno: int, file: str) -> None:
-    stripped = line.lstrip(" \t")
-    if stripped and "\t" in line[: len(line) - len(stripped)]:
-        col = line.index("\t") + 1
-        raise FlowfileError(
-            "a tab in indentation", file, lineno, col,
-            hint="Indent Flowfiles with spaces only (as Snakemake and Python style do).",
-            source_line=line,
-        )
+def _check_run_indentation(run_indent: str, body: list[str], first_line: int, file: str) -> None:
+    """A ``run:`` block whose indentation mixes tabs and spaces in a way Python
+    refuses (its depth would depend on how wide a tab is) is refused here, at
+    its line, as Python would refuse it inside Snakemake's ``run:``. Python's
+    own tokenizer judges: only the lines that start a statement count."""
+    if "\t" not in run_indent and not any("\t" in _lead(ln) for ln in body):
+        return
+    # `if 1:` lines give the block the depths it has in the file: the rule's, then the run:'s.
+    source = "if 1:\n" + run_indent + "if 1:\n" + "\n".join(body) + "\n"
+    try:
+        compile(source, file, "exec", flags=pyast.PyCF_ONLY_AST, dont_inherit=True)
+    except TabError as e:
+        index = (e.lineno or 3) - 3
+        line = body[index] if 0 <= index < len(body) else ""
+        raise FlowfileError("inconsistent use of tabs and spaces in indentation", file,
+                            first_line + index, len(_lead(line)) + 1, MIXED_INDENT_HINT, line) from None
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        pass  # any other mistake in the block is the job's to report, where it runs
 
 
 def _long_string_state(line: str, state: str | None) -> str | None:

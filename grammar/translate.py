@@ -146,7 +146,7 @@ def from_lark(e: UnexpectedInput, text: str, file: str, unclosed: Token | None =
         if e.token.type == "_INDENT":
             msg = "unexpected indentation"
         elif "_INDENT" in e.expected or _after_block_header(lines, line):
-            hint = "Expected an indented block: indent the lines under it with spaces."
+            hint = "Expected an indented block: indent the lines under it."
         elif expected and len(expected) <= 6:
             hint = "Expected " + " or ".join(expected) + "."
         return FlowfileError(msg, file, line, column, hint, source)

@@ -1077,22 +1077,106 @@ def test_parse_file_reads_a_realistic_snakefile(tmp_path):
 # ============================================================== rejections
 
 
-def test_tab_in_rule_indentation_is_rejected():
-    e = error_of('rule a:\n\toutput: "x"\n', dedent=False)
-    assert where(e) == ("Flowfile", 2, 1)
-    assert e.message == "a tab in indentation"
-    assert "spaces" in e.hint
+def test_tabs_indent_rules_as_in_snakemake():
+    rules = [s for s in parse('rule all:\n\tinput: "a.txt"\n\nrule a:\n\toutput: "a.txt"\n'
+                              '\tshell: "touch {output}"\n', "Flowfile").statements]
+    assert [r.name for r in rules] == ["all", "a"]
+    assert [d.name for d in rules[1].directives] == ["output", "shell"]
 
 
-def test_tab_after_spaces_points_at_the_tab():
-    e = error_of('rule a:\n    output: "x"\n  \tshell: "y"\n', dedent=False)
-    assert where(e) == ("Flowfile", 3, 3)
-    assert e.message == "a tab in indentation"
+def test_a_tab_reaches_the_next_multiple_of_eight_columns():
+    # 9 spaces are deeper than a tab (8 columns): the value of `input:` goes on there
+    rule = rule_of_text('rule a:\n\tinput:\n         "a",\n\toutput: "x"\n')
+    assert [d.name for d in rule.directives] == ["input", "output"]
+    # a tab after 2 spaces is column 8 too
+    rule = rule_of_text('rule a:\n  \toutput: "x"\n  \tshell: "y"\n')
+    assert [d.name for d in rule.directives] == ["output", "shell"]
 
 
-def test_tab_indenting_a_continuation_line_is_rejected():
-    e = error_of("X = [\n\t1,\n]\n", dedent=False)
-    assert (e.line, e.column, e.message) == (2, 1, "a tab in indentation")
+def test_tab_indented_directive_value_goes_on_over_lines():
+    rule = rule_of_text('rule a:\n\tinput:\n\t\t"a",\n\t\t"b",\n\toutput: "x"\n')
+    assert consts(rule.directive("input").value) == (["a", "b"], {})
+
+
+def test_tabs_and_spaces_inside_brackets_are_not_indentation():
+    stmts = parse('X = [1,\n\t  2,\n        3]\nrule a:\n\toutput: "x"\n', "Flowfile").statements
+    assert [type(s).__name__ for s in stmts] == ["Assign", "Rule"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        # a tab (8 columns, 1 character) after a block of 8 spaces (8 columns, 8 characters)
+        ('rule all:\n\tinput: "a.txt"\n\nrule a:\n        output: "a.txt"\n\tshell: "t"\n', 6, 2),
+        # deeper than 4 spaces with a tab read as 8 columns, shallower with a tab read as 1
+        ('rule a:\n    output: "x"\n\tshell: "y"\n', 3, 2),
+        # the value of a directive, over lines
+        ('rule a:\n        input:\n\t\t"a",\n                "b"\n', 3, 3),
+    ],
+    ids=["same-columns", "deeper-by-columns-only", "value-lines"],
+)
+def test_inconsistent_tabs_and_spaces_are_refused_at_the_line(text, line, column):
+    e = error_of(text, dedent=False)
+    assert where(e) == ("Flowfile", line, column)
+    assert e.message == "inconsistent use of tabs and spaces in indentation"
+    assert "tabs only or with spaces only" in e.hint
+    assert e.source_line == text.split("\n")[line - 1]
+
+
+def test_errors_after_tab_indented_lines_keep_their_columns():
+    e = error_of('rule a:\n\toutput: "x"\n\tinput: "a" +\n', dedent=False)
+    assert where(e) == ("Flowfile", 3, 14)  # just after the line's last character
+    e = error_of('rule a:\n\toutput: "x"\n\tbogus: 1\n', dedent=False)
+    assert where(e) == ("Flowfile", 3, 2)
+    e = error_of('rule a:\n\toutput: "x"\n\t\tinput: "y"\n', dedent=False)
+    assert (e.line, e.column, e.message) == (3, 3, "unexpected `input`")
+
+
+def test_a_dedent_to_no_block_names_its_character_column():
+    e = error_of('rule a:\n\t\toutput: "x"\n\tshell: "y"\n', dedent=False)
+    assert where(e) == ("Flowfile", 3, 2)
+    assert e.message == "this line's indentation matches no enclosing block"
+
+
+def rule_of_text(text: str) -> ast.Rule:
+    (stmt,) = parse(text, "Flowfile").statements
+    assert isinstance(stmt, ast.Rule)
+    return stmt
+
+
+def test_tab_indented_run_block_is_dedented_by_columns():
+    rule = rule_of_text('rule a:\n\toutput: "x"\n\trun:\n\t\twith open(output[0], "w") as f:\n'
+                        '\t\t\tf.write("""a\n\tb""")\n\t\tprint(1)\n')
+    assert rule.run.code == 'with open(output[0], "w") as f:\n        f.write("""a\n\tb""")\nprint(1)'
+    assert (rule.run.pos.line, rule.run.pos.column) == (4, 3)
+    compile(rule.run.code, "x", "exec")
+
+
+def test_run_block_mixing_tabs_and_spaces_by_columns_alone_is_dedented_so():
+    # "\t\t" and 16 spaces + 4: deeper both ways, so Python accepts it
+    rule = rule_of_text('rule a:\n\toutput: "x"\n\trun:\n\t\tif 1:\n                    x = 1\n')
+    assert rule.run.code == "if 1:\n    x = 1"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        ('rule a:\n    output: "x"\n    run:\n\tprint(1)\n', 4, 2),
+        ('rule a:\n\toutput: "x"\n\trun:\n\t\tif 1:\n\t\t        x = 1\n\t\t\ty = 1\n', 6, 4),
+    ],
+    ids=["body-against-run-line", "inside-the-body"],
+)
+def test_run_block_mixing_tabs_and_spaces_inconsistently_is_refused(text, line, column):
+    e = error_of(text, dedent=False)
+    assert where(e) == ("Flowfile", line, column)
+    assert e.message == "inconsistent use of tabs and spaces in indentation"
+    assert e.hint
+
+
+def test_a_line_after_a_tab_indented_run_block_ends_it():
+    (a, b) = parse('rule a:\n\toutput: "x"\n\trun:\n\t\tprint(1)\n\nrule b:\n\toutput: "y"\n',
+                   "Flowfile").statements
+    assert a.run.code == "print(1)" and b.name == "b"
 
 
 @pytest.mark.parametrize(
@@ -1539,12 +1623,6 @@ def test_snakemake_handlers_are_named_as_unsupported(handler):
     e = error_of(f'rule a:\n    output: "x"\n\n{handler}:\n    print("done")\n', dedent=False)
     assert where(e) == ("Flowfile", 4, 1)
     assert f"`{handler}:`" in e.message and "not supported" in e.message
-
-
-def test_tab_indenting_a_run_block_is_named_as_a_tab():
-    e = error_of('rule a:\n    output: "x"\n    run:\n\tprint(1)\n', dedent=False)
-    assert where(e)[:2] == ("Flowfile", 4)
-    assert "tab" in e.message
 
 
 def test_handler_name_inside_a_triple_quoted_string_is_just_text():
