@@ -58,6 +58,8 @@ class FlowIndenter(Indenter):
         super().__init__()
         self.open_brackets: list[Token] = []
         self.nested_lists = self.minus_run = 0
+        self.python_levels: list[tuple[int, int]] = [(0, 0)]
+        self.continued: tuple[int, bool] | None = None
 
     def process(self, stream):
         self.open_brackets = []
@@ -67,14 +69,20 @@ class FlowIndenter(Indenter):
         # line that starts a statement is checked against it as Python does,
         # including the lines of a directive's value (Snakemake reads those as Python).
         self.python_levels = [(0, 0)]
+        self.continued = None
         return super().process(stream)
 
     def unclosed(self) -> Token | None:
         """The innermost bracket open after the last token handed on, if any."""
         return self.open_brackets[-1] if self.open_brackets else None
 
+    def continuing(self) -> tuple[int, bool] | None:
+        """Where the last line read goes on with a directive's value: its line,
+        and whether that directive stands on a ``rule NAME:`` line; or None."""
+        return self.continued
+
     def _process(self, stream):
-        line_start: list[str] = []  # the first two token types of the logical line
+        line_start: list[str] = []  # the first token types of the logical line
         continuing_from: int | None = None  # indent of the directive whose value continues
         last = None
         for token in stream:
@@ -83,15 +91,17 @@ class FlowIndenter(Indenter):
                 if self.paren_level > 0:
                     continue
                 indent = self._check_python_indent(token)
-                if continuing_from is None and line_start == ["NAME", "COLON"]:
+                if continuing_from is None and _opens_a_value(line_start):
                     continuing_from = self.indent_level[-1]
                 if continuing_from is not None and indent > continuing_from:
+                    line = token.end_line if token.end_line is not None else token.line
+                    self.continued = (line, line_start[0] in _RULE_KEYWORDS)
                     continue  # the directive's value goes on
-                continuing_from = None
+                continuing_from = self.continued = None
                 line_start = []
                 yield from self._handle_nl(token, indent)
                 continue
-            if len(line_start) < 2:
+            if len(line_start) < _LINE_START:
                 line_start.append(token.type)
             yield token
             self._track(token)
@@ -171,6 +181,21 @@ class FlowIndenter(Indenter):
             raise Positioned("inconsistent use of tabs and spaces in indentation", line, alt + 1,
                              MIXED_INDENT_HINT)
         return col
+
+
+# How many tokens of a line tell whether it opens a directive's value:
+# ``input:``, or a directive on the ``rule NAME:`` line (``rule all: input: ...``).
+_LINE_START = 5
+_RULE_KEYWORDS = ("RULE", "CHECKPOINT")
+
+
+def _opens_a_value(line_start: list[str]) -> bool:
+    if line_start[:2] == ["NAME", "COLON"]:
+        return True
+    if line_start[:1] and line_start[0] in _RULE_KEYWORDS:
+        rest = line_start[2:] if line_start[1:2] == ["NAME"] else line_start[1:]
+        return rest[:3] == ["COLON", "NAME", "COLON"]
+    return False
 
 
 def _too_deep(token: Token) -> Positioned:

@@ -108,7 +108,7 @@ def _parse_statements(text: str, for_lark: str, runs: list[ast.RunBlock], file: 
         try:
             return _lark().parse(for_lark)
         except PARSE_FAILURES as e:
-            raise parse_failure(e, file, text, for_lark, indenter.unclosed()) from None
+            raise parse_failure(e, file, text, for_lark, indenter.unclosed(), indenter.continuing()) from None
         finally:
             _POSTLEX.indenter = None
 

@@ -42,6 +42,7 @@ class Prepared(NamedTuple):
 def prepare(text: str, file: str) -> Prepared:
     """The text as Lark is to see it, or a FlowfileError."""
     _check_handlers(text, file)
+    _check_run_on_rule_line(text, file)
     if "\x00" in text:
         idx = text.index("\x00")
         ln = text.count("\n", 0, idx) + 1
@@ -206,6 +207,25 @@ def _long_string_state(line: str, state: str | None) -> str | None:
 _QUOTE_OR_COMMENT = re.compile("#|\"\"\"|'''|[\"']")
 _ONE_LINE_REST = {q: re.compile(rf"(?:[^{q}\\]|\\[\s\S])*+{q}?") for q in "'\""}
 _LONG_REST = {q * 3: re.compile(rf"(?:[^{q}\\]|\\[\s\S]|{q}(?!{q}{q}))*+{q * 3}") for q in "'\""}
+
+
+_RUN_ON_RULE_LINE = re.compile(r"^(?:rule|checkpoint)\b[^\n:]*:[ \t]*run[ \t]*:", re.MULTILINE)
+
+
+def _check_run_on_rule_line(text: str, file: str) -> None:
+    """``rule a: run: ...``: a ``run:`` block is Python, cut out line by line
+    below its ``run:`` line; it cannot share the rule's line."""
+    if not _RUN_ON_RULE_LINE.search(text):
+        return
+    in_string: str | None = None
+    for i, line in enumerate(text.split("\n")):
+        m = _RUN_ON_RULE_LINE.match(line) if in_string is None else None
+        if m:
+            raise FlowfileError("a `run:` block cannot start on the `rule` line", file, i + 1,
+                                line.rfind("run", 0, m.end()) + 1,
+                                "Put `run:` on its own indented line under `rule NAME:`, "
+                                "and its code indented below it.", line)
+        in_string = _long_string_state(line, in_string)
 
 
 # -------------------------------------------------------------------- handlers

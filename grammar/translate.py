@@ -27,17 +27,45 @@ __all__ = ["PARSE_FAILURES", "from_lark", "not_utf8", "parse_failure"]
 PARSE_FAILURES = (Positioned, AstError, UnexpectedInput, SyntaxError, ValueError)
 
 
-def parse_failure(e: Exception, file: str, text: str, for_lark: str, unclosed: Token | None) -> FlowfileError:
+def parse_failure(e: Exception, file: str, text: str, for_lark: str, unclosed: Token | None,
+                  continuing: tuple[int, bool] | None = None) -> FlowfileError:
     """The FlowfileError for one of ``PARSE_FAILURES``. ``text`` is the whole
     (normalised) text, ``for_lark`` the text Lark parsed, ``unclosed`` the
-    innermost bracket this parse's indenter had open when it stopped."""
+    innermost bracket this parse's indenter had open when it stopped, and
+    ``continuing`` where its last line went on with a directive's value
+    (``FlowIndenter.continuing``)."""
     if isinstance(e, Positioned):
         return FlowfileError(e.message, file, e.line, e.column, e.hint, _line_of(for_lark, e.line))
     if isinstance(e, AstError):
         return FlowfileError(e.message, file, e.pos.line, e.pos.column, e.hint, _line_of(text, e.pos.line))
     if isinstance(e, UnexpectedInput):
-        return from_lark(e, for_lark, file, unclosed)
+        return _directive_in_a_value(e, for_lark, file, continuing) or from_lark(e, for_lark, file, unclosed)
     return FlowfileError(f"invalid literal: {e}", file, None, None)
+
+
+_DIRECTIVE_START = re.compile(r"[ \t]*([^\W\d]\w*)[ \t]*:")
+
+
+def _directive_in_a_value(e: UnexpectedInput, text: str, file: str,
+                          continuing: tuple[int, bool] | None) -> FlowfileError | None:
+    """A ``NAME:`` line read as going on with the value of the directive
+    above it (it is indented deeper): say so, rather than what Lark expected."""
+    if continuing is None or e.line != continuing[0]:
+        return None
+    source = _line_of(text, e.line) or ""
+    m = _DIRECTIVE_START.match(source)
+    if m is None or (e.column or 0) > m.end():
+        return None
+    name, column = m.group(1), m.start(1) + 1
+    if continuing[1]:
+        return FlowfileError(
+            f"`{name}:` is indented under a rule whose directive is on its `rule` line", file, e.line,
+            column, "A rule written on one line (`rule NAME: DIRECTIVE: VALUE`) has that one directive, "
+            "as in Snakemake. For more, put each directive on its own indented line under `rule NAME:`.",
+            source)
+    return FlowfileError(f"`{name}:` is indented deeper than the directive above it, so it reads as "
+                         "part of that directive's value", file, e.line, column,
+                         "Indent each directive of a rule as deep as the others.", source)
 
 
 _READABLE = {

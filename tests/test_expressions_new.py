@@ -76,3 +76,18 @@ def test_tab_indented_flowfile_loads(tmp_path, monkeypatch):
     wf = _load(tmp_path, TAB_FLOWFILE, monkeypatch)
     assert list(wf.rules) == ["all", "a", "b"]
     assert [s.text for s in wf.rules["all"].inputs.specs] == ["a.txt", "b.txt"]
+
+
+# ============================================================ rule-line directive
+
+
+def test_directive_on_the_rule_line_loads_and_runs(project):
+    project.flowfile('''\
+        rule all: input: "a.txt", "b.txt"
+
+        rule make:
+            output: "{x}.txt"
+            shell: "echo {wildcards.x} > {output}"
+        ''')
+    project.run()
+    assert project.read("a.txt") == "a\n" and project.read("b.txt") == "b\n"

@@ -1129,7 +1129,8 @@ def test_errors_after_tab_indented_lines_keep_their_columns():
     e = error_of('rule a:\n\toutput: "x"\n\tbogus: 1\n', dedent=False)
     assert where(e) == ("Flowfile", 3, 2)
     e = error_of('rule a:\n\toutput: "x"\n\t\tinput: "y"\n', dedent=False)
-    assert (e.line, e.column, e.message) == (3, 3, "unexpected `input`")
+    assert (e.line, e.column) == (3, 3)
+    assert e.message.startswith("`input:` is indented deeper than the directive above it")
 
 
 def test_a_dedent_to_no_block_names_its_character_column():
@@ -1493,7 +1494,9 @@ def test_line_indented_under_a_one_line_directive_is_rejected():
         """
     )
     assert (e.line, e.column) == (4, 9)
-    assert e.message == "unexpected `threads`"
+    assert e.message == ("`threads:` is indented deeper than the directive above it, "
+                         "so it reads as part of that directive's value")
+    assert e.hint == "Indent each directive of a rule as deep as the others."
 
 
 def test_run_without_code_is_rejected():
@@ -1863,3 +1866,57 @@ def test_parses_in_threads_say_the_same_as_one_at_a_time():
     alone = [outcome(t) for t in texts]
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(outcome, texts)) == alone
+
+
+# ====================================================== directive on the rule line
+
+
+def test_directive_on_the_rule_line():
+    (all_, a) = parse('rule all: input: "a.txt", "b.txt"\n\nrule a:\n    output: "{x}.txt"\n',
+                      "Flowfile").statements
+    assert all_.name == "all" and [d.name for d in all_.directives] == ["input"]
+    assert consts(all_.directive("input").value) == (["a.txt", "b.txt"], {})
+    assert (all_.directive("input").pos.line, all_.directive("input").pos.column) == (1, 11)
+    assert a.name == "a"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "name", "directive"),
+    [
+        ('rule a: output: "a.txt"\n', "rule", "a", "output"),
+        ('checkpoint c: output: directory("d")\n', "checkpoint", "c", "output"),
+        ('rule: input: "a.txt"\n', "rule", "", "input"),
+        ('rule a: shell: "touch a"\n', "rule", "a", "shell"),
+        # the next rule may follow at once (Snakemake wants a blank line there; flow does not)
+        ('rule all: input: "a.txt"\nrule b:\n    output: "b"\n', "rule", "all", "input"),
+        # the value may go on over indented lines or inside brackets
+        ('rule all: input:\n    "a.txt",\n    "b.txt"\n', "rule", "all", "input"),
+        ('rule all: input: expand("{x}",\n    x=[1, 2])\n', "rule", "all", "input"),
+        ('rule all: input: "a" # why\n# more\n', "rule", "all", "input"),
+        ('rule all:\tinput:\t"a"\n', "rule", "all", "input"),
+    ],
+)
+def test_one_line_rules(text, kind, name, directive):
+    rule = parse(text, "Flowfile").statements[0]
+    assert rule.checkpoint == (kind == "checkpoint")
+    assert rule.name == name
+    assert [d.name for d in rule.directives] == [directive]
+
+
+def test_a_directive_indented_under_a_one_line_rule_is_refused():
+    e = error_of('rule a: output: "a.txt"\n    shell: "touch a.txt"\n', dedent=False)
+    assert where(e) == ("Flowfile", 2, 5)
+    assert e.message == "`shell:` is indented under a rule whose directive is on its `rule` line"
+    assert "has that one directive" in e.hint
+
+
+def test_run_on_the_rule_line_is_refused():
+    e = error_of('rule a: run: print(1)\n', dedent=False)
+    assert where(e) == ("Flowfile", 1, 9)
+    assert e.message == "a `run:` block cannot start on the `rule` line"
+
+
+def test_unknown_directive_on_the_rule_line_is_named():
+    e = error_of('rule a: bogus: 1\n', dedent=False)
+    assert where(e) == ("Flowfile", 1, 9)
+    assert e.message == "unknown directive `bogus:` in rule a"
