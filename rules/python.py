@@ -2,8 +2,8 @@
 
 Both run in a long-lived worker process (``rules.worker``), never in the
 engine's process, so a job cannot disturb the scheduler and no interpreter
-starts per job. Their code sees ``input``, ``output``, ``params``, ... and
-``shell()``; scripts see the same as attributes of ``snakemake``/``flow``.
+starts per job. Their code sees ``input``, ``output``, ``params``, ...,
+``shell()`` and the modules ``os`` and ``sys``; scripts see the same as attributes of ``snakemake``/``flow``.
 """
 
 from __future__ import annotations
@@ -248,9 +248,13 @@ def _compile_run(code: str, file: str, line: int):
 
 
 def _job_names(ctx: JobContext) -> dict[str, Any]:
-    """What a job's Python sees: the Flowfile's globals, then the job's own names."""
+    """What a job's Python sees: ``os`` and ``sys`` unimported (Snakemake's
+    namespace has them, and Snakefiles' run: blocks rely on it), the
+    Flowfile's globals, then the job's own names."""
     return {
         "__builtins__": builtins,
+        "os": os,
+        "sys": sys,
         **ctx.globals,
         **ctx.format_namespace(),
         "shell": make_shell(ctx),

@@ -6,6 +6,13 @@ named ``x;rm -rf ~`` stays a file name; ``{x:raw}`` opts out. A path of
 ``./-...`` (raw too), so no command takes a file named
 ``--checkpoint-action=exec=sh`` for an option; params, wildcards and config
 values are left as they are, since passing options is what they are for.
+
+A ``params`` or ``config`` string is split into shell words as the shell
+would split it, and each word is quoted: ``extra="-r -u"`` passes two
+options, as under Snakemake (which pastes the value unquoted), yet no value
+can run a command. ``{x:q}`` keeps the whole value one word, as Snakemake's
+``:q`` does. ``{wildcards}`` alone is ``name=value,...``, sorted by name,
+as Snakemake writes it.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from typing import Any
 from .base import ActionBase, ActionError, JobContext, NamedList, Prepared
 
 _PATH_FIELDS = frozenset({"input", "output", "log"})  # their values are file paths
+_WORD_FIELDS = frozenset({"params", "config"})  # their strings are split into shell words
+_SPLITS = re.compile(r"[\s'\"\\]")  # what can make a string more or less than one word
 
 
 def _flatten(value: Any) -> list[str]:
@@ -35,13 +44,29 @@ def _flatten(value: Any) -> list[str]:
     return [str(value)]
 
 
+class _Words:
+    """A params or config value met by ``vformat`` (a template with nested
+    fields): its strings are split into words when formatted."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
 class _CommandFormatter(string.Formatter):
     def __init__(self, quote: bool):
         super().__init__()
         self.quote = quote
 
-    def format_field(self, value: Any, format_spec: str) -> str:
+    def format_field(self, value: Any, format_spec: str, words: bool = False) -> str:
+        """The text of one field; with ``words`` (a params or config field),
+        each string is split into shell words before quoting, unless ``:q``."""
+        if isinstance(value, _Words):
+            value, words = value.value, True
         raw = format_spec == "raw"
+        if format_spec == "q":
+            words = False
         if format_spec in ("raw", "q"):
             format_spec = ""
         if format_spec and not isinstance(value, (list, tuple)):
@@ -50,8 +75,15 @@ class _CommandFormatter(string.Formatter):
             value = format(value, format_spec)
         parts = _flatten(value)
         if self.quote and not raw:
+            if words:
+                parts = [w for p in parts for w in shell_words(p)]
             parts = [shlex.quote(p) for p in parts]
         return " ".join(parts)
+
+    def convert_field(self, value: Any, conversion: str | None) -> Any:
+        if isinstance(value, _Words):
+            return _Words(super().convert_field(value.value, conversion))
+        return super().convert_field(value, conversion)
 
     def get_value(self, key, args, kwargs):
         if isinstance(key, int):
@@ -65,13 +97,35 @@ class _CommandFormatter(string.Formatter):
     def get_field(self, field_name, args, kwargs):
         try:
             value, used = super().get_field(field_name, args, kwargs)
-            if self.quote and _field_path(field_name)[0] in _PATH_FIELDS:
+            root = _field_path(field_name)[0]
+            if self.quote and root in _PATH_FIELDS:
                 value = _dashless(value)
-            return value, used
+            elif self.quote and root in _WORD_FIELDS:
+                value = _Words(value)
+            return _whole_wildcards(field_name, value), used
         except ActionError:
             raise
         except (AttributeError, KeyError, IndexError, TypeError) as e:
             raise ActionError(f"cannot resolve {{{field_name}}}: {_clean(e)}") from None
+
+
+def shell_words(text: str) -> list[str]:
+    """``text`` split as the shell splits words (quotes and backslashes
+    honoured, nothing expanded); one word if the shell could not split it
+    (an unbalanced quote)."""
+    if not _SPLITS.search(text):  # (the common case: one plain word)
+        return [text] if text else []
+    try:
+        return shlex.split(text)  # (a # is text here, never a comment)
+    except ValueError:
+        return [text]
+
+
+def _whole_wildcards(field: str, value: Any) -> Any:
+    """``{wildcards}`` alone: ``name=value,...`` sorted by name, as Snakemake writes it."""
+    if field != "wildcards" or not hasattr(value, "items"):
+        return value
+    return ",".join(f"{name}={v}" for name, v in sorted(value.items()))
 
 
 def _clean(e: Exception) -> str:
@@ -87,14 +141,14 @@ def format_command(template: str, namespace: Mapping[str, Any], quote: bool = Tr
         if pieces is None:  # nested fields, positional ones or a syntax error: let string.Formatter say
             return formatter.vformat(template, (), dict(namespace))
         out = []
-        for literal, field, spec, conversion, is_path in pieces:
+        for literal, field, spec, conversion, is_path, words in pieces:
             out.append(literal)
             if field is None:
                 continue
-            value = _resolve(field, namespace, formatter)
+            value = _whole_wildcards(field, _resolve(field, namespace, formatter))
             if conversion:
                 value = formatter.convert_field(_dashless(value) if is_path and quote else value, conversion)
-            text = formatter.format_field(value, spec)
+            text = formatter.format_field(value, spec, words)
             if is_path and quote and "-" in text and _dashed_word(text):  # (rare: format it again)
                 text = formatter.format_field(_dashless(value), spec)
             out.append(text)
@@ -144,10 +198,10 @@ def _dashless(value: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=1024)
-def _pieces(template: str) -> tuple[tuple[str, str | None, str, str | None, bool], ...] | None:
+def _pieces(template: str) -> tuple[tuple[str, str | None, str, str | None, bool, bool], ...] | None:
     """The template parsed once (a rule formats it for every job): literal
-    text and named fields, each marked if it is a path, or None when
-    ``vformat`` must handle it."""
+    text and named fields, each marked if it is a path and if its strings
+    are split into words, or None when ``vformat`` must handle it."""
     try:
         parsed = tuple(string.Formatter().parse(template))
     except ValueError:
@@ -155,7 +209,8 @@ def _pieces(template: str) -> tuple[tuple[str, str | None, str, str | None, bool
     for _, field, spec, _ in parsed:
         if field is not None and (field == "" or field[0].isdigit() or "{" in spec):
             return None
-    return tuple((literal, field, spec, conversion, field is not None and _first_name(field) in _PATH_FIELDS)
+    return tuple((literal, field, spec, conversion, field is not None and _first_name(field) in _PATH_FIELDS,
+                  field is not None and _first_name(field) in _WORD_FIELDS)
                  for literal, field, spec, conversion in parsed)
 
 
