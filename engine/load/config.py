@@ -1,10 +1,12 @@
-"""The workflow's ``config``: ``--config KEY=VALUE`` overrides and the
-configfile: files they override, read and merged as Snakemake does."""
+"""The workflow's ``config``: the configfile: files, and the ``--configfile``
+files and ``--config KEY=VALUE`` values that override them, read and merged
+as Snakemake does."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 from flow.grammar import FlowfileError, ast
@@ -14,45 +16,100 @@ from ..errors import UserError
 MAX_CONFIG_VALUES = 1_000_000
 
 
-def parse_config_overrides(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` items, each value read as YAML (``n=3`` is a number)."""
+_KEY = re.compile(r"[A-Za-z_][\w-]*\Z")
+
+
+def parse_config_overrides(items: list[str], configfiles: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """The overrides of the Flowfile's configfile:: each ``--configfile``
+    merged in order, then each ``--config KEY=VALUE`` (as Snakemake orders them)."""
     out: dict[str, Any] = {}
+    for name in configfiles:
+        merge(out, read_override_file(name))
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"--config {item!r}: expected KEY=VALUE")
-        try:
-            out[key] = _yaml().safe_load(value) if value else ""
-        except Exception:  # noqa: BLE001 - not YAML (e.g. 2024-13-45): the text as it is
-            out[key] = value
-        problem = config_problem(out[key])
+        if not _KEY.match(key):
+            raise UserError(f"--config {item!r}: a config key starts with a letter or _ and holds only "
+                            "letters, digits, _ and -")
+        parsed = parse_config_value(value)
+        problem = config_problem(parsed)
         if problem:
             raise UserError(f"--config {key}: {problem}")
+        merge(out, {key: parsed})
     return out
+
+
+def parse_config_value(text: str) -> Any:
+    """A ``--config`` value as Snakemake reads it, so that a Snakefile's
+    config means the same under flow: surrounding quotes dropped; empty is
+    None; then an int (``010`` is 10), a float (``1e3``), ``True``/``False``
+    (only so spelled), YAML with every scalar a string (``[1,2]`` is
+    ``['1', '2']``, ``true`` is ``'true'``), else the text itself."""
+    text = text.strip("'\"")
+    if text == "":
+        return None
+    for number in (int, float):
+        try:
+            return number(text)
+        except ValueError:
+            pass
+    if text in ("True", "False"):
+        return text == "True"
+    try:
+        value = _yaml().load(text, Loader=_yaml().BaseLoader)
+    except Exception:  # noqa: BLE001 - not YAML (e.g. `a: b: c`): the text as it is
+        return text
+    return text if value is None else value
 
 
 def read_config_file(name: str, pos: ast.Pos) -> dict:
     """A configfile:'s mapping (YAML, or JSON by its extension); what is
     wrong with it is a ``FlowfileError`` at the configfile: line."""
     try:
-        with open(name, encoding="utf-8") as f:
-            data = json.load(f) if name.endswith(".json") else _yaml().safe_load(f)
+        return _read_mapping(name)
     except FileNotFoundError:
         raise FlowfileError.at(pos, f"config file {name} does not exist",
                                f"Create it, or remove the configfile: line (looked in {os.getcwd()}).") from None
+    except _Unreadable as e:
+        raise FlowfileError.at(pos, str(e)) from None
+
+
+def read_override_file(name: str) -> dict:
+    """A ``--configfile``'s mapping; what is wrong with it is a ``UserError``
+    naming the flag and the file."""
+    try:
+        return _read_mapping(name)
+    except FileNotFoundError:
+        raise UserError(f"--configfile {name}: no such file (looked in {os.getcwd()})") from None
+    except _Unreadable as e:
+        raise UserError(f"--configfile {name}: {e}") from None
+
+
+class _Unreadable(Exception):
+    """A config file that exists but holds no usable mapping: why, in words."""
+
+
+def _read_mapping(name: str) -> dict:
+    """The mapping in config file ``name`` (YAML, or JSON by its extension)."""
+    try:
+        with open(name, encoding="utf-8") as f:
+            data = json.load(f) if name.endswith(".json") else _yaml().safe_load(f)
+    except FileNotFoundError:
+        raise
     except UnicodeDecodeError as e:
-        raise FlowfileError.at(pos, f"config file {name} is not UTF-8 text ({e.reason} at byte {e.start})") from None
+        raise _Unreadable(f"config file {name} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
-        raise FlowfileError.at(pos, f"cannot read config file {name}: {e.strerror}") from None
+        raise _Unreadable(f"cannot read config file {name}: {e.strerror}") from None
     except Exception as e:  # noqa: BLE001 - YAML's and JSON's errors, and their converters' (dates, tags)
-        raise FlowfileError.at(pos, f"cannot read config file {name}: {e}") from None
+        raise _Unreadable(f"cannot read config file {name}: {e}") from None
     if data is None:
         data = {}
     problem = config_problem(data)
     if problem:
-        raise FlowfileError.at(pos, f"config file {name}: {problem}")
+        raise _Unreadable(f"config file {name}: {problem}")
     if not isinstance(data, dict):
-        raise FlowfileError.at(pos, f"config file {name} must hold a mapping, not {type(data).__name__}")
+        raise _Unreadable(f"config file {name} must hold a mapping, not {type(data).__name__}")
     return data
 
 
