@@ -7,6 +7,11 @@ output changed since flow made it, or when the key differs from the one
 recorded with its outputs. Because the key hashes input *contents*, a
 dependency that ran again but wrote the same bytes does not make its
 consumers run (early cutoff), and touching a file changes nothing.
+
+Which differences count is the user's choice (``--rerun-triggers``, as
+Snakemake's): ``TRIGGERS`` names them. A missing, unrecorded or forced
+output always counts, and so does an input that another job of the
+workflow made again: a job follows the jobs it depends on.
 """
 
 from __future__ import annotations
@@ -24,6 +29,29 @@ from ..run.prepare import Preparer
 from .hashing import Hasher
 from .state import State
 
+# What can make a job run again, in --rerun-triggers' words: the contents of
+# its source inputs (or of its outputs, changed outside flow), its code
+# (action, schema), its params, and its set of inputs (one added or removed).
+TRIGGERS = ("content", "code", "params", "input")
+# Snakemake's words for them: flow compares contents where Snakemake compares
+# modification times; flow has no software environments to compare.
+TRIGGER_ALIASES = {"mtime": ("content",), "software-env": ()}
+
+
+def parse_triggers(words: list[str] | tuple[str, ...]) -> frozenset[str]:
+    """``--rerun-triggers`` words as the set of ``TRIGGERS`` they enable
+    (Snakemake's ``mtime`` and ``software-env`` too); ValueError naming a
+    word that is neither."""
+    out: set[str] = set()
+    for word in words:
+        if word in TRIGGERS:
+            out.add(word)
+        elif word in TRIGGER_ALIASES:
+            out.update(TRIGGER_ALIASES[word])
+        else:
+            raise ValueError(word)
+    return frozenset(out)
+
 
 @dataclass(frozen=True)
 class Reason:
@@ -39,8 +67,9 @@ class Reason:
 class Rebuilder:
     def __init__(self, state: State, hasher: Hasher, preparer: Preparer,
                  forceall: bool = False, forcerules: set[str] | None = None,
-                 targets: set[str] | None = None):
+                 targets: set[str] | None = None, triggers: frozenset[str] = frozenset(TRIGGERS)):
         self.state = state
+        self.triggers = triggers  # which differences make a job run (--rerun-triggers)
         self.hasher = hasher
         self.preparer = preparer  # what the job runs: its action's signature goes into the key
         self.forceall = forceall
@@ -94,7 +123,7 @@ class Rebuilder:
                 return Reason("missing", f"output {out} is missing"), key, parts
             if rec is None:
                 return Reason("unrecorded", f"output {out} exists but was not made by flow"), key, parts
-            if rec.hash != digest:
+            if rec.hash != digest and "content" in self.triggers:
                 return Reason("modified", f"output {out} was modified outside flow"), key, parts
         if not job.outputs:
             return self._gather_reason(job, key)
@@ -109,21 +138,26 @@ class Rebuilder:
             return Reason("missing", "the rule has no outputs, so it always runs"), key, {}
         return None, key, {}
 
-    def _explain(self, job: Job, parts: dict) -> Reason:
+    def _explain(self, job: Job, parts: dict) -> Reason | None:
+        """Why the key differs from the one recorded: the first difference
+        whose trigger counts (None if none does, and the job stays as it is)."""
         old = self.state.job_parts(job.id)
         if old is None:
             return Reason("outputs", "its outputs were recorded for another job")
+        for trigger, reason in self._differences(job, old, parts):
+            if trigger is None or trigger in self.triggers:
+                return reason
+        return None
+
+    def _differences(self, job: Job, old: dict, parts: dict):
+        """Each difference between the recorded parts and these, with the
+        trigger it belongs to (None: it always counts), most telling first."""
         if old.get("action") != parts["action"]:
-            what = job.rule.action.what if job.rule.action else "action"
-            reads = job.rule.action.reads if job.rule.action else ()  # a run: block's key holds the values it reads
-            if reads:
-                shown = ", ".join(reads[:3]) + (f" and {len(reads) - 3} more" if len(reads) > 3 else "")
-                return Reason("code", f"the {what} or a value it reads ({shown}) changed")
-            return Reason("code", f"the {what} changed")
+            yield "code", self._code_reason(job)
         if old.get("params") != parts["params"]:
-            return Reason("params", "params changed")
+            yield "params", Reason("params", "params changed")
         if old.get("schema") != parts.get("schema"):
-            return Reason("code", "its schema: changed")
+            yield "code", Reason("code", "its schema: changed")
         old_inputs = {p: h for p, h in old.get("inputs", [])}
         new_inputs = {p: h for p, h in parts["inputs"]}
         changed = [p for p in new_inputs if p in old_inputs and old_inputs[p] != new_inputs[p]]
@@ -133,14 +167,27 @@ class Rebuilder:
                       + [f"{p} was removed" for p in removed])
         paths = tuple(changed + added + removed)
         if changed:
-            more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
-            return Reason("input", f"input {changed[0]}{more} changed", files, paths)
+            made = {p for d in job.deps for p in d.outputs}
+            remade = [p for p in changed if p in made]
+            if remade:  # another job made it again: this one follows, whatever the triggers
+                yield None, _changed_reason(remade, files, paths)
+            yield "content", _changed_reason(changed, files, paths)
         if added or removed:
             what = f"input {added[0]} was added" if added else f"input {removed[0]} was removed"
-            return Reason("input", what, files, paths)
+            yield "input", Reason("input", what, files, paths)
         if old.get("outputs") != parts["outputs"]:
-            return Reason("outputs", "its output paths changed")
-        return Reason("input", "its inputs changed")
+            yield None, Reason("outputs", "its output paths changed")
+        elif not (changed or added or removed) and old.get("inputs") != parts["inputs"]:
+            yield "input", Reason("input", "its inputs changed")  # (their order, or one listed twice)
+
+    @staticmethod
+    def _code_reason(job: Job) -> Reason:
+        what = job.rule.action.what if job.rule.action else "action"
+        reads = job.rule.action.reads if job.rule.action else ()  # a run: block's key holds the values it reads
+        if reads:
+            shown = ", ".join(reads[:3]) + (f" and {len(reads) - 3} more" if len(reads) > 3 else "")
+            return Reason("code", f"the {what} or a value it reads ({shown}) changed")
+        return Reason("code", f"the {what} changed")
 
     def missing_temp_inputs(self, job: Job) -> list[str]:
         """Inputs that flow deleted as temp() and that a running job needs back."""
@@ -150,6 +197,11 @@ class Rebuilder:
             if rec is not None and rec.temp and not os.path.exists(path):
                 missing.append(path)
         return missing
+
+
+def _changed_reason(changed: list[str], files: tuple[str, ...], paths: tuple[str, ...]) -> Reason:
+    more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+    return Reason("input", f"input {changed[0]}{more} changed", files, paths)
 
 
 def _h(text: str) -> str:
