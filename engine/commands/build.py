@@ -13,6 +13,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
+from ..decide.rebuild import TRIGGERS
 from ..errors import UserError
 
 
@@ -32,6 +33,13 @@ class RunOptions:
     explain: bool = False
     flowfile: str | None = None
     config_items: tuple[str, ...] = ()
+    configfiles: tuple[str, ...] = ()  # --configfile, merged over the Flowfile's configfile:
+    until: tuple[str, ...] = ()  # rules or files: run only these jobs and what they need
+    omit_from: tuple[str, ...] = ()  # rules or files: leave out these jobs and what needs them
+    set_threads: dict[str, int] = field(default_factory=dict)  # rule -> threads
+    set_resources: dict[str, dict[str, int | float | str]] = field(default_factory=dict)  # rule -> name -> value
+    retries: int | None = None  # for rules without retries:
+    rerun_triggers: frozenset[str] = frozenset(TRIGGERS)
 
 
 @dataclass
@@ -69,12 +77,13 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
     # collector would walk it again and again while it grows (a third of the time).
     gc.disable()
     try:
-        wf = result.wf = load(find_flowfile(o.flowfile), parse_config_overrides(list(o.config_items)))
-        for rule in o.forcerun:
-            if rule not in wf.rules:
-                raise UserError(f"-R {rule}: there is no rule of that name", "`flow list` shows the rules.")
+        overrides = parse_config_overrides(list(o.config_items), o.configfiles)
+        wf = result.wf = load(find_flowfile(o.flowfile), overrides)
+        wf.sources.extend(os.path.abspath(name) for name in o.configfiles)  # (watched, as configfile:s are)
+        check_rule_names(wf, "-R", o.forcerun)
+        apply_rule_options(wf, o)
         dag = result.dag = DAG(wf)
-        jobs = result.jobs = dag.targets(list(o.targets))
+        jobs = result.jobs = select(dag, dag.targets(list(o.targets)), o.until, o.omit_from)
         if freeze:
             gc.freeze()
     finally:
@@ -96,7 +105,7 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
         target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
         hasher, preparer = Hasher(state.files), Preparer(wf, cores)
         rebuilder = Rebuilder(state, hasher, preparer, forceall=o.forceall,
-                              forcerules=set(o.forcerun), targets=target_paths)
+                              forcerules=set(o.forcerun), targets=target_paths, triggers=o.rerun_triggers)
         executor = None if o.dry_run else LocalExecutor(cores, keep_fds=lock.inherited_fds, env=lock.job_env())
         if executor is not None and not o.touch:
             executor.warm(worker_kinds(wf))
@@ -125,6 +134,103 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
         if lock is not None:
             lock.release()
     return result
+
+
+def check_rule_names(wf, flag: str, names) -> None:
+    """Each of ``names`` is a rule of ``wf``; a name that is not is the user's
+    mistake, named with the flag and the rules there are."""
+    for name in names:
+        if name not in wf.rules:
+            raise UserError(f"{flag} {name}: there is no rule of that name", _known_rules(wf))
+
+
+def _known_rules(wf) -> str:
+    names = sorted(wf.rules)
+    shown = ", ".join(names[:30]) + (f", ... ({len(names)} in all)" if len(names) > 30 else "")
+    return f"The rules are: {shown}." if names else "The Flowfile has no rules."
+
+
+def apply_rule_options(wf, o: RunOptions) -> None:
+    """``--set-threads``, ``--set-resources`` and ``--retries``, written over
+    the loaded rules (the command line wins over the Flowfile, as in Snakemake)."""
+    check_rule_names(wf, "--set-threads", o.set_threads)
+    check_rule_names(wf, "--set-resources", o.set_resources)
+    for name, threads in o.set_threads.items():
+        wf.rules[name].threads = threads
+    for name, values in o.set_resources.items():
+        for resource, value in values.items():
+            _check_resource(name, resource, value, o.resources)
+        wf.rules[name].resources = {**wf.rules[name].resources, **values}
+    if o.retries is not None:
+        for rule in wf.rules.values():
+            if "retries" not in rule.directive_pos:
+                rule.retries = o.retries
+
+
+def _check_resource(rule: str, name: str, value: int | float | str, bounded: dict) -> None:
+    """A string resource is passed to the job only: one that flow counts
+    (bounded by --resources) or enforces (runtime) must be a number."""
+    if not isinstance(value, str):
+        return
+    where = f"--set-resources {rule}:{name}={value}"
+    if name == "runtime":
+        raise UserError(f"{where}: runtime is a number of minutes", f"E.g. --set-resources {rule}:runtime=90.")
+    if name in bounded:
+        raise UserError(f"{where}: --resources {name}={bounded[name]} bounds {name}, so it must be a number")
+
+
+def select(dag, targets: list, until: tuple[str, ...], omit_from: tuple[str, ...]) -> list:
+    """The target jobs once ``--until`` and ``--omit-from`` are applied, as
+    Snakemake applies them: --until runs only the jobs of its rules (a rule
+    without wildcards, or a file, joins the targets) and what they need;
+    --omit-from leaves out its jobs and every job that needs them, and runs
+    the rest. (Jobs that only a checkpoint's outcome reveals are not known
+    yet, so they are not selected here.)"""
+    if until:
+        targets = _until_jobs(dag, targets, until)
+    if omit_from:
+        targets = _without_omitted(dag, targets, omit_from)
+    return targets
+
+
+def _until_jobs(dag, targets: list, names: tuple[str, ...]) -> list:
+    rules = {n for n in names if _rule_or_file(dag, "--until", n)}
+    chosen = [j for j in dag.reachable(targets) if j.rule.name in rules and j.rule.wildcard_names]
+    for name in names:  # a rule without wildcards or a file is a target of its own
+        if name not in rules or not dag.wf.rules[name].wildcard_names:
+            chosen.extend(dag.targets([name]))
+    return list({id(j): j for j in chosen}.values())
+
+
+def _without_omitted(dag, targets: list, names: tuple[str, ...]) -> list:
+    rules = {n for n in names if _rule_or_file(dag, "--omit-from", n)}
+    files = {os.path.normpath(n) for n in names if n not in rules}
+    jobs = dag.reachable(targets)
+    consumers: dict[int, list] = {}
+    for job in jobs:
+        for dep in job.deps:
+            consumers.setdefault(id(dep), []).append(job)
+    left_out = [j for j in jobs if j.rule.name in rules or not files.isdisjoint(j.outputs)]
+    seen = {id(j) for j in left_out}
+    while left_out:  # and everything downstream of them
+        for consumer in consumers.get(id(left_out.pop()), ()):
+            if id(consumer) not in seen:
+                seen.add(id(consumer))
+                left_out.append(consumer)
+    # What is left runs: the targets not left out, and what the left-out jobs needed.
+    kept = [t for t in targets if id(t) not in seen]
+    kept += [d for j in jobs if id(j) in seen for d in j.deps if id(d) not in seen]
+    return list({id(j): j for j in kept}.values())
+
+
+def _rule_or_file(dag, flag: str, name: str) -> bool:
+    """True for a rule's name; False for a file some rule makes; else the user's mistake."""
+    if name in dag.wf.rules:
+        return True
+    if not dag.index.candidates(os.path.normpath(name)):
+        raise UserError(f"{flag} {name}: there is no rule of that name, and no rule makes a file of that name",
+                        _known_rules(dag.wf))
+    return False
 
 
 def clear_scratch() -> None:
