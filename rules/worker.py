@@ -4,8 +4,10 @@ action kind but shell, and the checks of ``schema:``.
 
 Protocol, over two pipes whose descriptors are given as arguments:
 each message is a 4-byte big-endian length and a pickle. The engine sends
-``(job_id, kind, payload, ctx)``; the worker answers ``(job_id, error)``
-with ``error`` None on success, else the text to show the user.
+``(job_id, kind, payload, ctx, measure)``; the worker answers ``(job_id,
+error, usage)`` with ``error`` None on success, else the text to show the
+user, and ``usage`` what the job used (for its ``benchmark:`` file) if
+``measure`` asked for it, else None.
 Stdout and stderr stay the job's own. What a job leaves running in the
 worker's process group is killed when the job ends, as for shell jobs.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import resource
 import signal
 import struct
 import sys
@@ -79,6 +82,56 @@ def run_job(kind: str, payload, ctx) -> str | None:
     return None
 
 
+def measured_job(kind: str, payload, ctx) -> tuple[str | None, dict]:
+    """Run one job here and say what it used: CPU time and bytes read from
+    and written to storage (this process and the children the job waited
+    for), and its peak RSS (the worker's high-water mark, reset before the
+    job where Linux allows; a child's peak if one went higher)."""
+    self_before = resource.getrusage(resource.RUSAGE_SELF)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    fresh_peak = _reset_peak_rss()
+    error = run_job(kind, payload, ctx)
+    self_after = resource.getrusage(resource.RUSAGE_SELF)
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+
+    def delta(name: str) -> float:
+        return (getattr(self_after, name) - getattr(self_before, name)
+                + getattr(children_after, name) - getattr(children_before, name))
+
+    peaks = [_peak_rss_kb()] if fresh_peak else []
+    if children_after.ru_maxrss > children_before.ru_maxrss:  # (a child of this job's set a new peak)
+        peaks.append(children_after.ru_maxrss)
+    usage = {
+        "cpu_seconds": delta("ru_utime") + delta("ru_stime"),
+        "io_in_bytes": int(delta("ru_inblock")) * 512,
+        "io_out_bytes": int(delta("ru_oublock")) * 512,
+        "max_rss_kb": max((p for p in peaks if p is not None), default=None),
+    }
+    return error, usage
+
+
+def _reset_peak_rss() -> bool:
+    """Set this process's peak RSS to its current RSS (Linux 4.0+), so that
+    the peak read after a job is the job's."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_kb() -> int | None:
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def warm(kinds: list[str]) -> None:
     """Import the modules jobs of these kinds need, before the first arrives."""
     for kind in kinds:
@@ -106,7 +159,7 @@ def end_leftovers() -> None:
     if not _reap_ended():
         return
     me = os.getpid()
-    for pid in _group_members(os.getpgrp()):
+    for pid in group_members(os.getpgrp()):
         if pid != me:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -126,7 +179,8 @@ def _reap_ended() -> bool:
             return True
 
 
-def _group_members(pgid: int) -> list[int]:
+def group_members(pgid: int) -> list[int]:
+    """The live processes of a process group (from /proc; none without it)."""
     members = []
     try:
         entries = os.listdir("/proc")
@@ -153,15 +207,18 @@ def main(argv: list[str]) -> None:
         message = read_message(rfd)
         if message is None:
             return
-        job_id, kind, payload, ctx = message
+        job_id, kind, payload, ctx, measure = message
         if job_id is None:  # a warm-up: import what the coming jobs need; nothing to answer
             warm(payload)
             continue
-        error = run_job(kind, payload, ctx)
+        if measure:
+            error, usage = measured_job(kind, payload, ctx)
+        else:
+            error, usage = run_job(kind, payload, ctx), None
         os.chdir(home)  # a job may change directory (scripts often do); the next starts where flow runs
         if reaper:
             end_leftovers()
-        write_message(wfd, (job_id, error))
+        write_message(wfd, (job_id, error, usage))
 
 
 if __name__ == "__main__":

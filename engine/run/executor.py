@@ -3,6 +3,8 @@
 The interface is four calls (``submit``, ``wait``, ``cancel``, ``shutdown``)
 and two records (``Task`` in, ``Completion`` out), so that a distributed
 backend can stand in for ``LocalExecutor`` without touching the scheduler.
+A job with a ``benchmark:`` is named to ``benchmark`` before it is
+submitted: its completion then says what it used (``processes.Usage``).
 
 Locally, ``shell:`` jobs run as ``bash -euo pipefail -c`` in their own
 process group (so that cancelling a job stops everything it started), and
@@ -26,6 +28,7 @@ from flow.rules.shell import bash_argv
 from flow.rules.worker import read_message, write_message
 
 from . import processes
+from .processes import Usage
 
 KILL_GRACE_SECONDS = 3.0
 
@@ -49,9 +52,16 @@ class Completion:
     ok: bool
     error: str | None = None
     returncode: int | None = None
-    max_rss_kb: int | None = None
-    cpu_seconds: float | None = None
     stderr_tail: str | None = None  # the last lines the job wrote to stderr
+    usage: Usage | None = None  # what it used, as far as it was measured
+
+    @property
+    def max_rss_kb(self) -> int | None:
+        return self.usage.max_rss_kb if self.usage else None
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        return self.usage.cpu_seconds if self.usage else None
 
 
 class Executor(Protocol):
@@ -66,6 +76,9 @@ class Executor(Protocol):
     def hurry(self) -> None: ...
 
     def warm(self, kinds: set[str]) -> None: ...
+
+    def benchmark(self, job_id: str) -> None:
+        """Measure the next run of this job fully, for its ``benchmark:`` file."""
 
 
 class _HeldSignals:
@@ -126,19 +139,26 @@ class LocalExecutor:
         self.env = env
         self.done: queue.SimpleQueue[Completion] = queue.SimpleQueue()
         self.procs: dict[str, subprocess.Popen] = {}
-        self.pool = WorkerPool(max(1, workers), self.done, keep_fds, env)
+        self.sampler = processes.Sampler()
+        self.measured: set[str] = set()  # jobs to benchmark, until they are submitted
+        self.pool = WorkerPool(max(1, workers), self.done, keep_fds, env, self.sampler)
         self.lock = threading.Lock()
         self.hurried = threading.Event()
         self.watcher = processes.JobWatcher(self._ended) if processes.available() else None
         self.held = _HeldSignals()
 
-    def submit(self, task: Task) -> None:
-        if task.in_worker:
-            self.pool.submit(task)
-        else:
-            self._spawn_shell(task)
+    def benchmark(self, job_id: str) -> None:
+        self.measured.add(job_id)
 
-    def _spawn_shell(self, task: Task) -> None:
+    def submit(self, task: Task) -> None:
+        measure = task.job_id in self.measured
+        self.measured.discard(task.job_id)
+        if task.in_worker:
+            self.pool.submit(task, measure)
+        else:
+            self._spawn_shell(task, measure)
+
+    def _spawn_shell(self, task: Task, measure: bool) -> None:
         with self.held:
             try:
                 proc = subprocess.Popen(bash_argv(task.payload), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -148,6 +168,8 @@ class LocalExecutor:
                 return
             with self.lock:
                 self.procs[task.job_id] = proc
+        if measure:  # (before it is watched: it may end at once, and ending stops the sampling)
+            self.sampler.start(task.job_id, proc.pid)
         if self.watcher is not None:
             try:
                 self.watcher.watch(task.job_id, proc)
@@ -162,22 +184,25 @@ class LocalExecutor:
         try:
             os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
             processes.end_leftovers(proc.pid)
-            _, status, usage = os.wait4(proc.pid, 0)
+            _, status, rusage = os.wait4(proc.pid, 0)
             code = os.waitstatus_to_exitcode(status)
             proc.returncode = code
-            rss, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+            usage = processes.rusage_usage(rusage)
         except ChildProcessError:
-            code, rss, cpu = proc.wait(), None, None
-        self._ended(job_id, code, rss, cpu, tail.text() if code != 0 else None)
+            code, usage = proc.wait(), None
+        self._ended(job_id, code, usage, tail.text() if code != 0 else None)
 
-    def _ended(self, job_id: str, code: int, rss: int | None, cpu: float | None, stderr_tail: str | None) -> None:
+    def _ended(self, job_id: str, code: int, usage: Usage | None, stderr_tail: str | None) -> None:
         with self.lock:
             self.procs.pop(job_id, None)
+        peaks = self.sampler.stop(job_id)
+        if peaks is not None:
+            usage = (usage or Usage()).with_peaks(peaks)
         if code == 0:
-            self.done.put(Completion(job_id, True, None, 0, rss, cpu))
+            self.done.put(Completion(job_id, True, None, 0, usage=usage))
         else:
             what = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-            self.done.put(Completion(job_id, False, f"the command failed ({what})", code, rss, cpu, stderr_tail))
+            self.done.put(Completion(job_id, False, f"the command failed ({what})", code, stderr_tail, usage))
 
     def wait(self, timeout: float | None) -> list[Completion]:
         try:
@@ -225,6 +250,7 @@ class LocalExecutor:
             time.sleep(0.01)
         if self.watcher is not None:
             self.watcher.close()
+        self.sampler.close()
         self.held.restore()
 
     def hurry(self) -> None:
@@ -280,7 +306,7 @@ def _kill_group(pid: int, sig: int) -> None:
 
 class _Worker:
     def __init__(self, done: queue.SimpleQueue, on_exit, keep_fds: tuple[int, ...] = (),
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, sampler: processes.Sampler | None = None):
         r_req, w_req = os.pipe()
         r_res, w_res = os.pipe()
         self.proc = subprocess.Popen(
@@ -294,14 +320,20 @@ class _Worker:
         self.cancelled = False
         self.done = done
         self.on_exit = on_exit
+        self.sampler = sampler or processes.Sampler()
         threading.Thread(target=self._read, daemon=True).start()
 
-    def send(self, task: Task) -> None:
+    def send(self, task: Task, measure: bool = False) -> None:
+        """Send a job; with ``measure``, it says what it used, and its memory
+        (the worker's process group: the worker and what the job starts) is
+        sampled while it runs."""
         self.job_id = task.job_id
-        write_message(self.wfd, (task.job_id, task.kind, task.payload, task.ctx))
+        if measure:
+            self.sampler.start(task.job_id, self.proc.pid)
+        write_message(self.wfd, (task.job_id, task.kind, task.payload, task.ctx, measure))
 
     def send_warm(self, kinds: set[str]) -> None:
-        write_message(self.wfd, (None, "warm", sorted(kinds), None))  # no answer comes
+        write_message(self.wfd, (None, "warm", sorted(kinds), None, False))  # no answer comes
 
     def _read(self) -> None:
         while True:
@@ -311,10 +343,12 @@ class _Worker:
                 message = None
             if message is None:
                 break
-            job_id, error = message
+            job_id, error, measured = message
+            peaks = self.sampler.stop(job_id)
+            usage = Usage(**measured).with_peaks(peaks) if measured is not None else None
             self.job_id = None
             self.on_exit(self, idle=True)
-            self.done.put(Completion(job_id, error is None, error, 0 if error is None else 1))
+            self.done.put(Completion(job_id, error is None, error, 0 if error is None else 1, usage=usage))
         code = self.proc.wait()
         job_id, self.job_id = self.job_id, None
         self.on_exit(self, idle=False)
@@ -324,6 +358,7 @@ class _Worker:
             except OSError:
                 pass
         if job_id is not None:
+            self.sampler.stop(job_id)
             why = "it was stopped" if self.cancelled else (
                 f"the worker process died (signal {signal.Signals(-code).name})" if code < 0
                 else f"the worker process exited with status {code}")
@@ -338,24 +373,25 @@ class WorkerPool:
     """Long-lived Python workers, started on first use, one job at a time each."""
 
     def __init__(self, size: int, done: queue.SimpleQueue, keep_fds: tuple[int, ...] = (),
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, sampler: processes.Sampler | None = None):
         self.keep_fds = keep_fds
         self.env = env
+        self.sampler = sampler or processes.Sampler()
         self.size = size
         self.done = done
         self.idle: list[_Worker] = []
         self.busy: dict[str, _Worker] = {}
         self.lock = threading.Lock()
 
-    def submit(self, task: Task) -> None:
+    def submit(self, task: Task, measure: bool = False) -> None:
         with self.lock:
             worker = self.idle.pop() if self.idle else None
         if worker is None:
-            worker = _Worker(self.done, self._on_exit, self.keep_fds, self.env)
+            worker = self._new_worker()
         with self.lock:
             self.busy[task.job_id] = worker
         try:
-            worker.send(task)
+            worker.send(task, measure)
         except (OSError, BrokenPipeError):
             worker.kill()
 
@@ -363,7 +399,7 @@ class WorkerPool:
         with self.lock:
             if self.idle or self.busy:
                 return
-        worker = _Worker(self.done, self._on_exit, self.keep_fds, self.env)
+        worker = self._new_worker()
         try:
             worker.send_warm(kinds)
         except OSError:
@@ -371,6 +407,9 @@ class WorkerPool:
             return
         with self.lock:
             self.idle.append(worker)
+
+    def _new_worker(self) -> _Worker:
+        return _Worker(self.done, self._on_exit, self.keep_fds, self.env, self.sampler)
 
     def _on_exit(self, worker: _Worker, idle: bool) -> None:
         with self.lock:

@@ -8,7 +8,8 @@ its outputs are hashed and recorded in one transaction, the moment it counts
 as done; a job with a ``schema:`` is recorded only once a worker has checked
 its tabular outputs, a second step submitted when the job ends. A failed
 attempt's outputs are removed, and its message ends with the job's own last
-words (its stderr or its log). ``--touch`` records outputs without a run,
+words (its stderr or its log). A job that succeeded has its touch() outputs
+made (or their times updated) before they are recorded. ``--touch`` records outputs without a run,
 and temp() outputs nothing needs any more are deleted here.
 """
 
@@ -31,7 +32,7 @@ from .events import RunObserver
 from .executor import Completion, Executor, Task
 from .files import make_readonly, remove_empty_parents, remove_output
 from .prepare import Preparer
-from .processes import TAIL_BYTES, tail_text
+from .processes import TAIL_BYTES, Usage, tail_text
 
 
 @dataclass
@@ -101,6 +102,10 @@ class Outputs:
                     os.makedirs(parent, exist_ok=True)
             except OSError as e:
                 return f"cannot make the directory {parent} for {path}: {e.strerror}"
+        if job.benchmark:
+            measure = getattr(self.executor, "benchmark", None)  # (an executor may measure nothing)
+            if measure is not None:
+                measure(job.id)
         return None
 
     # after a run -----------------------------------------------------------------
@@ -118,6 +123,9 @@ class Outputs:
             return self._record(a, ended, c, retry=False)
         if not c.ok:
             return Outcome(False, self._failure_text(a, c), status=c.returncode or 1)
+        problem = touch_flags(a.job)
+        if problem is not None:
+            return Outcome(False, problem, c.returncode or 1)
         if a.job.rule.schema and self._submit_check(a.job, c):
             return CHECKING
         return self._record(a, time.time(), c, retry=True)
@@ -171,7 +179,7 @@ class Outputs:
             if not os.path.lexists(log):
                 open(log, "a").close()
         if job.benchmark:
-            _write_benchmark(job.benchmark, seconds, c)
+            write_benchmark(job.benchmark, seconds, c.usage)
 
     def touch(self, job: Job, key: str, parts: dict) -> None:
         """--touch: record existing outputs as made by flow, without running."""
@@ -234,6 +242,25 @@ class Outputs:
         self.state.save_stats(self.hasher.take_learned())
 
 
+def touch_flags(job: Job) -> str | None:
+    """Make the job's touch() outputs, flag files it need not write itself:
+    created empty, or their times set to now if the job wrote them (as
+    Snakemake does once a job has succeeded); what went wrong, if anything."""
+    for i, out in enumerate(job.outputs):
+        if "touch" not in job.output_flags(i):
+            continue
+        try:
+            if "directory" in job.output_flags(i):
+                os.makedirs(out, exist_ok=True)
+            else:
+                with open(out, "ab"):  # (its bytes, if the job wrote some, stay)
+                    pass
+            os.utime(out)
+        except OSError as e:
+            return f"cannot touch its output {out}: {e.strerror}"
+    return None
+
+
 def missing_outputs(job: Job) -> list[str]:
     return [o for o in job.outputs if not os.path.lexists(o)]
 
@@ -280,11 +307,35 @@ def _indent(text: str) -> str:
     return "\n".join("  " + ln for ln in text.split("\n"))
 
 
-def _write_benchmark(path: str, seconds: float, c: Completion) -> None:
-    h, rem = divmod(int(seconds), 3600)
-    m, s = divmod(rem, 60)
-    rss = f"{c.max_rss_kb / 1024:.2f}" if c.max_rss_kb else "NA"
-    cpu = f"{c.cpu_seconds:.2f}" if c.cpu_seconds is not None else "NA"
+BENCHMARK_COLUMNS = ("s", "h:m:s", "max_rss", "max_vms", "max_uss", "max_pss",
+                     "io_in", "io_out", "mean_load", "cpu_time")
+
+
+def write_benchmark(path: str, seconds: float, usage: Usage | None) -> None:
+    """A ``benchmark:`` file as Snakemake writes one, so that what reads
+    Snakemake's reads flow's: its ten columns, tab-separated under a header;
+    memory and I/O in MB (2**20 bytes), ``mean_load`` the CPU time as a
+    percentage of the wall time, each to two decimals; ``NA`` where a value
+    could not be measured (Snakemake's word for it)."""
+    u = usage or Usage()
+    load = 100 * u.cpu_seconds / seconds if u.cpu_seconds is not None and seconds > 0 else None
+    row = [_decimals(round(seconds, 4)), _hms(seconds),
+           *(_decimals(kb / 1024 if kb is not None else None)
+             for kb in (u.max_rss_kb, u.max_vms_kb, u.max_uss_kb, u.max_pss_kb)),
+           *(_decimals(b / 2**20 if b is not None else None) for b in (u.io_in_bytes, u.io_out_bytes)),
+           _decimals(load), _decimals(u.cpu_seconds)]
     with open(path, "w", encoding="utf-8") as f:
-        f.write("s\th:m:s\tmax_rss\tcpu_time\n")
-        f.write(f"{seconds:.4f}\t{h}:{m:02d}:{s:02d}\t{rss}\t{cpu}\n")
+        f.write("\t".join(BENCHMARK_COLUMNS) + "\n" + "\t".join(row) + "\n")
+
+
+def _decimals(value: float | None) -> str:
+    return "NA" if value is None else f"{value:.2f}"
+
+
+def _hms(seconds: float) -> str:
+    """Whole seconds as ``h:mm:ss``, with ``N day(s), `` before past a day (as Python's timedelta)."""
+    days, rest = divmod(int(seconds), 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    clock = f"{h}:{m:02d}:{s:02d}"
+    return f"{days} day{'s' if days != 1 else ''}, {clock}" if days else clock
