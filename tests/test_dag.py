@@ -132,6 +132,51 @@ def test_first_rule_is_the_default_target(project):
     assert project.exists("report.txt")
 
 
+def test_a_workflow_without_rules_has_nothing_to_do(project):
+    project.flowfile("X = 1\n")
+    r = project.run()
+    assert "nothing to do" in r.stderr
+
+
+def test_a_rule_without_wildcards_wins_over_one_with_them(project):
+    project.flowfile('''
+rule special:
+    output: "out/special.txt"
+    shell: "echo special > {output}"
+
+rule generic:
+    output: "out/{name}.txt"
+    shell: "echo generic > {output}"
+''')
+    project.run("out/special.txt", "out/other.txt")
+    assert (project.read("out/special.txt"), project.read("out/other.txt")) == ("special\n", "generic\n")
+
+
+def test_two_rules_with_wildcards_that_make_a_file_are_still_ambiguous(project):
+    project.flowfile('''
+rule one:
+    output: "out/{name}.txt"
+    shell: "echo one > {output}"
+
+rule two:
+    output: "out/{stem}.txt"
+    shell: "echo two > {output}"
+''')
+    r = project.flow("run", "out/x.txt")
+    assert r.returncode == 2 and "rules one and two can both make out/x.txt" in r.stderr
+
+
+def test_a_log_is_a_target_made_by_its_job(project):
+    project.flowfile('''
+rule make:
+    output: "data/{s}.txt"
+    log: "logs/{s}.log"
+    shell: "echo data > {output}; echo made {wildcards.s} > {log}"
+''')
+    project.run("logs/a.log")
+    assert project.read("logs/a.log") == "made a\n" and project.exists("data/a.txt")
+
+
 def test_rule_with_wildcards_as_target_by_name_is_an_error(project):
     _diamond(project)
     r = project.flow("run", "-n", "extract")

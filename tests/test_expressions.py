@@ -609,10 +609,11 @@ def test_override_dict_is_not_modified_by_load(tmp_path, monkeypatch):
     assert overrides == {"db": {"threads": 8}}
 
 
-def test_config_overrides_from_the_command_line_are_yaml_scalars():
-    assert parse_config_overrides(["n=3", "ratio=0.5", "flag=true", "name=north", "empty=",
+def test_config_overrides_from_the_command_line_are_read_as_snakemake_reads_them():
+    # int, float, then True/False, then YAML whose scalars are strings (Snakemake 9)
+    assert parse_config_overrides(["n=3", "ratio=0.5", "flag=true", "yes=True", "name=north", "empty=",
                                    "list=[1, 2]"]) == {
-        "n": 3, "ratio": 0.5, "flag": True, "name": "north", "empty": "", "list": [1, 2],
+        "n": 3, "ratio": 0.5, "flag": "true", "yes": True, "name": "north", "empty": None, "list": ["1", "2"],
     }
 
 

@@ -86,3 +86,42 @@ def test_the_benchmark_workflows_make_the_same_files(tmp_path, snakemake_availab
     made_by_snakemake, made_by_flow = _run_both(source, tmp_path, "Snakefile")
     assert wf.target in made_by_flow and all(out in made_by_flow for out in wf.outputs)
     assert made_by_flow == made_by_snakemake
+
+
+CASES = REPO / "tests" / "compat"
+
+
+def _case_args(case: Path) -> list[str]:
+    """A case's command-line arguments: its ``args`` file, if it has one."""
+    args = case / "args"
+    return args.read_text().split() if args.exists() else []
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in CASES.iterdir() if (p / "Snakefile").exists()))
+def test_each_compatibility_case_makes_the_same_files_as_snakemake(tmp_path, snakemake_available, case):
+    """One Snakefile per feature of the contract (``tests/compat/NAME/``),
+    run by both tools: the same files, byte for byte."""
+    made_by_snakemake, made_by_flow = _run_both(CASES / case, tmp_path, "Snakefile", *_case_args(CASES / case))
+    assert len(made_by_flow) > len(_files(CASES / case))  # (something was made)
+    assert made_by_flow == made_by_snakemake
+
+
+def _refusal(work: Path, tool: list[str], snakefile: Path) -> subprocess.CompletedProcess:
+    work.mkdir()
+    shutil.copy(snakefile, work / "Snakefile")
+    return subprocess.run([*tool, "-s", "Snakefile", "-j", "1"], cwd=work, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in (CASES / "refused").glob("*.smk")))
+def test_what_snakemake_refuses_flow_refuses_at_load_time(tmp_path, snakemake_available, case):
+    """Each ``tests/compat/refused/*.smk`` is refused by both tools; flow
+    says where, exits 2 and runs nothing. Its first line says what flow says."""
+    snakefile = CASES / "refused" / case
+    smk = _refusal(tmp_path / "snakemake", [snakemake_available], snakefile)
+    assert smk.returncode != 0, smk.stdout + smk.stderr
+    fl = _refusal(tmp_path / "flow", [*FLOW, "run"], snakefile)
+    expected = snakefile.read_text().splitlines()[0].removeprefix("#").strip()
+    assert fl.returncode == 2, fl.stderr
+    assert expected in fl.stderr
+    assert "Snakefile:" in fl.stderr and "Traceback" not in fl.stderr
+    assert sorted(p.name for p in (tmp_path / "flow").iterdir()) == ["Snakefile"]

@@ -24,6 +24,7 @@ from ..load.expressions import CheckpointPending
 from ..load.index import PatternIndex
 from ..load.model import PathList, Rule, Workflow, job_id
 from ..load.patterns import PatternError
+from .choice import RuleOrder, consumer_values
 from .job import Job
 
 
@@ -44,7 +45,7 @@ class DAG:
         self._safe_dirs: set[str] = set()
         self._sources = set(workflow.sources)
         self._state_dir = os.path.abspath(".flow")
-        self.dominates = _ruleorder_pairs(workflow.ruleorder)
+        self.order = RuleOrder(workflow.ruleorder)
 
     # targets ------------------------------------------------------------------
 
@@ -52,7 +53,7 @@ class DAG:
         """Jobs for the given files or rule names (the default target if none)."""
         if not names:
             if self.wf.default_target is None:
-                raise UserError("the Flowfile has no rules", "Add a rule, e.g.\n  rule all:\n      input: \"result.txt\"")
+                return []  # a workflow without rules has nothing to do (as in Snakemake)
             names = [self.wf.default_target]
         return run_deep(lambda: [j for j in (self._target(n) for n in names) if j is not None])
 
@@ -78,54 +79,89 @@ class DAG:
 
     # resolution ---------------------------------------------------------------
 
-    def resolve_file(self, path: str, requester: Job | None) -> Job | None:
-        """The job that makes ``path``, or None for a source file."""
-        if path in self.producer:
-            return self.producer[path]
-        candidates = self.index.candidates(path)
+    def resolve_file(self, path: str, requester: Job | None, rule_name: str | None = None) -> Job | None:
+        """The job that makes ``path``, or None for a source file. ``rule_name``:
+        the input was written as ``rules.NAME.output``, so only that rule makes it."""
+        known = self.producer.get(path, False)
+        if known is not False and (rule_name is None or (known is not None and known.rule.name == rule_name)):
+            return known
+        candidates = self._candidates(path, requester, rule_name)
         if not candidates:
-            job = self._directory_producer(path)
-            self.producer[path] = job
+            job = self._directory_producer(path) if rule_name is None else None
+            if job is None and rule_name is not None and not os.path.exists(path):
+                raise MissingInputError(
+                    f"rule {requester.label} reads {path} as an output of rule {rule_name}, which cannot make it",
+                    f"Check the rules.{rule_name} entry, or its wildcards.", path=path)
+            self.producer.setdefault(path, job)
             return job
-        names = [rule.name for rule, _ in candidates]
-        candidates.sort(key=lambda c: -sum((c[0].name, o) in self.dominates for o in names))
-        chosen: list[Job] = []
-        errors: list[UserError] = []
-        for rule, wc in candidates:
-            if any((c.rule.name, rule.name) in self.dominates for c in chosen):
-                continue
-            if self.on_stack.get(rule.name) and job_id(rule.name, wc) not in self.stack_ids:
-                # A rule applied again further down its own path is fine (a chain, a
-                # tree reduction) unless it would go on for ever, like `{x}` from `{x}.gz`:
-                # as in Snakemake, a wildcard value that repeats its end 20 times stops it.
-                repeated = next(((k, u) for k, v in wc.items() if (u := _repeated_end(v))), None)
-                if repeated:
-                    errors.append(CycleError(
-                        f"rule {rule.name} would have to make {path} from its own output, "
-                        f"and so on for ever (wildcard {repeated[0]} repeats {repeated[1]!r})",
-                        "Provide the file, or narrow the rule's output with wildcard_constraints:.",
-                        pos=rule.where("output"),
-                    ))
-                    continue
-            try:
-                chosen.append(self._job(rule, wc))
-            except (MissingInputError, CycleError) as e:
-                errors.append(e)
-        if not chosen:
+        producers, errors = self._try_producers(path, candidates)
+        if not producers:
             if os.path.exists(path):
-                self.producer[path] = None
+                self.producer.setdefault(path, None)
                 return None
             raise errors[0]
-        if len(chosen) > 1:
-            a, b = chosen[0], chosen[1]
+        producer = producers[0]
+        rival = next((p for p in producers[1:] if self.order.compare(p.rule, producer.rule) == 0), None)
+        if rival is not None:
             raise AmbiguousRuleError(
-                f"rules {a.rule.name} and {b.rule.name} can both make {path} "
-                f"(as {a.label} and {b.label})",
-                f"Add `ruleorder: {a.rule.name} > {b.rule.name}` (or the other way round), "
+                f"rules {producer.rule.name} and {rival.rule.name} can both make {path} "
+                f"(as {producer.label} and {rival.label})",
+                f"Add `ruleorder: {producer.rule.name} > {rival.rule.name}` (or the other way round), "
                 "or narrow a pattern with wildcard_constraints:.",
             )
-        self.producer[path] = chosen[0]
-        return chosen[0]
+        if rule_name is None or path not in self.producer:
+            self.producer[path] = producer
+        return producer
+
+    def _candidates(self, path: str, requester: Job | None, rule_name: str | None) -> list[tuple[Rule, dict]]:
+        """The rules whose outputs match ``path``, one match each, highest
+        ranked first, each with the wildcard values its job would take."""
+        by_rule: dict[str, tuple[Rule, dict]] = {}
+        for rule, wc in self.index.candidates(path):
+            if rule_name is None or rule.name == rule_name:
+                by_rule.setdefault(rule.name, (rule, wc))
+        out = []
+        for rule in self.order.highest_first([r for r, _ in by_rule.values()]):
+            wc = by_rule[rule.name][1]
+            theirs = requester.wildcards if requester is not None else None
+            if theirs and any(theirs.get(n, v) != v for n, v in wc.items()):
+                wc = consumer_values(rule, path, theirs, self.wf.constraints) or wc
+            out.append((rule, wc))
+        return out
+
+    def _try_producers(self, path: str, candidates: list[tuple[Rule, dict]]) -> tuple[list[Job], list[UserError]]:
+        """The jobs that can make ``path`` (their inputs exist or can be made),
+        highest ranked first, stopping at one that ranks above all the rest;
+        and why the others cannot."""
+        producers: list[Job] = []
+        errors: list[UserError] = []
+        left = [rule for rule, _ in candidates]
+        for rule, wc in candidates:
+            try:
+                self._check_not_endless(rule, wc, path)
+                producers.append(self._job(rule, wc))
+            except (MissingInputError, CycleError) as e:
+                errors.append(e)
+                left.remove(rule)
+                continue
+            if self.order.strictly_highest(rule, left):
+                break
+        return producers, errors
+
+    def _check_not_endless(self, rule: Rule, wc: dict[str, str], path: str) -> None:
+        """A rule applied again further down its own path is fine (a chain, a
+        tree reduction) unless it would go on for ever, like `{x}` from `{x}.gz`:
+        as in Snakemake, a wildcard value that repeats its end 20 times stops it."""
+        if not self.on_stack.get(rule.name) or job_id(rule.name, wc) in self.stack_ids:
+            return
+        repeated = next(((k, u) for k, v in wc.items() if (u := _repeated_end(v))), None)
+        if repeated:
+            raise CycleError(
+                f"rule {rule.name} would have to make {path} from its own output, "
+                f"and so on for ever (wildcard {repeated[0]} repeats {repeated[1]!r})",
+                "Provide the file, or narrow the rule's output with wildcard_constraints:.",
+                pos=rule.where("output"),
+            )
 
     def _directory_producer(self, path: str) -> Job | None:
         d = os.path.dirname(path)
@@ -173,7 +209,7 @@ class DAG:
             self.stack_ids.discard(key)
         self.jobs[key] = job
         self.created.append(job)
-        for out in job.outputs:
+        for out in job.outputs + job.logs:
             self.producer.setdefault(out, job)
         return job
 
@@ -293,15 +329,6 @@ class DAG:
                 else:
                     order.append(job)
         return order
-
-
-def _ruleorder_pairs(orders: list[tuple[str, ...]]) -> set[tuple[str, str]]:
-    pairs = set()
-    for order in orders:
-        for i, hi in enumerate(order):
-            for lo in order[i + 1 :]:
-                pairs.add((hi, lo))
-    return pairs
 
 
 def _repeated_end(value: str, times: int = 20, longest: int = 100) -> str | None:

@@ -113,6 +113,19 @@ def check_wildcards(what: str, patterns: Iterable[Pattern], wildcard_names: tupl
                 "which its output does not have", hint)
 
 
+def check_all_wildcards(what: str, patterns: Iterable[Pattern], wildcard_names: tuple[str, ...],
+                        pos: ast.Pos, label: str) -> None:
+    """A log or benchmark file names every wildcard of the output (as
+    Snakemake requires): else two jobs of the rule would write the same file."""
+    for pattern in patterns:
+        lacking = [n for n in wildcard_names if n not in pattern.names]
+        if lacking:
+            raise FlowfileError.at(
+                pos, f"{what} {pattern.text!r} of {label} lacks wildcard {{{lacking[0]}}} of its output, "
+                "so every job of the rule would write the same file",
+                f"Add {{{lacking[0]}}} to the {what} path.")
+
+
 def param_patterns(params: dict[str, Any]) -> Iterator[Pattern]:
     """The params strings that are patterns (formatted with the job's
     wildcards, as in Snakemake); any other string is used as written."""

@@ -31,7 +31,7 @@ class PatternIndex:
         self.by_prefix: dict[str, list[_Entry]] = {}
         for rule in rules:
             merged = {**constraints, **rule.constraints}
-            for spec in rule.outputs.specs:
+            for spec in (*rule.outputs.specs, *rule.logs.specs):  # a log is an output too
                 try:
                     regex = spec.pattern.regex(merged)
                 except PatternError as e:

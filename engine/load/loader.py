@@ -20,6 +20,7 @@ from flow.rules import ACTION_KINDS, Action, ActionError, action_class, contract
 from ..errors import UserError
 from .config import merge, read_config_file
 from .evaluate import (
+    check_all_wildcards,
     check_wildcards,
     evaluate_at,
     param_patterns,
@@ -215,10 +216,12 @@ class _Loader:
             raise FlowfileError.at(r.pos, f"rule `{name}` is defined twice (first at {self.rules[name].pos})")
         ds = {d.name: d for d in r.directives}
         label = f"rule {name}"
+        _check_action_is_last(r, label)
         outputs, wildcard_names = self._outputs(ds.get("output"), label)
         logs = paths_from(ds["log"], self.env, label) if "log" in ds else PathList([], {})
         if "log" in ds:
             check_wildcards("log", logs.patterns, wildcard_names, ds["log"].pos, label)
+            check_all_wildcards("log", logs.patterns, wildcard_names, ds["log"].pos, label)
         action = self._action(r, ds, label)
         self._check_action_outputs(action, outputs, ds.get(action.kind, r) if action else r, label)
         rule = Rule(
@@ -256,6 +259,11 @@ class _Loader:
         if d is None:
             return PathList([], {}), ()
         outputs = paths_from(d, self.env, label)
+        texts = [s.text for s in outputs.specs]
+        twice = next((t for i, t in enumerate(texts) if t in texts[:i]), None)
+        if twice is not None:
+            raise FlowfileError.at(d.pos, f"output {twice!r} of {label} is written twice",
+                                   "Name each output once.")
         wildcard_names: tuple[str, ...] = outputs.specs[0].pattern.names if outputs.specs else ()
         for spec in outputs.specs[1:]:
             names = set(spec.pattern.names)
@@ -273,6 +281,7 @@ class _Loader:
             return None
         pattern = pattern_at(self._single(d, str, "path (a string)"), d.pos)
         check_wildcards("benchmark", [pattern], wildcard_names, d.pos, label)
+        check_all_wildcards("benchmark", [pattern], wildcard_names, d.pos, label)
         return pattern
 
     def _numbers(self, ds: dict[str, ast.Directive]) -> dict[str, Any]:
@@ -280,13 +289,13 @@ class _Loader:
         threads = self._single(ds["threads"], int, "whole number") if "threads" in ds else 1
         retries = self._single(ds["retries"], int, "whole number") if "retries" in ds else 0
         priority = self._single(ds["priority"], (int, float), "number") if "priority" in ds else 0
-        if threads < 1:
-            raise FlowfileError.at(ds["threads"].pos, "threads: must be at least 1")
+        if threads < 0:
+            raise FlowfileError.at(ds["threads"].pos, "threads: cannot be negative")
         if retries < 0:
             raise FlowfileError.at(ds["retries"].pos, "retries: cannot be negative")
         return {"threads": threads, "retries": retries, "priority": priority}
 
-    def _resources(self, d: ast.Directive | None) -> dict[str, int]:
+    def _resources(self, d: ast.Directive | None) -> dict[str, float | str]:
         if d is None:
             return {}
         if d.value.positional:
@@ -294,8 +303,12 @@ class _Loader:
         resources = {}
         for kw in d.value.named:
             v = self._eval(kw.value)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
-                raise FlowfileError.at(kw.value.pos, f"resource {kw.name} must be a non-negative number")
+            number = isinstance(v, (int, float)) and not isinstance(v, bool)
+            if (number and v < 0) or not (number or (isinstance(v, str) and kw.name != "runtime")):
+                raise FlowfileError.at(
+                    kw.value.pos, f"resource {kw.name} must be a non-negative number"
+                    + ("" if kw.name == "runtime" else " or a string"),
+                    "runtime is in minutes." if kw.name == "runtime" else None)
             resources[kw.name] = v
         return resources
 
@@ -346,3 +359,16 @@ class _Loader:
             action.check_outputs([(spec.text, spec.flags) for spec in outputs.specs])
         except ActionError as e:
             raise FlowfileError.at(where.pos, f"{label}: {e}") from None
+
+
+def _check_action_is_last(r: ast.Rule, label: str) -> None:
+    """As in Snakemake, the action (shell:, run:, ...) ends a rule: a
+    directive written after it is refused, not silently taken."""
+    kinds = set(ACTION_KINDS)
+    action = r.run.pos if r.run is not None else next((d.pos for d in r.directives if d.name in kinds), None)
+    if action is None:
+        return
+    late = next((d for d in r.directives if d.name not in kinds and (d.pos.line, d.pos.column) > (action.line, action.column)), None)
+    if late is not None:
+        raise FlowfileError.at(late.pos, f"`{late.name}:` comes after the action of {label}",
+                               "Write the action (shell:, run:, script:, ...) last in the rule, as Snakemake requires.")

@@ -185,7 +185,7 @@ class Scheduler:
                 self.events.job_reopened(producer)
             return
         for name, limit in self.opt.resources.items():
-            need = job.rule.resources.get(name, 0)
+            need = _need(job, name)
             if need > limit:
                 raise UserError(f"rule {job.label} needs {name}={need}, but --resources allows {name}={limit}",
                                 f"Raise --resources {name}=..., or lower the rule's resources:.")
@@ -231,11 +231,12 @@ class Scheduler:
             self._start(entry)
 
     def _threads(self, job: Job) -> int:
-        return min(job.rule.threads, self.opt.cores)
+        """The cores a job takes: its threads, at least one (threads: 0 too), at most -j."""
+        return max(1, min(job.rule.threads, self.opt.cores))
 
     def _fits(self, job: Job) -> bool:
         return self._threads(job) <= self.free_threads and all(
-            job.rule.resources.get(name, 0) <= self.free_resources.get(name, 0) for name in self.opt.resources)
+            _need(job, name) <= self.free_resources.get(name, 0) for name in self.opt.resources)
 
     def _start(self, entry: Ready) -> None:
         job = entry.job
@@ -252,7 +253,7 @@ class Scheduler:
         self.plan.start(job)
         self.free_threads -= threads
         for name in self.opt.resources:
-            self.free_resources[name] -= job.rule.resources.get(name, 0)
+            self.free_resources[name] -= _need(job, name)
         self.events.job_started(job, entry.reason, prepared.display, self.preparer.message(job))
         ctx = self.preparer.context(job) if prepared.in_worker else None
         self.executor.submit(Task(job.id, prepared.kind, prepared.payload, ctx, in_worker=prepared.in_worker))
@@ -344,3 +345,10 @@ def _hurry_on_signals(executor: Executor) -> None:
         return
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, frame: executor.hurry())
+
+
+def _need(job: Job, name: str) -> float:
+    """How much of a --resources limit a job takes: a string resource
+    (``disk="ssd"``) is passed to the job, never counted."""
+    value = job.rule.resources.get(name, 0)
+    return 0 if isinstance(value, str) else value
