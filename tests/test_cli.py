@@ -328,15 +328,17 @@ def test_raw_format_spec_inserts_value_unquoted(project):
     assert project.read("raw.txt") == "one\ntwo\n"
 
 
-def test_value_with_spaces_is_quoted_as_one_word(project):
+def test_a_path_with_spaces_is_quoted_as_one_word(project):
+    # (a params string is split into words, as Snakemake does: tests/test_job_compat.py)
+    project.write("one two.txt", "x\n")
     project.flowfile("""\
         rule quoted:
+            input: "one two.txt"
             output: "quoted.txt"
-            params: words="one two"
-            shell: "for w in {params.words}; do echo $w; done > {output}"
+            shell: "for w in {input}; do echo $w; done > {output}"
         """)
     project.run("-j", "1")
-    assert project.read("quoted.txt") == "one two\n"
+    assert project.read("quoted.txt") == "one two.txt\n"
 
 
 def test_q_format_spec_is_accepted(project):

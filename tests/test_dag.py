@@ -4,6 +4,7 @@ a file (wildcard constraints), source files, ``include:``, ``workdir:``,
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
@@ -175,6 +176,43 @@ rule make:
 ''')
     project.run("logs/a.log")
     assert project.read("logs/a.log") == "made a\n" and project.exists("data/a.txt")
+
+
+LOG_AS_INPUT = '''
+rule all:
+    input: "summary/a.txt"
+
+rule make:
+    output: "data/{s}.txt"
+    log: "logs/{s}.log"
+    shell: "echo data > {output}; echo made {wildcards.s} > {log}"
+
+rule summarize:
+    input: data="data/{s}.txt", log="logs/{s}.log"
+    output: "summary/{s}.txt"
+    shell: "cat {input.data} {input.log} > {output}"
+'''
+
+
+def test_a_log_read_by_another_rule_is_up_to_date_on_the_next_run(project):
+    project.flowfile(LOG_AS_INPUT)
+    assert sorted(project.ran()) == ["make (s=a)", "summarize (s=a)"]
+    assert project.read("summary/a.txt") == "data\nmade a\n"
+    assert project.ran() == []
+
+
+def test_a_deleted_log_makes_its_job_run_again(project):
+    project.flowfile(LOG_AS_INPUT)
+    project.run()
+    os.remove(project.root / "logs" / "a.log")
+    assert project.ran() == ["make (s=a)"]  # (the same log again: its reader is up to date)
+
+
+def test_flow_clean_removes_logs_with_the_outputs(project):
+    project.flowfile(LOG_AS_INPUT)
+    project.run()
+    assert project.flow("clean").returncode == 0
+    assert not project.exists("logs/a.log") and not project.exists("data/a.txt")
 
 
 def test_rule_with_wildcards_as_target_by_name_is_an_error(project):

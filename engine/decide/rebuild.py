@@ -125,6 +125,9 @@ class Rebuilder:
                 return Reason("unrecorded", f"output {out} exists but was not made by flow"), key, parts
             if rec.hash != digest and "content" in self.triggers:
                 return Reason("modified", f"output {out} was modified outside flow"), key, parts
+        missing_log = next((log for log in job.logs if not os.path.lexists(log)), None)
+        if missing_log is not None:  # a log is an output: another rule may read it
+            return Reason("missing", f"log {missing_log} is missing"), key, parts
         if not job.outputs:
             return self._gather_reason(job, key)
         recorded = {self.state.outputs[o].key for o in job.outputs}

@@ -161,6 +161,10 @@ class Outputs:
             if problem is not None:
                 return Outcome(False, problem, c.returncode or 1, retry)
             outputs.append((out, digest, "temp" in flags))
+        try:
+            outputs += self._logs(job)
+        except OSError as e:
+            return Outcome(False, f"cannot write or read its log {e.filename}: {e.strerror}", c.returncode or 1, retry)
         self.state.record_job(job.id, job.rule.name, job.wildcards, a.key, a.parts, outputs,
                               hasher.take_learned(), a.started, ended)
         try:
@@ -169,15 +173,23 @@ class Outputs:
             self.events.note(f"warning: {job.label}: {e.filename or ''}: {e.strerror}")
         return RECORDED
 
-    def _after_recorded(self, job: Job, seconds: float, c: Completion) -> None:
-        """What follows a recorded job: protected() outputs made read-only, an
-        empty log for one the job did not write (as in Snakemake), the benchmark."""
-        for i, out in enumerate(job.outputs):
-            if "protected" in job.output_flags(i):
-                make_readonly(out)
+    def _logs(self, job: Job) -> list[tuple[str, str | None, bool]]:
+        """A finished job's logs, recorded as its outputs (so another rule can
+        read one and ``flow clean`` removes them); an empty one for a log the
+        job did not write, as Snakemake makes."""
+        logs = []
         for log in job.logs:
             if not os.path.lexists(log):
                 open(log, "a").close()
+            self.hasher.forget(log)
+            logs.append((log, self.hasher.digest(log), False))
+        return logs
+
+    def _after_recorded(self, job: Job, seconds: float, c: Completion) -> None:
+        """What follows a recorded job: protected() outputs made read-only, the benchmark."""
+        for i, out in enumerate(job.outputs):
+            if "protected" in job.output_flags(i):
+                make_readonly(out)
         if job.benchmark:
             write_benchmark(job.benchmark, seconds, c.usage)
 
