@@ -215,6 +215,28 @@ def test_flow_clean_removes_logs_with_the_outputs(project):
     assert not project.exists("logs/a.log") and not project.exists("data/a.txt")
 
 
+def test_an_input_written_as_rules_name_output_is_made_by_that_rule(project):
+    project.flowfile('''
+rule exact:
+    output: "data/{s}.txt"
+    shell: "echo exact > {output}"
+
+rule loose:
+    output: "data/{s}.txt"
+    shell: "echo loose > {output}"
+
+ruleorder: loose > exact
+
+rule use:
+    input: rules.exact.output[0]
+    output: "use/{s}.txt"
+    shell: "cp {input} {output}"
+''')
+    project.run("use/a.txt", "data/b.txt")
+    assert project.read("use/a.txt") == "exact\n"  # tied to rule exact
+    assert project.read("data/b.txt") == "loose\n"  # elsewhere, ruleorder decides
+
+
 def test_rule_with_wildcards_as_target_by_name_is_an_error(project):
     _diamond(project)
     r = project.flow("run", "-n", "extract")

@@ -230,8 +230,9 @@ class DAG:
         job.inputs = [_normalize(p) for p in job.inputs]
         job.params = params
         deps = []
-        for path in job.inputs:
-            dep = self.resolve_file(path, job)
+        ties = rule.input_ties
+        for i, path in enumerate(job.inputs):
+            dep = self.resolve_file(path, job, ties.get(i)) if ties else self.resolve_file(path, job)
             if dep is None:
                 if not os.path.exists(path):
                     raise MissingInputError(

@@ -32,6 +32,7 @@ from .expressions import CheckpointPending, Deferred, Env
 from .index import CheckpointGuard
 from .model import PathList, Rule, Workflow
 from .patterns import Pattern
+from .references import RuleRefs
 
 FLOWFILE_NAMES = ("Flowfile", "workflow/Flowfile", "Snakefile", "workflow/Snakefile")
 
@@ -63,9 +64,9 @@ class _Loader:
         self.config: dict = copy.deepcopy(overrides)
         self.constraints: dict[str, str] = {}
         self.guard = CheckpointGuard(self.constraints)
-        self.env = Env(names={"config": self.config}, guard=self.guard)
-        self.assignments: list[ast.Assign] = []
         self.rules: dict[str, Rule] = {}
+        self.env = Env(names={"config": self.config, "rules": RuleRefs(self.rules)}, guard=self.guard)
+        self.assignments: list[ast.Assign] = []
         self.ruleorder: list[tuple[str, ...]] = []
         self.ruleorder_pos: list[ast.Pos] = []
         self.localrules: set[str] = set()

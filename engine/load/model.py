@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from .index import CheckpointGuard
 
 
+TIE = "rule:"  # a path flag: the input was written as rules.NAME.output, so rule NAME makes it
+
+
 @dataclass(frozen=True)
 class PathSpec:
     """One input/output/log entry: a pattern with flags."""
@@ -80,6 +83,16 @@ class Rule:
     def ancient_inputs(self) -> bool:
         """Whether any input is ancient() (most rules have none: their jobs skip the check)."""
         return self.inputs is None or any("ancient" in s.flags for s in self.inputs.specs)
+
+    @functools.cached_property
+    def input_ties(self) -> dict[int, str]:
+        """Inputs written as ``rules.NAME.output``: their index -> NAME."""
+        ties = {}
+        for i, spec in enumerate(self.inputs.specs if self.inputs is not None else ()):
+            for f in spec.flags:
+                if f.startswith(TIE):
+                    ties[i] = f[len(TIE):]
+        return ties
 
     @functools.cached_property
     def makes_temp(self) -> bool:

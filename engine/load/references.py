@@ -1,0 +1,59 @@
+"""``rules.NAME.output`` (and ``.input``, ``.log``, ``.params``) in
+Flowfile expressions: another rule's patterns, as Snakemake exposes them.
+
+An output or log taken this way is tied to its rule (the flag
+``rule:NAME``): used as an input, the file is made by rule NAME even where
+another rule's output could also match it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flow.rules import NamedList, Namespace
+
+from .expressions import FlaggedPath
+from .model import TIE, PathList, Rule
+
+
+class RuleRefs(NamedList):
+    """The ``rules`` name: one entry per rule loaded so far, looked up live
+    (a rule may refer to any rule written before it)."""
+
+    def __init__(self, rules: dict[str, Rule]):
+        super().__init__()
+        object.__setattr__(self, "_rules", rules)
+
+    def keys(self):
+        return object.__getattribute__(self, "_rules").keys()
+
+    def __getattr__(self, name: str) -> Namespace:
+        rules = object.__getattribute__(self, "_rules")
+        if name not in rules:
+            known = ", ".join(rules) or "none yet"
+            raise AttributeError(f"no rule named {name!r} before this point (rules: {known})")
+        return _rule_ref(rules[name])
+
+    def __reduce__(self):
+        return (_empty_refs, ())
+
+
+def _empty_refs() -> RuleRefs:
+    return RuleRefs({})
+
+
+def _rule_ref(rule: Rule) -> Namespace:
+    """What ``rules.NAME`` holds: its outputs and logs (tied to it), and its
+    inputs and params once they are known."""
+    values: dict[str, Any] = {"output": _paths(rule.outputs, rule.name), "log": _paths(rule.logs, rule.name)}
+    if rule.inputs is not None:
+        values["input"] = _paths(rule.inputs, None)
+    if rule.params is not None:
+        values["params"] = Namespace({k: v for k, v in rule.params.items() if not k.startswith("_")})
+    return Namespace(values)
+
+
+def _paths(plist: PathList, tie: str | None) -> NamedList:
+    flags = frozenset({TIE + tie}) if tie else frozenset()
+    items = [FlaggedPath(s.text, flags) if flags else s.text for s in plist.specs]
+    return NamedList(items, plist.names)
