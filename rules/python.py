@@ -266,6 +266,7 @@ def _job_names(ctx: JobContext) -> dict[str, Any]:
 def run_block(payload: tuple[str, str, int], ctx: JobContext) -> None:
     """Run a ``run:`` block in this process (the worker)."""
     code, file, line = payload
+    _importable(os.path.dirname(os.path.abspath(file)))
     names = _job_names(ctx)
     names["__name__"] = "__flow_run__"
     exec(_compile_run(code, file, line), names)
@@ -274,10 +275,18 @@ def run_block(payload: tuple[str, str, int], ctx: JobContext) -> None:
 def run_script(path: str, ctx: JobContext) -> None:
     """Run a ``script:`` file in this process (the worker), as its own ``__main__``."""
     source = Path(path).read_text(encoding="utf-8")
+    _importable(os.path.dirname(os.path.abspath(path)))
     names = _job_names(ctx)
     names["__name__"] = "__main__"
     names["__file__"] = os.path.abspath(path)
     exec(compile(source, path, "exec"), names)
+
+
+def _importable(directory: str) -> None:
+    """Modules beside the Flowfile (for run:) or the script can be imported,
+    as Snakemake puts the Snakefile's directory first on ``sys.path``."""
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
 
 
 def user_traceback(exc: BaseException) -> str:

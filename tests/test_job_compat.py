@@ -364,3 +364,28 @@ def test_benchmark_has_the_same_header_and_shape_as_snakemakes(project, tmp_path
     ours, theirs = project.read("r.tsv"), (smk_dir / "r.tsv").read_text()
     assert shape.sub("v", ours.split("\n", 1)[1]) == shape.sub("v", theirs.split("\n", 1)[1])
     assert ours.split("\n")[0] == theirs.split("\n")[0] == BENCHMARK_HEADER
+
+
+def test_a_run_block_imports_a_module_beside_its_flowfile(project):
+    project.write("wf/helpers.py", "def shout(text):\n    return text.upper()\n")
+    project.write("wf/Flowfile", '''
+rule a:
+    output: "a.txt"
+    run:
+        from helpers import shout
+        open(output[0], "w").write(shout("hi"))
+''')
+    project.run("-f", "wf/Flowfile")
+    assert project.read("a.txt") == "HI"
+
+
+def test_a_script_imports_a_module_beside_it(project):
+    project.write("scripts/helpers.py", "def shout(text):\n    return text.upper()\n")
+    project.write("scripts/make.py", "from helpers import shout\nopen(snakemake.output[0], 'w').write(shout('hi'))\n")
+    project.flowfile('''
+rule a:
+    output: "a.txt"
+    script: "scripts/make.py"
+''')
+    project.run()
+    assert project.read("a.txt") == "HI"
