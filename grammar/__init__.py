@@ -7,8 +7,9 @@ call are exported for the engine's evaluator.
 """
 
 from . import ast
-from .builder import BUILTIN_FUNCTIONS, PURE_METHODS
+from .builder import BUILTIN_FUNCTIONS, DECLARATIVE_HINT, PATH_FUNCTIONS, PURE_METHODS
 from .errors import FlowfileError
 from .parser import parse, parse_file
 
-__all__ = ["ast", "FlowfileError", "BUILTIN_FUNCTIONS", "PURE_METHODS", "parse", "parse_file"]
+__all__ = ["ast", "FlowfileError", "BUILTIN_FUNCTIONS", "DECLARATIVE_HINT", "PATH_FUNCTIONS", "PURE_METHODS",
+           "parse", "parse_file"]

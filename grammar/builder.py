@@ -14,11 +14,13 @@ directives are those of the registry of job kinds (``flow.rules.ACTION_KINDS``).
 from __future__ import annotations
 
 import ast as pyast
+import builtins
 import re
 import warnings
 
 from flow.rules import ACTION_KINDS
 from lark import Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 
 from . import ast
 from .errors import clip
@@ -26,14 +28,36 @@ from .errors import clip
 BUILTIN_FUNCTIONS = frozenset(
     {
         "expand", "glob_wildcards", "temp", "protected", "directory", "ancient", "touch", "multiext",
-        "range", "len", "str", "int", "float", "bool", "sorted", "list", "min", "max", "abs",
+        "unpack", "range", "len", "str", "int", "float", "bool", "sorted", "list", "min", "max", "abs",
+        "tuple", "dict", "set", "sum", "any", "all", "enumerate", "zip", "reversed", "round",
+        "map", "filter", "repr", "chr", "ord",
     }
 )
-# Pure methods of str/dict/list values, e.g. ``config.get("x", 1)`` or ``" ".join(X)``.
+# Pure methods of str/dict/list/tuple/set values, e.g. ``config.get("x", 1)`` or
+# ``" ".join(X)``: each returns a new value and changes none (no list.append).
 PURE_METHODS = frozenset(
-    {"get", "keys", "values", "items", "format", "join", "replace", "split", "strip",
-     "lower", "upper", "startswith", "endswith"}
+    {
+        # str
+        "format", "join", "replace", "split", "rsplit", "splitlines", "strip", "lstrip", "rstrip",
+        "lower", "upper", "title", "capitalize", "casefold", "swapcase", "startswith", "endswith",
+        "partition", "rpartition", "find", "rfind", "index", "rindex", "count", "zfill",
+        "center", "ljust", "rjust", "removeprefix", "removesuffix", "expandtabs",
+        "isdigit", "isalpha", "isalnum", "isnumeric", "isdecimal", "isspace", "islower",
+        "isupper", "istitle", "isidentifier", "isascii",
+        # dict (and str/list/tuple: index, count)
+        "get", "keys", "values", "items", "copy",
+        # set
+        "union", "intersection", "difference", "symmetric_difference", "issubset",
+        "issuperset", "isdisjoint",
+    }
 )
+# ``os.path.NAME(...)``: the pure path helpers (they read no file).
+PATH_FUNCTIONS = frozenset({"join", "basename", "dirname", "splitext", "normpath", "split"})
+# Python's built-in names that a Flowfile expression may not call (it may call
+# any other name: a function the Flowfile defines, which the evaluator checks).
+OTHER_PYTHON_BUILTINS = frozenset(
+    n for n in dir(builtins) if not n.startswith("_") and n not in BUILTIN_FUNCTIONS
+) | {"__import__", "__build_class__"}
 TOPLEVEL_DIRECTIVES = frozenset(
     {"configfile", "include", "workdir", "wildcard_constraints", "localrules"}
 )
@@ -54,6 +78,55 @@ PYTHON_KEYWORDS = frozenset(
         "in", "is",
     }
 )
+# Keywords that start a statement a Flowfile never has.
+STATEMENT_KEYWORDS = frozenset(
+    {"import", "from", "for", "while", "class", "with", "try", "except", "finally", "raise",
+     "global", "nonlocal", "del", "assert", "yield", "async", "await", "break", "continue"}
+)
+# Keywords that start a statement only some places have (`if` in a def body,
+# `def` and `return` at the top level or in one), or that are part of an expression.
+PLACED_KEYWORDS = frozenset({"if", "elif", "else", "def", "return", "pass", "lambda"})
+_WHERE_PYTHON_GOES = (
+    "Flowfiles are declarative: statements with effects belong in a `run:` block or a "
+    "`script:` file, which run only inside jobs."
+)
+KEYWORD_MESSAGES = {
+    "import": ("`import` statements are not allowed in a Flowfile",
+               "os.path.join, basename, dirname and splitext need no import. " + _WHERE_PYTHON_GOES),
+    "from": ("`from ... import` statements are not allowed in a Flowfile",
+             "os.path.join, basename, dirname and splitext need no import. " + _WHERE_PYTHON_GOES),
+    "for": ("`for` loops are not allowed in a Flowfile",
+            "Make lists with a comprehension ([f(x) for x in L]) or expand(). " + _WHERE_PYTHON_GOES),
+    "while": ("`while` loops are not allowed in a Flowfile", _WHERE_PYTHON_GOES),
+    "if": ("`if` statements are allowed only in a `def` input function",
+           "Choose a value with a conditional expression (X = a if COND else b), or in a "
+           "`def NAME(wildcards):` that returns it. " + _WHERE_PYTHON_GOES),
+    "elif": ("`elif` without an `if` before it", None),
+    "else": ("`else` without an `if` before it", None),
+    "def": ("function definitions (`def`) are allowed only at the top level of a Flowfile",
+            "Define the function at the top level, before the rule, and name it in the rule."),
+    "return": ("`return` is allowed only at the end of a `def` input function", None),
+    "pass": ("`pass` is allowed only in a `def` input function", None),
+    "class": ("class definitions are not allowed in a Flowfile", _WHERE_PYTHON_GOES),
+    "with": ("`with` statements are not allowed in a Flowfile", _WHERE_PYTHON_GOES),
+    "try": ("`try` statements are not allowed in a Flowfile", _WHERE_PYTHON_GOES),
+    "except": ("`try` statements are not allowed in a Flowfile", _WHERE_PYTHON_GOES),
+    "finally": ("`try` statements are not allowed in a Flowfile", _WHERE_PYTHON_GOES),
+    "assert": ("`assert` is not allowed in a Flowfile", _WHERE_PYTHON_GOES),
+    "async": ("`async` is not allowed in a Flowfile", _WHERE_PYTHON_GOES),
+    "await": ("`await` is not allowed in a Flowfile", _WHERE_PYTHON_GOES),
+    "break": ("`break` is not allowed in a Flowfile", _WHERE_PYTHON_GOES),
+    "continue": ("`continue` is not allowed in a Flowfile", _WHERE_PYTHON_GOES),
+    "raise": ("`raise` is not allowed in a Flowfile", _WHERE_PYTHON_GOES),
+    "global": ("`global` is not allowed in a Flowfile",
+               "A Flowfile function only names values of its own and returns one."),
+    "nonlocal": ("`nonlocal` is not allowed in a Flowfile",
+                 "A Flowfile function only names values of its own and returns one."),
+    "del": ("`del` is not allowed in a Flowfile", "Flowfile values never change once named."),
+    "yield": ("`yield` is not allowed in a Flowfile", "A Flowfile function returns its value."),
+}
+
+
 DECLARATIVE_HINT = (
     "Flowfiles are declarative: Python belongs in `run:` blocks and `script:` files, "
     "which run only inside jobs."
@@ -88,24 +161,45 @@ class AstBuilder(Transformer):
         super().__init__()
         self.file = "Flowfile"
         self.runs: list[ast.RunBlock] = []
+        self._locate = None  # while an f-string's field is parsed: its tokens' file positions
 
     def begin(self, file: str, runs: list[ast.RunBlock]) -> None:
-        self.file, self.runs = file, runs
+        self.file, self.runs, self._locate = file, runs, None
 
     def _at(self, token: Token) -> ast.Pos:
+        if self._locate is not None:
+            return self._locate(token)
         return ast.Pos(self.file, token.line or 0, token.column or 0)
 
     # statements
     def start(self, *stmts):
-        return [s for s in stmts if s is not None]
+        out = []
+        for s in stmts:
+            if isinstance(s, list):  # A, B = value: one Assign a name
+                out.extend(s)
+            elif s is not None:
+                out.append(s)
+        return out
 
     def assign(self, name: Token, value: ast.Expr) -> ast.Assign:
         return ast.Assign(str(name), value, self._at(name))
+
+    def unpack_assign(self, *parts) -> list[ast.Assign]:
+        *names, value = [p for p in parts if p is not None]
+        seen: set[str] = set()
+        for n in names:
+            if str(n) in seen:
+                raise AstError(self._at(n), f"`{clip(str(n))}` is assigned twice here")
+            seen.add(str(n))
+        return [ast.Assign(str(n), _bounded(ast.UnpackItem(value.pos, value, i, len(names))), self._at(n))
+                for i, n in enumerate(names)]
 
     def ruleorder(self, keyword: Token, *names: Token) -> ast.RuleOrder:
         return ast.RuleOrder(tuple(str(n) for n in names), self._at(keyword))
 
     def directive(self, name: Token, arguments: ast.Arguments) -> ast.Directive:
+        if str(name) in KEYWORD_MESSAGES:  # `try:`, `else:`: a statement a Flowfile does not have here
+            raise AstError(self._at(name), *KEYWORD_MESSAGES[str(name)])
         return ast.Directive(str(name), arguments, self._at(name))
 
     def run(self, keyword: Token, ref: Token) -> ast.RunBlock:
@@ -130,19 +224,131 @@ class AstBuilder(Transformer):
     def keyword(self, name: Token, value: ast.Expr) -> ast.Keyword:
         return ast.Keyword(str(name), value)
 
-    # expressions
-    def strings(self, *tokens: Token) -> ast.Const:
-        return ast.Const(self._at(tokens[0]), "".join(self._string(t) for t in tokens))
+    # input functions
+    def funcdef(self, keyword: Token, name: Token, params, *body) -> ast.Assign:
+        pos = self._at(keyword)
+        label = f"function `{clip(str(name))}`"
+        statements = [b for b in body if b is not None]
+        docstring = None
+        first = statements[0] if statements else None
+        if isinstance(first, ast.ExprStmt) and isinstance(first.value, ast.Const) \
+                and isinstance(first.value.value, str):
+            docstring = first.value.value
+            statements = statements[1:]
+        _check_returns(statements, pos, label)
+        node = _bounded(ast.FunctionDef(pos, str(name), params or (), tuple(statements), docstring))
+        return ast.Assign(str(name), node, self._at(name))
 
-    def _string(self, token: Token) -> str:
-        prefix = _PREFIX.match(token).group(0).lower()
+    def parameters(self, *params) -> tuple[ast.Param, ...]:
+        params = tuple(p for p in params if p is not None)
+        seen: set[str] = set()
+        defaulted = False
+        for p, at in params:
+            if p.name in seen:
+                raise AstError(at, f"parameter `{clip(p.name)}` appears twice")
+            seen.add(p.name)
+            if p.default is None and defaulted:
+                raise AstError(at, f"parameter `{clip(p.name)}` without a default follows one with a default",
+                               "Put the parameters with defaults last, as in Python.")
+            defaulted = defaulted or p.default is not None
+        return tuple(p for p, _ in params)
+
+    def parameter(self, name: Token, default: ast.Expr | None):
+        if str(name) in PYTHON_KEYWORDS or str(name) in _CONSTANTS:
+            raise AstError(self._at(name), f"`{str(name)}` cannot be a parameter")
+        return ast.Param(str(name), default), self._at(name)
+
+    def local_assign(self, target: ast.Expr, value: ast.Expr) -> ast.LocalAssign:
+        _check_target(target)
+        return _bounded(ast.LocalAssign(target.pos, target, value))
+
+    def expr_stmt(self, value: ast.Expr) -> ast.ExprStmt:
+        return _bounded(ast.ExprStmt(value.pos, value))
+
+    def return_stmt(self, keyword: Token, value: ast.Expr | None) -> ast.Return:
+        return _bounded(ast.Return(self._at(keyword), value))
+
+    def pass_stmt(self, keyword: Token) -> ast.Pass:
+        return ast.Pass(self._at(keyword))
+
+    def if_stmt(self, keyword: Token, test: ast.Expr, *rest) -> ast.If:
+        body = tuple(r for r in rest if isinstance(r, ast.Expr))
+        clauses = [r for r in rest if isinstance(r, _Clause)]
+        orelse: tuple[ast.Expr, ...] = ()
+        for clause in reversed(clauses):  # each elif is an If alone in the else of the one before
+            if clause.test is None:
+                orelse = clause.body
+            else:
+                orelse = (_bounded(ast.If(clause.pos, clause.test, clause.body, orelse)),)
+        return _bounded(ast.If(self._at(keyword), test, body, orelse))
+
+    def elif_clause(self, keyword: Token, test: ast.Expr, *body) -> _Clause:
+        return _Clause(self._at(keyword), test, tuple(b for b in body if b is not None))
+
+    def else_clause(self, keyword: Token, *body) -> _Clause:
+        return _Clause(self._at(keyword), None, tuple(b for b in body if b is not None))
+
+    def tuple_list(self, *items) -> ast.TupleExpr:
+        items = tuple(i for i in items if i is not None)
+        return _bounded(ast.TupleExpr(items[0].pos, items))
+
+    # expressions
+    def strings(self, *tokens: Token) -> ast.Expr:
+        pos = self._at(tokens[0])
+        parts: list[ast.Expr] = []
+        for t in tokens:
+            prefix = _PREFIX.match(t).group(0).lower()
+            if "f" in prefix:
+                parts.extend(self._fstring(t, prefix))
+            else:
+                parts.append(ast.Const(self._at(t), self._string(t, prefix)))
+        merged: list[ast.Expr] = []
+        for part in parts:  # neighbouring literal parts are one
+            if merged and isinstance(part, ast.Const) and isinstance(merged[-1], ast.Const):
+                merged[-1] = ast.Const(merged[-1].pos, merged[-1].value + part.value)
+            else:
+                merged.append(part)
+        if all(isinstance(p, ast.Const) for p in merged):
+            return ast.Const(pos, "".join(p.value for p in merged))
+        return _bounded(ast.JoinedStr(pos, tuple(merged)))
+
+    def _string(self, token: Token, prefix: str) -> str:
         pos = self._at(token)
-        if "f" in prefix:
-            raise AstError(pos, "f-strings are not supported in Flowfiles",
-                           "Join strings with + or use expand(); wildcards like {sample} stay as they are.")
         if "b" in prefix or set(prefix) - {"r", "u"}:
             raise AstError(pos, f"string prefix `{prefix}` is not supported")
         return _string_value(str(token), pos)
+
+    def _fstring(self, token: Token, prefix: str) -> list[ast.Expr]:
+        if "b" in prefix or set(prefix) - {"r", "f"}:
+            raise AstError(self._at(token), f"string prefix `{prefix}` is not supported")
+        return _FString(self, token, "r" in prefix).parts()
+
+    def parse_field(self, text: str, locate) -> ast.Expr:
+        """The expression of an f-string field, ``text``, parsed by the
+        expression parser; ``locate(offset)`` is the file position of a
+        character of ``text``."""
+        saved = self._locate
+        self._locate = lambda t: locate((t.column or 1) - 1)
+        try:
+            return _field_parser()(text.replace("\n", " ").replace("\r", " "))
+        except UnexpectedInput as e:
+            found = getattr(e, "token", None)
+            if found is not None and found.type == "$END":
+                where = locate(len(text.rstrip()))
+            elif isinstance(e.column, int) and e.column > 0:
+                where = locate(e.column - 1)
+            else:
+                where = locate(0)
+            what = f"`{found}`" if found is not None and found.type != "$END" and str(found) else (
+                f"{e.char!r}" if isinstance(e, UnexpectedCharacters) else "end of field")
+            raise AstError(where, f"f-string field: unexpected {what}",
+                           "A field holds an expression, as in {name}, {x.attr}, {d['k']} or "
+                           "{f(x):>8}; write {{ and }} for literal braces.") from None
+        finally:
+            self._locate = saved
+
+    def fexpr(self, value: ast.Expr) -> ast.Expr:
+        return value
 
     def number(self, token: Token) -> ast.Const:
         text = str(token).replace("_", "")
@@ -174,31 +380,367 @@ class AstBuilder(Transformer):
     def tuple(self, paren: Token, first: ast.Expr, *rest) -> ast.TupleExpr:
         return _bounded(ast.TupleExpr(self._at(paren), (first, *[i for i in rest if i is not None])))
 
+    def set(self, brace: Token, *items) -> ast.SetExpr:
+        return _bounded(ast.SetExpr(self._at(brace), tuple(i for i in items if i is not None)))
+
     def dict(self, brace: Token, *pairs) -> ast.DictExpr:
-        return _bounded(ast.DictExpr(self._at(brace), tuple(p for p in pairs if p is not None)))
+        items = tuple((None, p.value) if isinstance(p, _DoubleStar) else p for p in pairs if p is not None)
+        return _bounded(ast.DictExpr(self._at(brace), items))
 
     def pair(self, key: ast.Expr, value: ast.Expr) -> tuple[ast.Expr, ast.Expr]:
         return (key, value)
 
+    def starred(self, value: ast.Expr) -> ast.Starred:
+        return _bounded(ast.Starred(value.pos, value))
+
+    def double_starred(self, value: ast.Expr) -> _DoubleStar:
+        return _DoubleStar(value)
+
+    # comprehensions
+    def list_comp(self, bracket: Token, elt: ast.Expr, gens) -> ast.Comprehension:
+        return _bounded(ast.Comprehension(self._at(bracket), "list", elt, None, gens))
+
+    def set_comp(self, brace: Token, elt: ast.Expr, gens) -> ast.Comprehension:
+        return _bounded(ast.Comprehension(self._at(brace), "set", elt, None, gens))
+
+    def dict_comp(self, brace: Token, pair, gens) -> ast.Comprehension:
+        key, value = pair
+        return _bounded(ast.Comprehension(self._at(brace), "dict", value, key, gens))
+
+    def generator(self, paren: Token, elt: ast.Expr, gens) -> ast.Comprehension:
+        return _bounded(ast.Comprehension(self._at(paren), "generator", elt, None, gens))
+
+    def generator_arg(self, elt: ast.Expr, gens) -> ast.Arguments:
+        return ast.Arguments((_bounded(ast.Comprehension(elt.pos, "generator", elt, None, gens)),), ())
+
+    def comp(self, *clauses) -> tuple[ast.CompFor, ...]:
+        gens: list[ast.CompFor] = []
+        for c in clauses:
+            if isinstance(c, ast.CompFor):
+                gens.append(c)
+            else:
+                last = gens[-1]
+                gens[-1] = ast.CompFor(last.target, last.iter, (*last.ifs, c))
+        return tuple(gens)
+
+    def comp_for(self, keyword: Token, target: ast.Expr, _in: Token, iterable: ast.Expr) -> ast.CompFor:
+        _check_target(target)
+        return ast.CompFor(target, iterable)
+
+    def comp_if(self, keyword: Token, test: ast.Expr) -> ast.Expr:
+        return test
+
+    # operators
     add, sub, mul = _binop("+"), _binop("-"), _binop("*")
     div, floordiv, mod = _binop("/"), _binop("//"), _binop("%")
 
     def neg(self, minus: Token, operand: ast.Expr) -> ast.UnaryOp:
         return _bounded(ast.UnaryOp(self._at(minus), "-", operand))
 
+    def pos(self, plus: Token, operand: ast.Expr) -> ast.UnaryOp:
+        return _bounded(ast.UnaryOp(self._at(plus), "+", operand))
+
+    def not_test(self, keyword: Token, operand: ast.Expr) -> ast.UnaryOp:
+        return _bounded(ast.UnaryOp(self._at(keyword), "not", operand))
+
+    def and_test(self, left: ast.Expr, _op: Token, right: ast.Expr) -> ast.BoolOp:
+        return _boolop("and", left, right)
+
+    def or_test(self, left: ast.Expr, _op: Token, right: ast.Expr) -> ast.BoolOp:
+        return _boolop("or", left, right)
+
+    def compare(self, left: ast.Expr, *rest) -> ast.Compare:
+        ops = tuple(rest[0::2])
+        return _bounded(ast.Compare(left.pos, left, ops, tuple(rest[1::2])))
+
+    def comp_op(self, *tokens: Token) -> str:
+        return " ".join(str(t) for t in tokens)
+
+    def ifexp(self, body: ast.Expr, _if: Token, test: ast.Expr, _else: Token, orelse: ast.Expr) -> ast.IfExp:
+        return _bounded(ast.IfExp(body.pos, test, body, orelse))
+
+    def lambdef(self, keyword: Token, params, body: ast.Expr) -> ast.Lambda:
+        return _bounded(ast.Lambda(self._at(keyword), params or (), body))
+
+    lambdef_nocond = lambdef
+
+    # postfix
     def subscript(self, value: ast.Expr, index: ast.Expr) -> ast.Subscript:
         return _bounded(ast.Subscript(value.pos, value, index))
+
+    def slice(self, *parts) -> ast.Slice:
+        groups: list[ast.Expr | None] = [None]
+        colon = None
+        for p in parts:
+            if isinstance(p, Token):
+                colon = colon or p
+                groups.append(None)
+            elif p is not None:
+                groups[-1] = p
+        groups += [None] * (3 - len(groups))
+        lower, upper, step = groups[:3]
+        first = lower or colon
+        pos = first.pos if isinstance(first, ast.Expr) else self._at(first)
+        return _bounded(ast.Slice(pos, lower, upper, step))
 
     def attribute(self, value: ast.Expr, name: Token) -> ast.Attribute:
         return _bounded(ast.Attribute(value.pos, value, str(name)))
 
     def callargs(self, *args) -> ast.Arguments:
-        return _split_args(args)
+        return _split_call_args(args)
 
     def call(self, func: ast.Expr, arguments: ast.Arguments | None) -> ast.Call:
         _check_callable(func)
         arguments = arguments or ast.Arguments()
         return _bounded(ast.Call(func.pos, func, arguments.positional, arguments.named))
+
+
+class _Clause:
+    """An ``elif``/``else`` of an ``if`` statement, until its If is made."""
+
+    __slots__ = ("pos", "test", "body")
+
+    def __init__(self, pos: ast.Pos, test: ast.Expr | None, body: tuple[ast.Expr, ...]):
+        self.pos, self.test, self.body = pos, test, body
+
+
+class _DoubleStar:
+    """``**value`` in a call or a dict, until its Keyword or item is made."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: ast.Expr):
+        self.value = value
+
+
+def _boolop(op: str, left: ast.Expr, right: ast.Expr) -> ast.BoolOp:
+    values = (*left.values, right) if isinstance(left, ast.BoolOp) and left.op == op else (left, right)
+    return _bounded(ast.BoolOp(left.pos, op, values))
+
+
+def _check_target(target: ast.Expr, inside: bool = False) -> None:
+    """What a def body or a comprehension may assign: names, and tuples or
+    lists of them (one starred)."""
+    if isinstance(target, ast.Name):
+        return
+    if isinstance(target, (ast.TupleExpr, ast.ListExpr)) and target.items:
+        if sum(isinstance(i, ast.Starred) for i in target.items) > 1:
+            raise AstError(target.pos, "two starred names in one assignment")
+        for item in target.items:
+            _check_target(item.value if isinstance(item, ast.Starred) else item, True)
+        return
+    what = {ast.Subscript: "an item", ast.Attribute: "an attribute"}.get(type(target), "this expression")
+    raise AstError(target.pos, f"cannot assign to {what}",
+                   "A Flowfile function only names values (x = ..., a, b = ...): "
+                   "it changes none in place. Build a new value instead.")
+
+
+def _check_returns(body: list[ast.Expr], pos: ast.Pos, label: str) -> None:
+    """Every path through a def body ends in ``return VALUE``."""
+    if not _returns(body):
+        at = body[-1].pos if body else pos
+        raise AstError(at, f"{label} must end in `return VALUE`",
+                       "A Flowfile function names values (x = ...) and returns one; "
+                       "each branch of a final `if`/`else` ends in `return`.")
+
+
+def _returns(body) -> bool:
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, ast.Return):
+        return True
+    if isinstance(last, ast.If):
+        return _returns(last.body) and _returns(last.orelse)
+    return False
+
+
+_FIELD_HINT = "Write {{ and }} for literal braces in an f-string."
+
+
+class _FString:
+    """The parts of one f-string literal: Const for its text, FormattedValue
+    for each ``{field!conversion:spec}``, as Python 3.11 reads them; each
+    field's expression is parsed by the Flowfile's expression parser."""
+
+    def __init__(self, builder: AstBuilder, token: Token, raw: bool):
+        self.builder, self.token, self.raw = builder, token, raw
+        text = str(token)
+        prefix = _PREFIX.match(text).group(0)
+        quotes = 3 if text[len(prefix):len(prefix) + 3] in ('"""', "'''") else 1
+        self.text = text
+        self.start = len(prefix) + quotes  # offset of the body in the token
+        self.end = len(text) - quotes
+        self.base = builder._at(token)
+
+    def locate(self, offset: int) -> ast.Pos:
+        """The file position of the character at ``offset`` in the token."""
+        before = self.text[:offset]
+        newlines = before.count("\n")
+        if newlines == 0:
+            return ast.Pos(self.base.file, self.base.line, self.base.column + offset)
+        return ast.Pos(self.base.file, self.base.line + newlines, offset - before.rfind("\n"))
+
+    def parts(self) -> list[ast.Expr]:
+        parts, i = self._parts(self.start, nested=False)
+        return parts
+
+    def _parts(self, i: int, nested: bool) -> tuple[list[ast.Expr], int]:
+        """Text and fields from offset ``i`` up to the end of the body, or (in
+        a format spec, ``nested``) up to its closing brace."""
+        text, out = self.text, []
+        literal: list[str] = []
+        literal_at = i
+
+        def flush() -> None:
+            if literal:
+                out.append(ast.Const(self.locate(literal_at), self._decode("".join(literal), literal_at)))
+                literal.clear()
+
+        while i < self.end:
+            ch = text[i]
+            if ch == "{":
+                if not nested and text[i + 1:i + 2] == "{":
+                    literal.append("{")
+                    i += 2
+                    continue
+                flush()
+                field, i = self._field(i + 1)
+                out.append(field)
+                literal_at = i
+                continue
+            if ch == "}":
+                if nested:
+                    flush()
+                    return out, i
+                if text[i + 1:i + 2] == "}":
+                    literal.append("}")
+                    i += 2
+                    continue
+                raise AstError(self.locate(i), "f-string: single '}' is not allowed", _FIELD_HINT)
+            if ch == "\\" and not self.raw:
+                if text[i + 1:i + 3] == "N{":  # a named character: its braces are not a field
+                    close = text.find("}", i)
+                    close = self.end - 1 if close < 0 or close >= self.end else close
+                    literal.append(text[i:close + 1])
+                    i = close + 1
+                    continue
+                if text[i + 1:i + 2] not in ("{", "}", ""):
+                    literal.append(text[i:i + 2])
+                    i += 2
+                    continue
+            literal.append(ch)
+            i += 1
+        if nested:
+            raise AstError(self.locate(i), "f-string: expecting '}'", _FIELD_HINT)
+        flush()
+        return out, i
+
+    def _decode(self, chunk: str, at: int) -> str:
+        value = chunk if self.raw else _decode_escapes(chunk, self.locate(at))
+        return _checked_text(value, self.locate(at))
+
+    def _field(self, i: int) -> tuple[ast.FormattedValue, int]:
+        """The field whose expression starts at offset ``i`` (just after its
+        '{'), and the offset just after its closing '}'."""
+        text, start = self.text, i
+        depth, debug = 0, None
+        while i < self.end:
+            ch = text[i]
+            if ch in "\'\"":
+                i = self._skip_string(i)
+                continue
+            if ch == "\\":
+                raise AstError(self.locate(i), "f-string: a field cannot hold a backslash",
+                               "Name the value first (X = ...), then use {X}.")
+            if ch == "#":
+                raise AstError(self.locate(i), "f-string: a field cannot hold '#'")
+            if ch in "([{":
+                depth += 1
+            elif ch in ")]}" and depth > 0:
+                depth -= 1
+            elif depth == 0 and ch in "}:!=":
+                if ch == "!" and text[i + 1:i + 2] == "=":
+                    i += 2
+                    continue
+                if ch == "=":
+                    if text[i + 1:i + 2] == "=" or text[i - 1:i] in ("=", "!", "<", ">"):
+                        i += 1
+                        continue
+                    debug = i
+                    i += 1
+                    while i < self.end and text[i] in " \t":
+                        i += 1
+                    if i >= self.end or text[i] not in "}!:":
+                        raise AstError(self.locate(debug), "f-string: unexpected '='", _FIELD_HINT)
+                    break
+                break
+            i += 1
+        if i >= self.end:
+            raise AstError(self.locate(start - 1), "f-string: expecting '}'", _FIELD_HINT)
+        source = text[start:debug if debug is not None else i]
+        if not source.strip():
+            raise AstError(self.locate(start), "f-string: empty expression not allowed", _FIELD_HINT)
+        value = self.builder.parse_field(source, lambda off: self.locate(start + off))
+        conversion, spec = None, None
+        if text[i] == "!":
+            conversion = text[i + 1:i + 2]
+            if conversion not in ("r", "s", "a") or text[i + 2:i + 3] not in (":", "}"):
+                raise AstError(self.locate(i), "f-string: invalid conversion character: expected 's', 'r', or 'a'")
+            i += 2
+        if text[i] == ":":
+            spec_parts, i = self._parts(i + 1, nested=True)
+            spec = _bounded(ast.JoinedStr(self.locate(start), tuple(spec_parts)))
+        if i >= self.end or text[i] != "}":
+            raise AstError(self.locate(min(i, self.end - 1)), "f-string: expecting '}'", _FIELD_HINT)
+        if debug is not None and conversion is None and spec is None:
+            conversion = "r"  # {x=} shows repr(x), as Python does
+        field = _bounded(ast.FormattedValue(value.pos, value, conversion, spec))
+        if debug is not None:  # {x=}: the text of the field, then its value
+            return _Debug(self.locate(start), text[start:i if text[i] == "}" else i], field), i + 1
+        return field, i + 1
+
+    def _skip_string(self, i: int) -> int:
+        text = self.text
+        q = text[i]
+        quote = q * 3 if text[i:i + 3] == q * 3 else q
+        end = text.find(quote, i + len(quote))
+        if end < 0 or end >= self.end:
+            raise AstError(self.locate(i), "f-string: a string in a field is never closed")
+        return end + len(quote)
+
+
+def _Debug(pos: ast.Pos, shown: str, field: ast.FormattedValue) -> ast.JoinedStr:
+    """``{x=}``: the field's text up to its conversion or spec, then its value."""
+    cut = min([k for k in (shown.find("!", shown.rfind("=")), shown.find(":", shown.rfind("="))) if k >= 0],
+              default=len(shown))
+    return _bounded(ast.JoinedStr(pos, (ast.Const(pos, shown[:cut]), field)))
+
+
+_ESCAPE = re.compile(r"\\(\n|[\\'\"abfnrtv]|[0-7]{1,3}|x[0-9a-fA-F]{0,2}|u[0-9a-fA-F]{0,4}"
+                     r"|U[0-9a-fA-F]{0,8}|N\{[^}\n]*\}|N)")
+
+
+def _decode_escapes(text: str, pos: ast.Pos) -> str:
+    """The backslash escapes of an f-string's text, as Python reads them
+    (an unknown one, such as \\d, stays as written)."""
+    if "\\" not in text:
+        return text
+
+    def one(m: re.Match) -> str:
+        return _evaluated('"' + m.group(0) + '"', pos)
+
+    return _ESCAPE.sub(one, text)
+
+
+def _checked_text(value: str, pos: ast.Pos) -> str:
+    try:
+        value.encode("utf-8")  # no lone surrogates: no file name, command or text can hold one
+    except UnicodeEncodeError:
+        raise AstError(pos, "invalid string: it holds a lone surrogate (\\ud800-\\udfff)") from None
+    if "\x00" in value:
+        raise AstError(pos, "invalid string: it holds a NUL character (\\x00)")
+    return value
 
 
 def _string_value(literal: str, pos: ast.Pos) -> str:
@@ -234,21 +776,45 @@ def _evaluated(literal: str, pos: ast.Pos) -> str:
 
 
 def _check_callable(func: ast.Expr) -> None:
+    """What may be called: a built-in function, a function the Flowfile
+    defines (any other name: the evaluator checks it is one), a pure method,
+    ``os.path``'s pure helpers, or a value that is a function (``f(x)(y)``)."""
     if isinstance(func, ast.Name):
-        if func.id not in BUILTIN_FUNCTIONS:
+        if func.id in OTHER_PYTHON_BUILTINS:
             raise AstError(
                 func.pos, f"unknown function `{func.id}`",
                 "Flowfile expressions may call: " + ", ".join(sorted(BUILTIN_FUNCTIONS))
-                + ".\n" + DECLARATIVE_HINT,
+                + ", and functions the Flowfile defines.\n" + DECLARATIVE_HINT,
             )
     elif isinstance(func, ast.Attribute):
-        if func.attr not in PURE_METHODS:
+        chain = _dotted(func)
+        if chain is not None and chain[0] == "os" and len(chain) > 1:
+            if len(chain) != 3 or chain[1] != "path" or chain[2] not in PATH_FUNCTIONS:
+                raise AstError(
+                    func.pos, f"`{clip('.'.join(chain))}()` is not allowed in a Flowfile expression",
+                    "Flowfile expressions read no files and no environment; the pure path helpers are "
+                    + ", ".join(f"os.path.{n}" for n in sorted(PATH_FUNCTIONS)) + ".\n" + DECLARATIVE_HINT,
+                )
+        elif func.attr not in PURE_METHODS:
             raise AstError(
                 func.pos, f"method `.{func.attr}()` is not allowed here",
-                "Allowed methods: " + ", ".join(sorted(PURE_METHODS)) + ".\n" + DECLARATIVE_HINT,
+                "Allowed methods (none changes a value in place): " + ", ".join(sorted(PURE_METHODS))
+                + ".\n" + DECLARATIVE_HINT,
             )
-    else:
-        raise AstError(func.pos, "only named functions can be called here", DECLARATIVE_HINT)
+    elif not isinstance(func, (ast.Call, ast.Subscript, ast.Lambda, ast.IfExp)):
+        raise AstError(func.pos, "this value cannot be called", DECLARATIVE_HINT)
+
+
+def _dotted(e: ast.Expr) -> list[str] | None:
+    """``a.b.c`` as ["a", "b", "c"]; None if ``e`` is not such a chain of names."""
+    parts: list[str] = []
+    while isinstance(e, ast.Attribute):
+        parts.append(e.attr)
+        e = e.value
+    if not isinstance(e, ast.Name):
+        return None
+    parts.append(e.id)
+    return parts[::-1]
 
 
 def _check_rule_body(label: str, pos: ast.Pos, directives: tuple[ast.Directive, ...], runs: int) -> None:
@@ -288,6 +854,38 @@ def _split_args(args) -> ast.Arguments:
         else:
             positional.append(a)
     return ast.Arguments(tuple(positional), tuple(named))
+
+
+def _split_call_args(args) -> ast.Arguments:
+    """A call's arguments: positional ones (``*value`` among them) before
+    named ones (``**value`` among them), as Python has them."""
+    positional, named = [], []
+    for a in args:
+        if a is None:
+            continue
+        if isinstance(a, _DoubleStar):
+            named.append(ast.Keyword(None, a.value))
+        elif isinstance(a, ast.Keyword):
+            if a.name is not None and any(k.name == a.name for k in named):
+                raise AstError(a.value.pos, f"keyword argument `{clip(a.name)}` repeated")
+            named.append(a)
+        elif named and not isinstance(a, ast.Starred):
+            raise AstError(a.pos, "a positional argument follows a named one",
+                           "Put positional arguments first, as in Python.")
+        elif any(k.name is None for k in named):
+            raise AstError(a.pos, "a positional argument follows **", "Put positional arguments first, as in Python.")
+        else:
+            positional.append(a)
+    return ast.Arguments(tuple(positional), tuple(named))
+
+
+def _field_parser():
+    """A parser of one f-string field's expression: the grammar's ``fexpr``
+    start, without the indenter (a field is one line), building with the
+    one builder (under the parser's lock, as the outer parse)."""
+    from .parser import field_parser  # the parser module owns the Lark instances
+
+    return field_parser()
 
 
 def _directive_hint(name: str) -> str:

@@ -99,6 +99,25 @@ def _lark() -> Lark:
     )
 
 
+@lru_cache(maxsize=1)
+def _lark_field() -> Lark:
+    return Lark(
+        GRAMMAR.read_text(encoding="utf-8"),
+        parser="lalr",
+        start="fexpr",
+        transformer=_BUILDER,
+        maybe_placeholders=True,
+        cache=True,
+    )
+
+
+def field_parser():
+    """The parse of one f-string field's expression (text on one line) to an
+    AST node, by the builder of the parse under way: the builder calls it
+    while it makes an f-string, under ``_PARSING``."""
+    return _lark_field().parse
+
+
 def _parse_statements(text: str, for_lark: str, runs: list[ast.RunBlock], file: str) -> list:
     """Lark's parse of ``for_lark`` (``text`` without its run blocks), straight to AST statements."""
     indenter = FlowIndenter()  # this parse's: what the error path asks of it is passed on

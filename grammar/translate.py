@@ -16,7 +16,14 @@ import re
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .builder import DECLARATIVE_HINT, PYTHON_KEYWORDS, AstError
+from .builder import (
+    DECLARATIVE_HINT,
+    KEYWORD_MESSAGES,
+    PLACED_KEYWORDS,
+    PYTHON_KEYWORDS,
+    STATEMENT_KEYWORDS,
+    AstError,
+)
 from .errors import FlowfileError
 from .indenter import Positioned
 
@@ -75,6 +82,9 @@ _READABLE = {
     "_INDENT": "an indented block", "_DEDENT": "end of block", "$END": "end of file",
     "RULE": "`rule`", "CHECKPOINT": "`checkpoint`", "MORETHAN": "'>'", "DOT": "'.'",
     "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "RUNREF": "a run block",
+    "LESSTHAN": "'<'", "PERCENT": "'%'",
+    **{k: f"`{k.lower()}`" for k in ("DEF", "RETURN", "PASS", "IF", "ELIF", "ELSE", "FOR", "IN", "IS",
+                                      "NOT", "AND", "OR", "LAMBDA")},
 }
 
 
@@ -94,13 +104,27 @@ def _blank_strings(line: str) -> str:
     return re.sub(r"(\"[^\"]*\"|'[^']*')", lambda m: " " * len(m.group(0)), line)
 
 
-def _keyword_on_line(source_line: str, column: int) -> tuple[str, int] | None:
-    """The first Python keyword on the line up to ``column``, outside strings,
-    with its column."""
-    code = _blank_strings(source_line)
-    for m in re.finditer(r"[^\W\d]\w*", code[: max(column, 1) + 20]):
-        if m.group(0) in PYTHON_KEYWORDS and m.start() < max(column, 1):
-            return m.group(0), m.start() + 1
+def _misplaced_keyword(e: UnexpectedInput, source: str, column: int) -> tuple[str, int] | None:
+    """The Python keyword that stopped the parse, with its column: the
+    unexpected token itself (read as a name, where that keyword has no place),
+    or the keyword that starts the line: one of a statement a Flowfile never
+    has, or, right before the unexpected token, one of a statement that has no
+    place here (the parse read it as a name)."""
+    token = getattr(e, "token", None)
+    if token is not None and token.type == "NAME" and token.value in PYTHON_KEYWORDS:
+        return token.value, column
+    code = _blank_strings(source)
+    m = re.match(r"[ \t]*([^\W\d]\w*)", code)
+    if m is None:
+        return None
+    word, kcol = m.group(1), m.start(1) + 1
+    if word in STATEMENT_KEYWORDS and column >= kcol:
+        return word, kcol
+    if word in PLACED_KEYWORDS and token is not None and not code[m.end():max(column - 1, m.end())].strip():
+        # right after the keyword: it was read as a name (a directive's or an assignment's)
+        expected = set(getattr(e, "expected", ()) or ())
+        if expected & {"COLON", "EQUAL", "COMMA"} or not expected:
+            return word, kcol
     return None
 
 
@@ -131,27 +155,11 @@ def from_lark(e: UnexpectedInput, text: str, file: str, unclosed: Token | None =
                 line -= 1
         column = len(lines[line - 1].rstrip()) + 1 if 0 < line <= len(lines) else 1
     source = lines[line - 1] if 0 < (line or 0) <= len(lines) else ""
-    found = None
-    if isinstance(e, UnexpectedToken) and e.token.type == "NAME" and e.token.value in PYTHON_KEYWORDS:
-        found = (e.token.value, column)
-    elif source:
-        found = _keyword_on_line(source, column or 1)
+    found = _misplaced_keyword(e, source, column or 1)
     if found is not None:
         keyword, kcol = found
-        what = {
-            "import": "`import` statements are",
-            "from": "`from ... import` statements are",
-            "def": "function definitions (`def`) are",
-            "class": "class definitions are",
-            "lambda": "`lambda` functions are",
-            "for": "loops and comprehensions (`for`) are",
-            "if": "`if` statements and expressions are",
-            "while": "`while` loops are",
-        }.get(keyword, f"`{keyword}` is")
-        return FlowfileError(
-            f"{what} not allowed in a Flowfile", file, line,
-            kcol, DECLARATIVE_HINT, source,
-        )
+        what, hint = KEYWORD_MESSAGES.get(keyword, (f"`{keyword}` is not allowed here", DECLARATIVE_HINT))
+        return FlowfileError(what, file, line, kcol, hint, source)
     if isinstance(e, UnexpectedCharacters):
         rest = source[(column or 1) - 1:]
         if rest[:3] in ('"""', "'''"):
