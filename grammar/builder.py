@@ -194,6 +194,33 @@ class AstBuilder(Transformer):
         return [ast.Assign(str(n), _bounded(ast.UnpackItem(value.pos, value, i, len(names))), self._at(n))
                 for i, n in enumerate(names)]
 
+    def toplevel_call(self, *parts) -> None:
+        """A call alone at the top level: ``shell.executable("bash")``, which
+        Snakefiles start with (flow's shell is bash), is accepted and
+        changes nothing; any other is refused, naming it."""
+        *names, arguments = parts
+        chain = [str(n) for n in names]
+        pos = self._at(names[0])
+        args = arguments or ast.Arguments()
+        if chain == ["shell", "executable"]:
+            (value,) = args.positional if len(args.positional) == 1 and not args.named else (None,)
+            if isinstance(value, ast.Const) and isinstance(value.value, str) \
+                    and value.value.rsplit("/", 1)[-1] == "bash":
+                return None
+            raise AstError(pos, "flow runs `shell:` commands with bash only",
+                           'Remove shell.executable(...), or give it "bash".')
+        func: ast.Expr = ast.Name(pos, chain[0])
+        for attr in chain[1:]:
+            func = ast.Attribute(pos, func, attr)
+        if chain[0] in ("shell", "workflow", "onstart", "onsuccess", "onerror", "localrules", "ruleorder"):
+            raise AstError(pos, f"`{clip('.'.join(chain))}()` is not supported in a Flowfile", DECLARATIVE_HINT)
+        _check_callable(func)
+        raise AstError(pos, f"a call alone at the top level (`{clip('.'.join(chain))}(...)`) does nothing in a Flowfile",
+                       "Name its value (X = ...) to use it. " + DECLARATIVE_HINT)
+
+    def toplevel_string(self, value: ast.Expr) -> None:
+        return None  # a docstring
+
     def ruleorder(self, keyword: Token, *names: Token) -> ast.RuleOrder:
         return ast.RuleOrder(tuple(str(n) for n in names), self._at(keyword))
 
@@ -228,7 +255,7 @@ class AstBuilder(Transformer):
     def funcdef(self, keyword: Token, name: Token, params, *body) -> ast.Assign:
         pos = self._at(keyword)
         label = f"function `{clip(str(name))}`"
-        statements = [b for b in body if b is not None]
+        statements = list(_statements(body))
         docstring = None
         first = statements[0] if statements else None
         if isinstance(first, ast.ExprStmt) and isinstance(first.value, ast.Const) \
@@ -272,7 +299,7 @@ class AstBuilder(Transformer):
         return ast.Pass(self._at(keyword))
 
     def if_stmt(self, keyword: Token, test: ast.Expr, *rest) -> ast.If:
-        body = tuple(r for r in rest if isinstance(r, ast.Expr))
+        body = _statements(r for r in rest if not isinstance(r, _Clause))
         clauses = [r for r in rest if isinstance(r, _Clause)]
         orelse: tuple[ast.Expr, ...] = ()
         for clause in reversed(clauses):  # each elif is an If alone in the else of the one before
@@ -283,10 +310,10 @@ class AstBuilder(Transformer):
         return _bounded(ast.If(self._at(keyword), test, body, orelse))
 
     def elif_clause(self, keyword: Token, test: ast.Expr, *body) -> _Clause:
-        return _Clause(self._at(keyword), test, tuple(b for b in body if b is not None))
+        return _Clause(self._at(keyword), test, _statements(body))
 
     def else_clause(self, keyword: Token, *body) -> _Clause:
-        return _Clause(self._at(keyword), None, tuple(b for b in body if b is not None))
+        return _Clause(self._at(keyword), None, _statements(body))
 
     def tuple_list(self, *items) -> ast.TupleExpr:
         items = tuple(i for i in items if i is not None)
@@ -493,6 +520,18 @@ class AstBuilder(Transformer):
         _check_callable(func)
         arguments = arguments or ast.Arguments()
         return _bounded(ast.Call(func.pos, func, arguments.positional, arguments.named))
+
+
+def _statements(items) -> tuple[ast.Expr, ...]:
+    """A def body's statements; a ``def`` among them (an Assign of its
+    FunctionDef, as at the top level) names a local function."""
+    out = []
+    for item in items:
+        if isinstance(item, ast.Assign):
+            out.append(_bounded(ast.LocalAssign(item.value.pos, ast.Name(item.pos, item.name), item.value)))
+        elif item is not None:
+            out.append(item)
+    return tuple(out)
 
 
 class _Clause:

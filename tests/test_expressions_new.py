@@ -442,3 +442,48 @@ def test_effects_are_refused_at_load_with_where_they_belong(tmp_path, monkeypatc
     e = _load_error(tmp_path, 'X = 1\nif X:\n    Y = 2\n', monkeypatch)
     assert (e.line, e.column) == (2, 1)
     assert "run:" in e.hint and "script:" in e.hint
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("'%s.%d' % ('a', 3)", "a.3"), ("'{name}.%s.x' % 'c'", "{name}.c.x"), ("'%(k)s' % {'k': 1}", "1"),
+     ("'%05.1f' % 2.25", "002.2"), ("['{n}.%s' % c for c in 'ab']", ["{n}.a", "{n}.b"])],
+)
+def test_percent_formatting_as_in_python(text, expected):
+    assert value(text) == expected
+
+
+@pytest.mark.parametrize("text", ["'%*d' % (100000000, 1)", "'%99999d' % 1", "'%.99999f' % 1.0"])
+def test_percent_formatting_cannot_make_huge_strings(text):
+    with pytest.raises(EvalError):
+        value(text)
+
+
+def test_nested_def_closes_over_the_outer_functions_values():
+    got = names_of("def some_a(suffix):\n    def inner(wildcards):\n        return wildcards.sample + suffix\n"
+                   "    return inner\nF = some_a('.in')\n")
+    assert isinstance(got["F"], Function) and got["F"].call(W) == "a.x.in"
+
+
+def test_bare_generator_directive_loads_as_a_list(tmp_path, monkeypatch):
+    wf = _load(tmp_path, "DATASETS = '1 2'.split()\n\nrule all:\n\tinput: '{ds}.bam'.format(ds=ds) for ds in DATASETS\n"
+                         "\nrule make:\n\toutput: '{x}.bam'\n\tshell: 'touch {output}'\n", monkeypatch)
+    assert [s.text for s in wf.rules["all"].inputs.specs] == ["1.bam", "2.bam"]
+
+
+def test_shell_executable_and_docstring_runs_as_under_snakemake(project):
+    project.flowfile('''\
+        """A workflow as Snakemake's own tests write them."""
+        shell.executable("bash")
+
+        (IDS,) = [["1", "2"]]
+
+        rule all:
+            input: expand("out/{i}.txt", i=IDS)
+
+        rule make:
+            output: "out/{i}.txt"
+            shell: "echo %s > {output}" % "made"
+        ''')
+    project.run()
+    assert project.read("out/1.txt") == "made\n" and project.read("out/2.txt") == "made\n"

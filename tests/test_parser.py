@@ -2092,12 +2092,6 @@ def test_def_assigns_only_names(body, message):
     assert (e.line, e.column, e.message) == (2, 5, message)
 
 
-def test_nested_def_is_refused():
-    e = error_of("def f(w):\n    def g(x):\n        return x\n    return g\n", dedent=False)
-    assert (e.line, e.column) == (2, 5)
-    assert e.message == "function definitions (`def`) are allowed only at the top level of a Flowfile"
-
-
 def test_top_level_unpacking_is_one_assignment_a_name():
     a, b = statements("A, B = glob_wildcards('{a}/{b}.txt')\n")
     assert (a.name, b.name) == ("A", "B")
@@ -2230,3 +2224,57 @@ def test_f_string_in_a_rule():
         """)
     out = rule.directive("output").value.positional[0]
     assert isinstance(out, ast.JoinedStr) and out.values[1] == c("/{sample}.txt")
+
+
+# ============================================ more of what Snakefiles write
+
+
+@pytest.mark.parametrize("shell", ['"bash"', "'/bin/bash'", '"/usr/bin/bash"'])
+def test_shell_executable_bash_is_accepted_and_changes_nothing(shell):
+    stmts = parse(f'shell.executable({shell})\n\nrule a:\n    output: "x"\n', "Flowfile").statements
+    assert [type(s).__name__ for s in stmts] == ["Rule"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [('shell.executable("zsh")\n', "flow runs `shell:` commands with bash only"),
+     ('shell.prefix("set -e;")\n', "`shell.prefix()` is not supported in a Flowfile"),
+     ('shell("touch a")\n', "`shell()` is not supported in a Flowfile"),
+     ('print(1)\n', "unknown function `print`"),
+     ('config.keys()\n', "a call alone at the top level (`config.keys(...)`) does nothing in a Flowfile"),
+     ('expand("a")\n', "a call alone at the top level (`expand(...)`) does nothing in a Flowfile")],
+)
+def test_other_calls_alone_at_the_top_level_are_refused(text, message):
+    e = error_of(text, dedent=False)
+    assert (e.line, e.column, e.message) == (1, 1, message)
+
+
+def test_module_docstring_is_accepted():
+    stmts = parse('"""What this workflow does."""\nX = 1\n"another"\n', "Flowfile").statements
+    assert [s.name for s in stmts] == ["X"]
+
+
+def test_parenthesised_unpacking_at_the_top_level():
+    (ids,) = parse('(IDS,) = glob_wildcards("test.{id}.txt")\n', "Flowfile").statements
+    assert ids.name == "IDS" and isinstance(ids.value, ast.UnpackItem) and ids.value.count == 1
+
+
+def test_a_directive_value_may_be_a_bare_generator():
+    rule = rule_of("""
+        rule all:
+            input: '{ds}.bam'.format(ds=ds) for ds in DATASETS
+        """)
+    (value,) = rule.directive("input").value.positional
+    assert isinstance(value, ast.Comprehension) and value.kind == "generator"
+
+
+def test_def_inside_a_def_names_a_local_function():
+    (stmt,) = statements("""
+        def some_a():
+            def inner(wildcards):
+                return wildcards.x
+            return inner
+        """)
+    local, ret = stmt.value.body
+    assert isinstance(local, ast.LocalAssign) and local.target == n("inner")
+    assert isinstance(local.value, ast.FunctionDef) and ret == ast.Return(pos0(), n("inner"))

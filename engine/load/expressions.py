@@ -810,7 +810,7 @@ def _check_size(n: int, pos: ast.Pos) -> None:
 def _binop(e: ast.BinOp, env: Env) -> Any:
     a, b = _eval(e.left, env), _eval(e.right, env)
     op = e.op
-    for v in (a, b):
+    for v in (a, b) if not (op == "%" and isinstance(a, str)) else (a,):
         if not isinstance(v, (str, int, float, list, tuple)):
             raise EvalError(e.pos, f"`{op}` does not apply to {_a(v)}")
     if op == "*":
@@ -822,7 +822,7 @@ def _binop(e: ast.BinOp, env: Env) -> Any:
             and len(a) + len(b) > MAX_SIZE:
         raise EvalError(e.pos, f"the result would have {len(a) + len(b)} elements")
     if op == "%" and isinstance(a, str):
-        raise EvalError(e.pos, "`%` string formatting is not supported", "Use an f-string, + or expand().")
+        return _percent_format(e, a, b)
     try:
         result = _ARITHMETIC[op](a, b)
     except (TypeError, ZeroDivisionError, OverflowError) as err:
@@ -830,6 +830,22 @@ def _binop(e: ast.BinOp, env: Env) -> Any:
     if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
         raise EvalError(e.pos, f"`{op}`: the number would have more than {MAX_INT_BITS:,} bits")
     return result
+
+
+_HUGE_PERCENT = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(?:\d{5,}|\*|\d*\.(?:\d{5,}|\*))")
+
+
+def _percent_format(e: ast.BinOp, text: str, values: Any) -> str:
+    """``"%s_%d" % (a, b)``, as Python formats it; a width or precision of
+    10000 or more, or one taken from the values (``*``), is refused."""
+    if _HUGE_PERCENT.search(text):
+        raise EvalError(e.pos, f"`%`: a format width or precision in {text[:80]!r} is too large")
+    if not isinstance(values, (str, int, float, tuple, dict, list)) and values is not None:
+        raise EvalError(e.pos, f"`%` does not format {_a(values)}")
+    try:
+        return text % values
+    except (TypeError, ValueError, KeyError, OverflowError) as err:
+        raise EvalError(e.pos, f"`%`: {err}") from None
 
 
 _ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
