@@ -237,6 +237,39 @@ rule use:
     assert project.read("data/b.txt") == "loose\n"  # elsewhere, ruleorder decides
 
 
+def test_an_input_function_that_fails_names_the_rule_the_wildcards_and_the_line(project):
+    project.flowfile('''
+SAMPLES = {"a": "raw/a.txt"}
+
+rule copy:
+    input: lambda wildcards: SAMPLES[wildcards.sample]
+    output: "out/{sample}.txt"
+    shell: "cp {input} {output}"
+''')
+    r = project.flow("run", "out/zz.txt")
+    assert r.returncode == 2, r.stderr
+    assert "Flowfile:5:" in r.stderr
+    assert "input function <lambda> of rule copy (sample=zz): no key 'zz'" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_an_input_function_is_called_for_each_job(project):
+    project.write("raw/a.txt", "A\n")
+    project.write("raw/b.txt", "B\n")
+    project.flowfile('''
+def source(wildcards):
+    return "raw/" + wildcards.sample + ".txt"
+
+rule copy:
+    input: source
+    output: "out/{sample}.txt"
+    shell: "cp {input} {output}"
+''')
+    project.run("out/a.txt", "out/b.txt")
+    assert (project.read("out/a.txt"), project.read("out/b.txt")) == ("A\n", "B\n")
+    assert project.ran("out/a.txt", "out/b.txt") == []
+
+
 def test_rule_with_wildcards_as_target_by_name_is_an_error(project):
     _diamond(project)
     r = project.flow("run", "-n", "extract")

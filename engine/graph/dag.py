@@ -17,10 +17,19 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flow.grammar import FlowfileError, ast
+from flow.rules import Namespace
 
 from ..errors import AmbiguousRuleError, CycleError, MissingInputError, UserError
-from ..load.evaluate import check_wildcards, param_patterns, params_from, path_problem, paths_from
-from ..load.expressions import CheckpointPending
+from ..load.evaluate import (
+    called_params,
+    check_wildcards,
+    job_caller,
+    param_patterns,
+    params_from,
+    path_problem,
+    paths_from,
+)
+from ..load.expressions import CheckpointPending, Function
 from ..load.index import PatternIndex
 from ..load.model import PathList, Rule, Workflow, job_id
 from ..load.patterns import PatternError
@@ -216,7 +225,7 @@ class DAG:
     def _resolve_inputs(self, job: Job) -> None:
         rule = job.rule
         try:
-            inputs = rule.inputs if rule.inputs is not None else self._late_paths(rule)
+            inputs = rule.inputs if rule.inputs is not None else self._late_paths(rule, job)
             params = rule.params if rule.params is not None else self._late_params(rule)
         except CheckpointPending as p:
             job.pending = set(p.paths)
@@ -228,7 +237,7 @@ class DAG:
         except PatternError as e:
             raise FlowfileError.at(rule.where("input"), f"rule {rule.name}: input uses unknown wildcard {e}") from None
         job.inputs = [_normalize(p) for p in job.inputs]
-        job.params = params
+        job.params = self._job_params(job, params)
         deps = []
         ties = rule.input_ties
         for i, path in enumerate(job.inputs):
@@ -249,12 +258,24 @@ class DAG:
             return self._job(rule, wc)
         raise UserError(f"no checkpoint makes {path}")  # pragma: no cover - the guard found one
 
-    def _late_paths(self, rule: Rule) -> PathList:
-        """Inputs that waited for a checkpoint, evaluated now that it has run."""
+    def _late_paths(self, rule: Rule, job: Job) -> PathList:
+        """Inputs evaluated for one job: they call input functions, or waited
+        for a checkpoint that has now run."""
         label, pos = f"rule {rule.name}", rule.where("input")
-        inputs = paths_from(ast.Directive("input", rule.input_expr, pos), self.wf.env, label)
+        call = job_caller(f"rule {job.label}", job.wildcards)
+        inputs = paths_from(ast.Directive("input", rule.input_expr, pos), self.wf.env, label, call)
         check_wildcards("input", inputs.patterns, rule.wildcard_names, pos, label)
         return inputs
+
+    def _job_params(self, job: Job, params: dict[str, Any]) -> dict[str, Any]:
+        """The job's params, with their functions called (with its wildcards,
+        inputs, outputs, threads and resources, as Snakemake calls them)."""
+        if not any(isinstance(v, Function) for v in params.values()):
+            return params
+        call = job_caller(f"rule {job.label}", job.wildcards, input=job.named("input"),
+                          output=job.named("output"), threads=job.rule.threads,
+                          resources=Namespace(job.rule.resources))
+        return called_params(params, call)
 
     def _late_params(self, rule: Rule) -> dict[str, Any]:
         """Params that waited for a checkpoint, evaluated now that it has run."""

@@ -10,12 +10,13 @@ is evaluated.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flow.grammar import FlowfileError, ast
+from flow.rules import Namespace
 
-from .expressions import Env, EvalError, FlaggedPath, evaluate
+from .expressions import Env, EvalError, FlaggedPath, Function, Unpack, evaluate
 from .model import PathList, PathSpec
 from .patterns import Pattern, PatternError, parse_pattern
 
@@ -40,25 +41,78 @@ def params_from(args: ast.Arguments, env: Env) -> dict[str, Any]:
     return out
 
 
-def paths_from(d: ast.Directive, env: Env, label: str) -> PathList:
-    """The entries of input:/output:/log: as patterns with their flags and names."""
+class PerJob(Exception):
+    """The directive holds an input function: its entries are known only for
+    a job (the graph evaluates it again for each job of the rule)."""
+
+
+Caller = Callable[[Function], Any]  # calls an input function for one job
+
+
+def paths_from(d: ast.Directive, env: Env, label: str, call: Caller | None = None) -> PathList:
+    """The entries of input:/output:/log: as patterns with their flags and
+    names; input functions are called with ``call`` (``PerJob`` without one)."""
     specs: list[PathSpec] = []
     names: dict[str, int | tuple[int, int]] = {}
 
     def add(value: Any, e: ast.Expr) -> int:
+        if isinstance(value, Function):
+            value = _called(value, call)
         if isinstance(value, (list, tuple)):
             return sum(add(v, e) for v in value)
         specs.append(PathSpec(_path_pattern(value, e, d.name, label), _flags(value)))
         return 1
 
-    for e in d.value.positional:
-        add(evaluate_at(e, env), e)
-    for kw in d.value.named:
+    def add_named(name: str, value: Any, e: ast.Expr) -> None:
         start = len(specs)
-        value = evaluate_at(kw.value, env)
-        n = add(value, kw.value)
-        names[kw.name] = start if (n == 1 and not isinstance(value, (list, tuple))) else (start, start + n)
+        n = add(value, e)
+        names[name] = start if (n == 1 and not isinstance(value, (list, tuple))) else (start, start + n)
+
+    for e in d.value.positional:
+        value = evaluate_at(e, env)
+        if isinstance(value, Unpack):
+            value = _unpacked(_called(value.fn, call), e, label)
+            if isinstance(value, dict):
+                for name, item in value.items():
+                    add_named(str(name), item, e)
+                continue
+        add(value, e)
+    for kw in d.value.named:
+        add_named(kw.name, evaluate_at(kw.value, env), kw.value)
     return PathList(specs, names)
+
+
+def job_caller(label: str, wildcards: dict[str, str], **named: Any) -> Caller:
+    """How a job calls its rule's input functions: with its wildcards (and
+    ``named`` values such as ``input``); a failure names the rule, the
+    wildcards and the line of the function."""
+    values = Namespace(wildcards)
+
+    def call(fn: Function) -> Any:
+        try:
+            return fn.call(values, **named)
+        except EvalError as e:
+            raise FlowfileError.at(e.pos, f"input function {fn.name} of {label}: {e.message}", e.hint) from None
+
+    return call
+
+
+def called_params(params: dict[str, Any], call: Caller) -> dict[str, Any]:
+    """A job's params, each function among them called for the job."""
+    return {k: call(v) if isinstance(v, Function) else v for k, v in params.items()}
+
+
+def _called(fn: Function, call: Caller | None) -> Any:
+    if call is None:
+        raise PerJob()
+    return call(fn)
+
+
+def _unpacked(value: Any, e: ast.Expr, label: str) -> Any:
+    if not isinstance(value, (dict, list, tuple)):
+        raise FlowfileError.at(e.pos, f"unpack() in {label}: the function returned a {type(value).__name__}, "
+                               "not a dict or a list", "unpack() turns a dict into named inputs.")
+    return value
 
 
 def pattern_at(text: str, pos: ast.Pos) -> Pattern:

@@ -20,6 +20,7 @@ from flow.rules import ACTION_KINDS, Action, ActionError, action_class, contract
 from ..errors import UserError
 from .config import merge, read_config_file
 from .evaluate import (
+    PerJob,
     check_all_wildcards,
     check_wildcards,
     evaluate_at,
@@ -135,8 +136,8 @@ class _Loader:
             try:
                 rule.inputs = paths_from(d, self.env, label)
                 rule.input_expr = None
-            except CheckpointPending:
-                pass
+            except (CheckpointPending, PerJob):
+                pass  # the graph evaluates it for each job
             else:
                 check_wildcards("input", rule.inputs.patterns, rule.wildcard_names, d.pos, label)
         if rule.params_expr is None:
