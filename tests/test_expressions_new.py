@@ -487,3 +487,35 @@ def test_shell_executable_and_docstring_runs_as_under_snakemake(project):
         ''')
     project.run()
     assert project.read("out/1.txt") == "made\n" and project.read("out/2.txt") == "made\n"
+
+
+def test_functions_go_to_a_worker_with_the_names_they_close_over():
+    import pickle
+
+    got = names_of(DEFS)
+    copies = pickle.loads(pickle.dumps({"f": got["sample_files"], "g": got["fact"]}))
+    assert copies["f"].call(W) == ["raw/a_1.x", "raw/a_2.x"]
+    assert copies["g"](4) == 24
+    nested = names_of("def outer(k):\n    def inner(w):\n        return w.sample + k\n    return inner\n"
+                      "F = outer('!')\n")["F"]
+    assert pickle.loads(pickle.dumps(nested)).call(W) == "a.x!"
+
+
+def test_a_run_block_may_call_the_flowfiles_functions(project):
+    project.flowfile('''\
+        PREFIX = "L-"
+
+        def label(wildcards):
+            return PREFIX + wildcards.s.upper()
+
+        rule all:
+            input: "out/a.txt"
+
+        rule make:
+            output: "out/{s}.txt"
+            run:
+                with open(output[0], "w") as f:
+                    f.write(label(wildcards) + "\\n")
+        ''')
+    project.run()
+    assert project.read("out/a.txt") == "L-A\n"

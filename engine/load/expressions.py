@@ -338,8 +338,19 @@ class Function:
     def _label(self) -> str:
         return f"function `{self.name}`" if isinstance(self.node, ast.FunctionDef) else "the lambda"
 
+    def __reduce__(self):
+        # To a worker (a run: block may call the Flowfile's functions): the names
+        # it closes over go along (the same dict for every function, once), the
+        # checkpoint guard does not (a worker's glob_wildcards does not wait).
+        return (_rebuilt_function, (self.node, self.env.names, self.defaults))
+
     def __repr__(self) -> str:
         return f"<function {self.name} at {self.pos}>"
+
+
+def _rebuilt_function(node: ast.Lambda | ast.FunctionDef, names: dict[str, Any],
+                      defaults: dict[str, Any]) -> Function:
+    return Function(node, Env(names), defaults)
 
 
 def _count(n: int, noun: str) -> str:
