@@ -50,7 +50,7 @@ def load_flowfile(tmp_path, monkeypatch, flowfile: str, files: dict[str, str] | 
 def names(tmp_path, monkeypatch, flowfile: str, files: dict[str, str] | None = None,
           overrides: dict | None = None) -> dict:
     wf = load_flowfile(tmp_path, monkeypatch, flowfile, files, overrides)
-    return {k: v for k, v in wf.env.names.items() if k not in ("config", "rules")}
+    return {k: v for k, v in wf.env.names.items() if k not in ("config", "rules", "checkpoints")}
 
 
 def load_error(tmp_path, monkeypatch, flowfile: str, files: dict[str, str] | None = None,

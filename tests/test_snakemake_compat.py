@@ -36,8 +36,8 @@ def _files(root: Path) -> dict[str, bytes]:
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if rel.parts[0] in IGNORED or path.is_dir():
-            continue
+        if rel.parts[0] in IGNORED or path.is_dir() or path.name == ".snakemake_timestamp":
+            continue  # (Snakemake's own bookkeeping, also inside directory() outputs)
         out[str(rel)] = path.read_bytes()
     return out
 

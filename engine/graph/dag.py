@@ -55,6 +55,7 @@ class DAG:
         self._sources = set(workflow.sources)
         self._state_dir = os.path.abspath(".flow")
         self.order = RuleOrder(workflow.ruleorder)
+        self._has_dirs = any("directory" in spec.flags for r in workflow.rules.values() for spec in r.outputs.specs)
 
     # targets ------------------------------------------------------------------
 
@@ -94,6 +95,10 @@ class DAG:
         known = self.producer.get(path, False)
         if known is not False and (rule_name is None or (known is not None and known.rule.name == rule_name)):
             return known
+        owner = self._known_directory_owner(path) if self._has_dirs and rule_name is None else None
+        if owner is not None:  # inside a directory() output of a job of the graph: that job makes it
+            self.producer[path] = owner
+            return owner
         candidates = self._candidates(path, requester, rule_name)
         if not candidates:
             job = self._directory_producer(path) if rule_name is None else None
@@ -171,6 +176,19 @@ class DAG:
                 "Provide the file, or narrow the rule's output with wildcard_constraints:.",
                 pos=rule.where("output"),
             )
+
+    def _known_directory_owner(self, path: str) -> Job | None:
+        """The job of the graph whose directory() output holds ``path``, if any:
+        a pattern such as ``split/{sample}`` must not make a new job of
+        ``split/a/1.txt`` that ``split/a`` already holds."""
+        d = os.path.dirname(path)
+        while d and d != os.path.dirname(d):
+            job = self.producer.get(d)
+            if job is not None and any("directory" in job.output_flags(i)
+                                       for i, o in enumerate(job.outputs) if o == d):
+                return job
+            d = os.path.dirname(d)
+        return None
 
     def _directory_producer(self, path: str) -> Job | None:
         d = os.path.dirname(path)

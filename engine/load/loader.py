@@ -33,7 +33,7 @@ from .expressions import CheckpointPending, Deferred, Env
 from .index import CheckpointGuard
 from .model import PathList, Rule, Workflow
 from .patterns import Pattern
-from .references import RuleRefs
+from .references import CheckpointRefs, RuleRefs
 
 FLOWFILE_NAMES = ("Flowfile", "workflow/Flowfile", "Snakefile", "workflow/Snakefile")
 
@@ -66,7 +66,8 @@ class _Loader:
         self.constraints: dict[str, str] = {}
         self.guard = CheckpointGuard(self.constraints)
         self.rules: dict[str, Rule] = {}
-        self.env = Env(names={"config": self.config, "rules": RuleRefs(self.rules)}, guard=self.guard)
+        self.env = Env(names={"config": self.config, "rules": RuleRefs(self.rules),
+                              "checkpoints": CheckpointRefs(self.rules, self.guard)}, guard=self.guard)
         self.assignments: list[ast.Assign] = []
         self.ruleorder: list[tuple[str, ...]] = []
         self.ruleorder_pos: list[ast.Pos] = []

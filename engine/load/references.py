@@ -1,5 +1,6 @@
-"""``rules.NAME.output`` (and ``.input``, ``.log``, ``.params``) in
-Flowfile expressions: another rule's patterns, as Snakemake exposes them.
+"""``rules.NAME.output`` (and ``.input``, ``.log``, ``.params``) and
+``checkpoints.NAME.get(**wildcards)`` in Flowfile expressions: other rules,
+as Snakemake exposes them.
 
 An output or log taken this way is tied to its rule (the flag
 ``rule:NAME``): used as an input, the file is made by rule NAME even where
@@ -12,8 +13,9 @@ from typing import Any
 
 from flow.rules import NamedList, Namespace
 
-from .expressions import FlaggedPath
-from .model import TIE, PathList, Rule
+from .expressions import CheckpointPending, FlaggedPath
+from .index import CheckpointGuard
+from .model import TIE, PathList, Rule, job_id
 
 
 class RuleRefs(NamedList):
@@ -57,3 +59,44 @@ def _paths(plist: PathList, tie: str | None) -> NamedList:
     flags = frozenset({TIE + tie}) if tie else frozenset()
     items = [FlaggedPath(s.text, flags) if flags else s.text for s in plist.specs]
     return NamedList(items, plist.names)
+
+
+class CheckpointRefs:
+    """The ``checkpoints`` name: ``checkpoints.NAME.get(**wildcards)`` in an
+    input function is that checkpoint job's outputs once it has run in this
+    run; before, it raises ``CheckpointPending``, the job waits for the
+    checkpoint and its inputs are evaluated again after (as in Snakemake)."""
+
+    def __init__(self, rules: dict[str, Rule], guard: CheckpointGuard):
+        self.rules, self.guard = rules, guard
+
+    def flow_attribute(self, name: str) -> _Checkpoint:
+        rule = self.rules.get(name)
+        if rule is None or not rule.checkpoint:
+            known = ", ".join(r.name for r in self.rules.values() if r.checkpoint) or "none"
+            raise AttributeError(f"no checkpoint named {name!r} (checkpoints: {known})")
+        return _Checkpoint(rule, self.guard)
+
+    def __repr__(self) -> str:
+        return "checkpoints"
+
+
+class _Checkpoint:
+    def __init__(self, rule: Rule, guard: CheckpointGuard):
+        self.rule, self.guard = rule, guard
+
+    def flow_method(self, name: str):
+        return self.get if name == "get" else None
+
+    def get(self, **wildcards: Any) -> Namespace:
+        missing = [n for n in self.rule.wildcard_names if n not in wildcards]
+        if missing:
+            raise KeyError(f"checkpoints.{self.rule.name}.get() needs wildcard {missing[0]}")
+        values = {n: str(wildcards[n]) for n in self.rule.wildcard_names}
+        outputs, names = self.rule.outputs.format(values)
+        if job_id(self.rule.name, values) not in self.guard.completed:
+            raise CheckpointPending(set(outputs))
+        return Namespace({"output": NamedList(outputs, names)})
+
+    def __repr__(self) -> str:
+        return f"checkpoints.{self.rule.name}"
