@@ -256,6 +256,8 @@ class DAG:
             raise FlowfileError.at(rule.where("input"), f"rule {rule.name}: input uses unknown wildcard {e}") from None
         job.inputs = [_normalize(p) for p in job.inputs]
         job.params = self._job_params(job, params)
+        if rule.per_job_numbers:
+            self._job_threads_and_resources(job)
         deps = []
         ties = rule.input_ties
         for i, path in enumerate(job.inputs):
@@ -291,9 +293,23 @@ class DAG:
         if not any(isinstance(v, Function) for v in params.values()):
             return params
         call = job_caller(f"rule {job.label}", job.wildcards, input=job.named("input"),
-                          output=job.named("output"), threads=job.rule.threads,
-                          resources=Namespace(job.rule.resources))
+                          output=job.named("output"), threads=job.threads,
+                          resources=Namespace(job.resources))
         return called_params(params, call)
+
+    def _job_threads_and_resources(self, job: Job) -> None:
+        """A rule's threads: and resources: functions, called for the job
+        (with its wildcards and inputs, and attempt 1, as Snakemake calls them)."""
+        rule = job.rule
+        call = job_caller(f"rule {job.label}", job.wildcards, input=job.named("input"), attempt=1)
+        if isinstance(rule.threads, Function):
+            job.threads = _whole(call(rule.threads), f"threads: of rule {job.label}", rule.where("threads"))
+        if any(isinstance(v, Function) for v in rule.resources.values()):
+            job.resources = {k: call(v) if isinstance(v, Function) else v for k, v in rule.resources.items()}
+            for k, v in job.resources.items():
+                if not isinstance(v, (int, float, str)) or isinstance(v, bool) or (not isinstance(v, str) and v < 0):
+                    raise FlowfileError.at(rule.where("resources"), f"resource {k} of rule {job.label} is {v!r}",
+                                           "A resource is a non-negative number or a string.")
 
     def _late_params(self, rule: Rule) -> dict[str, Any]:
         """Params that waited for a checkpoint, evaluated now that it has run."""
@@ -428,3 +444,9 @@ def run_deep(fn: Callable[[], Any]) -> Any:
 
 
 __all__ = ["DAG", "Job"]
+
+
+def _whole(value: Any, what: str, pos) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise FlowfileError.at(pos, f"{what} is {value!r}, not a whole number", "threads: is a whole number (0 or more).")
+    return value

@@ -16,7 +16,7 @@ class Job:
 
     __slots__ = (
         "rule", "wildcards", "id", "outputs", "output_names", "inputs", "input_names",
-        "logs", "log_names", "params", "deps", "pending", "benchmark",
+        "logs", "log_names", "params", "deps", "pending", "benchmark", "threads", "resources",
     )
 
     def __init__(self, rule: Rule, wildcards: dict[str, str], id: str | None = None):
@@ -31,6 +31,8 @@ class Job:
         self.params: dict[str, Any] = {}
         self.deps: list[Job] = []
         self.pending: set[str] | None = None  # checkpoint outputs it waits for
+        self.threads: int = rule.threads  # (the graph calls a rule's threads: or resources: functions)
+        self.resources: dict[str, Any] = rule.resources
 
     def __repr__(self) -> str:
         return f"Job({self.id})"

@@ -29,7 +29,7 @@ from .evaluate import (
     paths_from,
     pattern_at,
 )
-from .expressions import CheckpointPending, Deferred, Env
+from .expressions import CheckpointPending, Deferred, Env, Function
 from .index import CheckpointGuard
 from .model import PathList, Rule, Workflow
 from .patterns import Pattern
@@ -289,10 +289,10 @@ class _Loader:
 
     def _numbers(self, ds: dict[str, ast.Directive]) -> dict[str, Any]:
         """threads:, retries: and priority:, checked for their range."""
-        threads = self._single(ds["threads"], int, "whole number") if "threads" in ds else 1
+        threads = self._single(ds["threads"], (int, Function), "whole number") if "threads" in ds else 1
         retries = self._single(ds["retries"], int, "whole number") if "retries" in ds else 0
         priority = self._single(ds["priority"], (int, float), "number") if "priority" in ds else 0
-        if threads < 0:
+        if isinstance(threads, int) and threads < 0:
             raise FlowfileError.at(ds["threads"].pos, "threads: cannot be negative")
         if retries < 0:
             raise FlowfileError.at(ds["retries"].pos, "retries: cannot be negative")
@@ -306,6 +306,9 @@ class _Loader:
         resources = {}
         for kw in d.value.named:
             v = self._eval(kw.value)
+            if isinstance(v, Function):  # called for each job
+                resources[kw.name] = v
+                continue
             number = isinstance(v, (int, float)) and not isinstance(v, bool)
             if (number and v < 0) or not (number or (isinstance(v, str) and kw.name != "runtime")):
                 raise FlowfileError.at(

@@ -67,7 +67,7 @@ class Rule:
     logs: PathList
     benchmark: Pattern | None
     message: str | None
-    threads: int
+    threads: Any  # a whole number, or a function called for each job
     resources: dict[str, int]
     retries: int
     priority: int
@@ -93,6 +93,11 @@ class Rule:
                 if f.startswith(TIE):
                     ties[i] = f[len(TIE):]
         return ties
+
+    @functools.cached_property
+    def per_job_numbers(self) -> bool:
+        """Whether threads: or resources: are functions, called for each job."""
+        return callable(self.threads) or any(callable(v) for v in self.resources.values())
 
     @functools.cached_property
     def makes_temp(self) -> bool:

@@ -97,9 +97,9 @@ class _Fields(Mapping):
             self.made["wildcards"] = wildcards
             return params if name == "params" else wildcards
         if name == "threads":
-            return min(job.rule.threads, p.cores) if p.cores else job.rule.threads
+            return min(job.threads, p.cores) if p.cores else job.threads
         if name == "resources":
-            return Namespace(job.rule.resources)
+            return Namespace(job.resources)
         return p.wf.config if name == "config" else job.rule.name
 
     def __contains__(self, name: object) -> bool:

@@ -232,7 +232,7 @@ class Scheduler:
 
     def _threads(self, job: Job) -> int:
         """The cores a job takes: its threads, at least one (threads: 0 too), at most -j."""
-        return max(1, min(job.rule.threads, self.opt.cores))
+        return max(1, min(job.threads, self.opt.cores))
 
     def _fits(self, job: Job) -> bool:
         return self._threads(job) <= self.free_threads and all(
@@ -246,7 +246,7 @@ class Scheduler:
             return
         prepared = self.preparer.prepared(job)
         number = self.attempts[job.id] = self.attempts.get(job.id, 0) + 1
-        runtime = job.rule.resources.get("runtime")
+        runtime = job.resources.get("runtime")
         threads = self._threads(job)
         self.running[job.id] = Running(job, entry.key, entry.parts, time.time(), entry.reason,
                                        time.monotonic() + runtime * 60 if runtime else None, number, threads)
@@ -282,7 +282,7 @@ class Scheduler:
         reopened while it ran go ahead."""
         self.free_threads += r.threads
         for name in self.opt.resources:
-            self.free_resources[name] += r.job.rule.resources.get(name, 0)
+            self.free_resources[name] += _need(r.job, name)
         self.plan.ended(r.job)
 
     def _fail(self, r: Running, outcome: Outcome) -> None:
@@ -323,7 +323,7 @@ class Scheduler:
         now = time.monotonic()
         for r in list(self.running.values()):
             if r.deadline is not None and now > r.deadline:
-                runtime = r.job.rule.resources.get("runtime")
+                runtime = r.job.resources.get("runtime")
                 r.deadline = None
                 self.events.note(f"stop  {r.job.label}: it ran longer than runtime={runtime} minutes")
                 self.executor.cancel(r.job.id)
@@ -350,5 +350,5 @@ def _hurry_on_signals(executor: Executor) -> None:
 def _need(job: Job, name: str) -> float:
     """How much of a --resources limit a job takes: a string resource
     (``disk="ssd"``) is passed to the job, never counted."""
-    value = job.rule.resources.get(name, 0)
+    value = job.resources.get(name, 0)
     return 0 if isinstance(value, str) else value
