@@ -230,13 +230,15 @@ def make_shell(ctx: JobContext):
     """``shell("cmd {input}")`` inside Python jobs: the caller's local names are
     usable in the command, as in Snakemake."""
 
-    def shell(command: str, **kwargs) -> None:
+    def shell(command: str, read: bool = False, **kwargs) -> str | None:
+        """Run the command; with ``read=True`` return what it printed (as Snakemake's)."""
         caller = sys._getframe(1).f_locals
         namespace = {**caller, **ctx.format_namespace(), **kwargs}
         cmd = format_command(command, namespace)
-        proc = subprocess.run(bash_argv(cmd))
+        proc = subprocess.run(bash_argv(cmd), stdout=subprocess.PIPE if read else None)
         if proc.returncode != 0:
             raise JobFailed(f"shell command exited with status {proc.returncode}: {cmd}")
+        return proc.stdout.decode(errors="replace") if read else None
 
     return shell
 
@@ -278,7 +280,7 @@ def run_script(path: str, ctx: JobContext) -> None:
     _importable(os.path.dirname(os.path.abspath(path)))
     names = _job_names(ctx)
     names["__name__"] = "__main__"
-    names["__file__"] = os.path.abspath(path)
+    names["__file__"] = names["__real_file__"] = os.path.abspath(path)  # (Snakemake's name too)
     exec(compile(source, path, "exec"), names)
 
 

@@ -270,6 +270,39 @@ rule copy:
     assert project.ran("out/a.txt", "out/b.txt") == []
 
 
+def test_two_jobs_that_would_write_the_same_file_are_refused_before_anything_runs(project):
+    project.flowfile('''
+rule all:
+    input: "A/one.txt", "B/one.txt"
+
+rule A:
+    output: a="A/{sample}.txt", c="C/{sample}.txt"
+    shell: "touch {output}"
+
+rule B:
+    output: b="B/{sample}.txt", c="C/{sample}.txt"
+    shell: "touch {output}"
+''')
+    r = project.flow("run")
+    assert r.returncode == 2, r.stderr
+    assert "A (sample=one) and B (sample=one) would both write C/one.txt" in r.stderr
+    assert not project.exists("A/one.txt") and not project.exists("B/one.txt")
+
+
+def test_unpack_in_params_is_refused_at_load_time(project):
+    project.flowfile('''
+def named(wildcards):
+    return {"a": 1}
+
+rule a:
+    output: "a.txt"
+    params: unpack(named)
+    shell: "touch {output}"
+''')
+    r = project.flow("run")
+    assert r.returncode == 2 and "unpack() in params: of rule a" in r.stderr and "Flowfile:7:" in r.stderr
+
+
 def test_rule_with_wildcards_as_target_by_name_is_an_error(project):
     _diamond(project)
     r = project.flow("run", "-n", "extract")

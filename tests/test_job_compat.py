@@ -389,3 +389,36 @@ rule a:
 ''')
     project.run()
     assert project.read("a.txt") == "HI"
+
+
+def test_a_rule_whose_only_output_is_touch_makes_it_without_an_action(project):
+    project.flowfile('''
+rule done:
+    output: touch("flags/done")
+''')
+    project.run()
+    assert project.exists("flags/done")
+    assert project.ran() == []
+
+
+def test_shell_read_true_returns_what_the_command_printed(project):
+    project.flowfile('''
+rule a:
+    output: "a.txt"
+    run:
+        text = shell("echo hello; echo world", read=True)
+        open(output[0], "w").write(text.upper())
+''')
+    project.run()
+    assert project.read("a.txt") == "HELLO\nWORLD\n"
+
+
+def test_a_script_knows_its_own_path_as_snakemake_names_it(project):
+    project.write("scripts/where.py", "open(snakemake.output[0], 'w').write(os.path.basename(__real_file__))\n")
+    project.flowfile('''
+rule a:
+    output: "a.txt"
+    script: "scripts/where.py"
+''')
+    project.run()
+    assert project.read("a.txt") == "where.py"

@@ -55,6 +55,7 @@ class DAG:
         self._sources = set(workflow.sources)
         self._state_dir = os.path.abspath(".flow")
         self.order = RuleOrder(workflow.ruleorder)
+        self._choosing: set[str] = set()  # paths whose candidate producers are being tried
         self._has_dirs = any("directory" in spec.flags for r in workflow.rules.values() for spec in r.outputs.specs)
 
     # targets ------------------------------------------------------------------
@@ -150,16 +151,20 @@ class DAG:
         producers: list[Job] = []
         errors: list[UserError] = []
         left = [rule for rule, _ in candidates]
-        for rule, wc in candidates:
-            try:
-                self._check_not_endless(rule, wc, path)
-                producers.append(self._job(rule, wc))
-            except (MissingInputError, CycleError) as e:
-                errors.append(e)
-                left.remove(rule)
-                continue
-            if self.order.strictly_highest(rule, left):
-                break
+        self._choosing.add(path)  # (two candidates that both make it: the caller says which wins)
+        try:
+            for rule, wc in candidates:
+                try:
+                    self._check_not_endless(rule, wc, path)
+                    producers.append(self._job(rule, wc))
+                except (MissingInputError, CycleError) as e:
+                    errors.append(e)
+                    left.remove(rule)
+                    continue
+                if self.order.strictly_highest(rule, left):
+                    break
+        finally:
+            self._choosing.discard(path)
         return producers, errors
 
     def _check_not_endless(self, rule: Rule, wc: dict[str, str], path: str) -> None:
@@ -237,7 +242,15 @@ class DAG:
         self.jobs[key] = job
         self.created.append(job)
         for out in job.outputs + job.logs:
-            self.producer.setdefault(out, job)
+            other = self.producer.setdefault(out, job)
+            if other is not job and other is not None and out not in self._choosing \
+                    and out in other.outputs + other.logs:
+                raise AmbiguousRuleError(
+                    f"{other.label} and {job.label} would both write {out}",
+                    "Two jobs cannot make the same file: give one of the outputs another name "
+                    "(its wildcards too), or narrow a pattern with wildcard_constraints:.",
+                    pos=job.rule.where("output"),
+                )
         return job
 
     def _resolve_inputs(self, job: Job) -> None:

@@ -29,7 +29,7 @@ from .evaluate import (
     paths_from,
     pattern_at,
 )
-from .expressions import CheckpointPending, Deferred, Env, Function
+from .expressions import CheckpointPending, Deferred, Env, Function, Unpack
 from .index import CheckpointGuard
 from .model import PathList, Rule, Workflow
 from .patterns import Pattern
@@ -149,6 +149,9 @@ class _Loader:
             except CheckpointPending:
                 pass
             else:
+                if any(isinstance(v, Unpack) for v in rule.params.values()):
+                    raise FlowfileError.at(rule.where("params"), f"unpack() in params: of {label}",
+                                           "unpack() makes named inputs; a params function may return a dict as it is.")
                 check_wildcards("params", param_patterns(rule.params), rule.wildcard_names,
                                 rule.where("params"), label)
                 rule.params_expr = None
@@ -225,7 +228,7 @@ class _Loader:
         if "log" in ds:
             check_wildcards("log", logs.patterns, wildcard_names, ds["log"].pos, label)
             check_all_wildcards("log", logs.patterns, wildcard_names, ds["log"].pos, label)
-        action = self._action(r, ds, label)
+        action = self._action(r, ds, label) or self._touch_only(r, outputs)
         self._check_action_outputs(action, outputs, ds.get(action.kind, r) if action else r, label)
         rule = Rule(
             name=name, checkpoint=r.checkpoint, pos=r.pos, outputs=outputs,
@@ -343,6 +346,14 @@ class _Loader:
             return action_class(kind).from_directive(text, pos.file, pos.line)
         except ActionError as e:
             raise FlowfileError.at(pos, str(e)) from None
+
+    @staticmethod
+    def _touch_only(r: ast.Rule, outputs: PathList) -> Action | None:
+        """A rule without action whose outputs include touch() files runs as a
+        job that does nothing but make them (as in Snakemake): a no-op command."""
+        if not any("touch" in spec.flags for spec in outputs.specs):
+            return None
+        return action_class("shell").from_directive(":", r.pos.file, r.pos.line)
 
     def _action_text(self, r: ast.Rule, ds: dict[str, ast.Directive]) -> tuple[str, str, ast.Pos] | None:
         """The rule's action kind, its text and where it is written: a run:
