@@ -519,3 +519,13 @@ def test_a_run_block_may_call_the_flowfiles_functions(project):
         ''')
     project.run()
     assert project.read("out/a.txt") == "L-A\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["X = [[1] * 10000000 for x in range(1000)]", "X = ['x' * 10000000 for x in range(1000)]",
+     "X = sum([[1] * 1000000] * 100, [])"],
+)
+def test_many_large_values_are_refused(text):
+    with pytest.raises(EvalError):
+        names_of(text + "\n")

@@ -813,6 +813,16 @@ class _Globber:
         return "glob_wildcards"
 
 
+_CHARGED = (str, list, tuple, dict, set, frozenset)
+
+
+def _charge(value: Any, pos: ast.Pos) -> None:
+    """A large value made by an operator or a function costs steps by its
+    size (one a ten elements), so that no evaluation makes many of them."""
+    if isinstance(value, _CHARGED) and len(value) > 1000:
+        _step(pos, len(value) // 10)
+
+
 def _check_size(n: int, pos: ast.Pos) -> None:
     if n > MAX_SIZE:
         raise EvalError(pos, f"the result would have more than {MAX_SIZE:,} elements")
@@ -840,6 +850,7 @@ def _binop(e: ast.BinOp, env: Env) -> Any:
         raise EvalError(e.pos, f"`{op}`: {err}") from None
     if isinstance(result, int) and result.bit_length() > MAX_INT_BITS:
         raise EvalError(e.pos, f"`{op}`: the number would have more than {MAX_INT_BITS:,} bits")
+    _charge(result, e.pos)
     return result
 
 
@@ -959,9 +970,11 @@ def _apply(e: ast.Call, fn: Callable[..., Any], args: list, kwargs: dict) -> Any
         for item in result:
             out.append(item)
             _check_size(len(out), e.pos)
+        _charge(out, e.pos)
         return out
     if isinstance(result, int) and not isinstance(result, bool) and result.bit_length() > MAX_INT_BITS:
         raise EvalError(e.pos, f"{name}(): the number would have more than {MAX_INT_BITS:,} bits")
+    _charge(result, e.pos)
     return result
 
 
@@ -977,6 +990,8 @@ def _check_call(e: ast.Call, name: str, fn: Callable[..., Any], args: list) -> N
                     raise EvalError(e.pos, f"{name}(): a format width or precision in {t[:80]!r} is too large")
                 if name == "format" and _PRIVATE_FIELD.search(t):
                     raise EvalError(e.pos, f"{name}(): a field in {t[:80]!r} reaches a private attribute")
+    if name == "sum" and len(args) > 1 and isinstance(args[1], (list, tuple)) and isinstance(args[0], list):
+        _check_size(len(args[1]) + sum(len(x) for x in args[0] if isinstance(x, (list, tuple))), e.pos)
     if not isinstance(owner, str):
         return
     if name == "join":
