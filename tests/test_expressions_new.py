@@ -529,3 +529,22 @@ def test_a_run_block_may_call_the_flowfiles_functions(project):
 def test_many_large_values_are_refused(text):
     with pytest.raises(EvalError):
         names_of(text + "\n")
+
+
+def test_engine_objects_answer_attributes_and_methods_through_their_hooks():
+    class Checkpoint(Namespace):  # even a NamedList: its hooks come first
+        def flow_attribute(self, name):
+            if name != "output":
+                raise AttributeError(f"checkpoint has no `{name}`")
+            return ["parts/x"]
+
+        def flow_method(self, name):
+            return (lambda **wildcards: self) if name == "get" else None
+
+    cp = Checkpoint({"output": "ignored"})
+    fn = names_of("F = lambda wildcards: CP.get(**wildcards).output[0]\n", CP=cp)["F"]
+    assert fn.call(W) == "parts/x"
+    e = eval_error("X = CP.input\n", CP=cp)
+    assert e.message == "checkpoint has no `input`"
+    e = eval_error("X = CP.items()\n", CP=cp)
+    assert e.message == "Checkpoint has no method `items` here"

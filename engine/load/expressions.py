@@ -574,6 +574,12 @@ def _slice(e: ast.Slice, env: Env) -> slice:
 
 def _attribute(e: ast.Attribute, env: Env) -> Any:
     value = _eval(e.value, env)
+    hook = getattr(type(value), "flow_attribute", None)
+    if hook is not None:  # an object of the engine's (or os): it says what it has
+        try:
+            return hook(value, e.attr)
+        except (AttributeError, KeyError) as err:
+            raise EvalError(e.pos, str(err).strip("'\"")) from None
     if isinstance(value, tuple) and hasattr(value, "_fields") and e.attr in value._fields:
         return getattr(value, e.attr)
     if isinstance(value, NamedList):
@@ -582,12 +588,6 @@ def _attribute(e: ast.Attribute, env: Env) -> Any:
         names = ", ".join(value.keys())
         raise EvalError(e.pos, f"{type(value).__name__} has no attribute `{e.attr}`",
                         f"Its names: {names}." if names else None)
-    hook = getattr(type(value), "flow_attribute", None)
-    if hook is not None:
-        try:
-            return hook(value, e.attr)
-        except (AttributeError, KeyError) as err:
-            raise EvalError(e.pos, str(err).strip("'\"")) from None
     if isinstance(value, _METHOD_TYPES) and e.attr in PURE_METHODS:
         raise EvalError(e.pos, f"`.{e.attr}` is a method: call it (`.{e.attr}(...)`)")
     raise EvalError(e.pos, f"{type(value).__name__} has no attribute `{e.attr}`")
