@@ -29,7 +29,7 @@ import posixpath
 import re
 import threading
 from collections import ChainMap, namedtuple
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -105,6 +105,10 @@ def expand(patterns: Any, *combinators: Any, allow_missing: bool = False, **list
         raise TypeError("expand() takes a pattern, optionally `zip`, then name=list arguments")
     out: list[str] = []
     for pattern in patterns:
+        flags = sorted(f for f in getattr(pattern, "flags", ()) if not f.startswith("rule:"))
+        if flags:  # as Snakemake refuses them: each path made would silently lose them
+            raise ValueError(f"{', '.join(flags)}() around the pattern {str(pattern)!r} inside expand() is not "
+                             f"allowed: apply it outside, as {flags[0]}(expand(...))")
         # Each pattern takes only the lists of the wildcards it has, as in Snakemake.
         fields = _fields(str(pattern))
         names = [n for n in lists if n in fields]
@@ -165,9 +169,11 @@ def _keep_or_fill(m: re.Match, values: dict[str, Any]) -> str:
 
 
 def _as_list(value: Any) -> list:
-    if isinstance(value, (list, tuple, range)):
-        return list(value)
-    return [value]
+    """expand()'s values of one wildcard: any collection (a list, a dict's
+    keys, a set...) gives its items; a string or number is one value."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
 
 
 def multiext(stem: str, *exts: str) -> list[str]:
