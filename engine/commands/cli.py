@@ -7,7 +7,8 @@ scheduler or prints it. Whatever ends a command is shown here, once: a
 click's refusals, a file flow cannot read or write and a bug in flow are made
 the ``FlowError`` they are first. ``--debug`` adds a traceback. Before click
 reads the arguments, options that take several words are spread out
-(``--config a=1 b=2``, as in Snakemake) and a profile's defaults are found.
+(``--config a=1 b=2``, as in Snakemake) and a profile's defaults are found;
+how, and how option values become ``RunOptions``, is ``options.py``'s.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ from ..errors import (
     Terminated,
     UsageError,
     UserError,
+)
+from .options import (
+    build_flags,
+    profile_defaults,
+    run_options,
+    selection,
+    selection_flags,
+    spread_values,
 )
 from .report import one_line, printable, status_text
 
@@ -91,106 +100,9 @@ def _chdir(directory: str | None) -> None:
             raise UserError(f"-C {directory}: {e.strerror}") from None
 
 
-def _parse_resources(items: tuple[str, ...]) -> dict[str, float]:
-    out = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        try:
-            out[name] = float(value) if "." in value else int(value)
-        except ValueError:
-            sep = ""
-        if not sep or not name:
-            raise click.BadParameter(f"{item!r}: expected NAME=NUMBER", param_hint="--resources")
-    return out
-
-
-def _parse_set_threads(items: tuple[str, ...]) -> dict[str, int]:
-    out = {}
-    for item in items:
-        rule, sep, value = item.partition("=")
-        if not (sep and rule and value.strip().isdigit()):
-            raise click.BadParameter(f"{item!r}: expected RULE=N, N a whole number", param_hint="--set-threads")
-        out[rule] = int(value)
-    return out
-
-
-def _parse_set_resources(items: tuple[str, ...]) -> dict[str, dict[str, int | float | str]]:
-    out: dict[str, dict[str, int | float | str]] = {}
-    for item in items:
-        rule, colon, assignment = item.partition(":")
-        name, sep, value = assignment.partition("=")
-        if not (colon and sep and rule and name):
-            raise click.BadParameter(f"{item!r}: expected RULE:NAME=VALUE", param_hint="--set-resources")
-        parsed = _resource_value(value)
-        if not isinstance(parsed, str) and parsed < 0:
-            raise click.BadParameter(f"{item!r}: a resource cannot be negative", param_hint="--set-resources")
-        out.setdefault(rule, {})[name] = parsed
-    return out
-
-
-def _resource_value(text: str) -> int | float | str:
-    """A number if it reads as one, else the text (quotes dropped): a string
-    resource, passed to the job (``partition=gpu``)."""
-    text = text.strip("'\"")
-    for number in (int, float):
-        try:
-            return number(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _selection_flags(fn):
-    """Which jobs count, shared by ``flow run``, ``flow watch`` and ``flow status``."""
-    from ..decide.rebuild import TRIGGER_ALIASES, TRIGGERS
-
-    for option in reversed([
-        click.option("-U", "--until", multiple=True, metavar="RULE...",
-                     help="Run only the jobs of RULE (or of the rule making a file) and what they need "
-                          "(its words run to the next option: put targets first)."),
-        click.option("-O", "--omit-from", multiple=True, metavar="RULE...",
-                     help="Leave out the jobs of RULE (or making a file) and every job that needs them; "
-                          "run the rest."),
-        click.option("--rerun-triggers", multiple=True, metavar="TRIGGER...",
-                     type=click.Choice([*TRIGGERS, *TRIGGER_ALIASES]),
-                     help="What makes a job run again: content (of inputs), code, params, input (the set of "
-                          "inputs); all by default. A missing output, -R/-F, and an input another job made "
-                          "again always do. Snakemake's mtime means content; software-env, nothing."),
-    ]):
-        fn = option(fn)
-    return fn
-
-
-def _build_flags(fn):
-    """The options of a build, shared by ``flow run`` and ``flow watch``."""
-    for option in reversed([
-        click.argument("targets", nargs=-1),
-        click.option("-j", "--cores", type=click.IntRange(min=1), default=None,
-                     help="Run at most this many threads' worth of jobs at once (default: all CPUs)."),
-        click.option("-F", "--forceall", is_flag=True, help="Run every job the targets need."),
-        click.option("-R", "--forcerun", multiple=True, metavar="RULE", help="Run every job of RULE (repeatable)."),
-        click.option("-k", "--keep-going", is_flag=True,
-                     help="After a failure, go on with jobs that do not depend on it."),
-        click.option("--resources", "resource_items", multiple=True, metavar="NAME=N",
-                     help="Bound the sum of a resource over running jobs (repeatable)."),
-        click.option("--set-threads", multiple=True, metavar="RULE=N...",
-                     help="Give RULE's jobs N threads, whatever its threads: says."),
-        click.option("--set-resources", multiple=True, metavar="RULE:NAME=VALUE...",
-                     help="Set a resource of RULE's jobs: a number, or a string the job receives "
-                          "(e.g. partition=gpu; never counted against --resources)."),
-        click.option("--retries", type=click.IntRange(min=0), default=None, metavar="N",
-                     help="Run a failed job up to N more times, for rules without retries:."),
-        click.option("--notemp", is_flag=True, help="Keep temp() outputs."),
-        click.option("-p", "--printshellcmds", is_flag=True, help="Print shell commands."),
-        click.option("-q", "--quiet", is_flag=True, help="Print only errors and the summary."),
-    ]):
-        fn = option(fn)
-    return fn
-
-
 @cli.command(context_settings=CONTEXT)
-@_build_flags
-@_selection_flags
+@build_flags
+@selection_flags
 @click.option("-n", "--dry-run", is_flag=True, help="List the jobs that would run, and why; run nothing.")
 @click.option("--explain", is_flag=True, help="With -n (implied): every input or job behind each reason.")
 @click.option("--touch", is_flag=True, help="Record existing outputs as up to date without running.")
@@ -207,26 +119,7 @@ def run(directory, dry_run, explain, list_targets, _debug, _profile, **options) 
         for name in sorted(n for n, rule in wf.rules.items() if not rule.wildcard_names):
             _say(name)
         return
-    build(_run_options(dry_run=dry_run or explain, explain=explain, **options))
-
-
-def _run_options(targets, forcerun, resource_items, config_items, configfiles, until, omit_from, rerun_triggers,
-                 set_threads, set_resources, **options):
-    """The click options of a build as ``RunOptions``."""
-    from .build import RunOptions
-
-    return RunOptions(targets=tuple(targets), forcerun=tuple(forcerun), resources=_parse_resources(resource_items),
-                      config_items=tuple(config_items), configfiles=tuple(configfiles),
-                      set_threads=_parse_set_threads(set_threads), set_resources=_parse_set_resources(set_resources),
-                      **_selection(until, omit_from, rerun_triggers), **options)
-
-
-def _selection(until, omit_from, rerun_triggers) -> dict:
-    """``_selection_flags`` as ``RunOptions`` fields."""
-    from ..decide.rebuild import TRIGGERS, parse_triggers
-
-    return {"until": tuple(until), "omit_from": tuple(omit_from),
-            "rerun_triggers": parse_triggers(rerun_triggers or TRIGGERS)}
+    build(run_options(dry_run=dry_run or explain, explain=explain, **options))
 
 
 _STATUS_HEADINGS = {
@@ -240,16 +133,16 @@ _STATUS_HEADINGS = {
 @cli.command(context_settings=CONTEXT)
 @click.argument("targets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the out-of-date jobs as JSON, for tools.")
-@_selection_flags
+@selection_flags
 @_common
-def status(targets, as_json, directory, flowfile, config_items, configfiles, _debug, _profile, **selection) -> None:
+def status(targets, as_json, directory, flowfile, config_items, configfiles, _debug, _profile, **selected) -> None:
     """What is out of date for TARGETS, and why, grouped by reason; runs nothing.
     Exits 1 if anything is out of date, 0 if all is up to date (as `make -q`)."""
     from .build import RunOptions, build
 
     _chdir(directory)
     o = RunOptions(targets=tuple(targets), dry_run=True, quiet=True, flowfile=flowfile,
-                   config_items=tuple(config_items), configfiles=tuple(configfiles), **_selection(**selection))
+                   config_items=tuple(config_items), configfiles=tuple(configfiles), **selection(**selected))
     summary = build(o, summary_line=False).summary
     _show_status(summary, as_json)
     if summary.would_run or summary.undetermined:
@@ -282,8 +175,8 @@ def _show_status(summary, as_json: bool) -> None:
 
 
 @cli.command(context_settings=CONTEXT)
-@_build_flags
-@_selection_flags
+@build_flags
+@selection_flags
 @click.option("--debounce", type=click.FloatRange(min=0), default=0.2, show_default=True, metavar="SECONDS",
               help="Wait until changes have settled this long before building.")
 @click.option("--clear", is_flag=True, help="Clear the screen before each build.")
@@ -294,7 +187,7 @@ def watch(directory, debounce, clear, _debug, _profile, **options) -> None:
     from .watch import Watcher
 
     _chdir(directory)
-    Watcher(_run_options(**options), click.echo, debounce=debounce, clear=clear).run()
+    Watcher(run_options(**options), click.echo, debounce=debounce, clear=clear).run()
 
 
 @cli.command(name="list", context_settings=CONTEXT)
@@ -378,161 +271,11 @@ def _on_sigterm(signum, frame):
     raise Terminated(signum)
 
 
-# Options that take several words, as in Snakemake (argparse's nargs="+"):
-# the words after one are more values, up to the next option, while they
-# look like its values; each is given to click as an option of its own.
-def _assignment(word: str) -> bool:
-    return "=" in word  # (so that `--config a=1 result.txt` still has a target)
-
-
-def _anything(word: str) -> bool:
-    return True
-
-
-def _trigger(word: str) -> bool:
-    from ..decide.rebuild import TRIGGER_ALIASES, TRIGGERS
-
-    return word in TRIGGERS or word in TRIGGER_ALIASES
-
-
-_MANY = {"--config": _assignment, "--set-threads": _assignment, "--set-resources": _assignment,
-         "--configfile": _anything, "--until": _anything, "-U": _anything, "--omit-from": _anything,
-         "-O": _anything, "--rerun-triggers": _trigger}
-
-
-def _spread_values(args: list[str]) -> list[str]:
-    """``--config a=1 b=2`` as click's ``--config a=1 --config b=2``, and so
-    for each option of ``_MANY``."""
-    out: list[str] = []
-    taking: str | None = None
-    for i, arg in enumerate(args):
-        if arg == "--":
-            return out + args[i:]
-        if taking and not arg.startswith("-") and _MANY[taking](arg):
-            out += [taking, arg]
-            continue
-        taking = None
-        if arg.startswith("--") and arg.partition("=")[0] in _MANY and "=" in arg:  # --config=a=1: more may follow
-            taking = arg.partition("=")[0]
-        elif i > 0 and args[i - 1] in _MANY and not arg.startswith("-"):
-            taking = args[i - 1]
-        out.append(arg)
-    return out
-
-
-# ---------------------------------------------------------------------- profiles
-
-
-def _profile_defaults(args: list[str]) -> dict | None:
-    """Click's ``default_map`` from the profile that ``--profile`` or
-    ``$FLOW_PROFILE`` names, if any: each command's defaults by parameter."""
-    name = _profile_name(args)
-    if not name:
-        return None
-    path = _profile_file(name)
-    values = _read_profile(path)
-    defaults: dict[str, dict] = {}
-    for key, value in values.items():
-        known = False
-        for cmd_name, cmd in cli.commands.items():
-            param = _option_named(cmd, key)
-            if param is not None:
-                known = True
-                if value is not None:
-                    defaults.setdefault(cmd_name, {})[param.name] = _profile_value(path, key, param, value)
-        if not known:
-            raise UserError(f"profile {path}: flow has no option --{key}",
-                            "A profile's keys are long option names, as `flow run --help` lists them.")
-    return defaults
-
-
-def _profile_name(args: list[str]) -> str | None:
-    for i, arg in enumerate(args):
-        if arg == "--":
-            break
-        if arg == "--profile" and i + 1 < len(args):
-            return args[i + 1]
-        if arg.startswith("--profile="):
-            return arg.partition("=")[2]
-    return os.environ.get("FLOW_PROFILE") or None
-
-
-def _profile_file(name: str) -> str:
-    """The profile's config.yaml: NAME itself if a file, NAME/config.yaml, or,
-    for a bare name, ~/.config/flow/NAME/config.yaml (as Snakemake looks in
-    ~/.config/snakemake/)."""
-    if os.path.isfile(name):
-        return name
-    candidates = [os.path.join(name, "config.yaml")]
-    if os.sep not in name and not os.path.isdir(name):
-        home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
-        candidates.append(os.path.join(home, "flow", name, "config.yaml"))
-    for path in candidates:
-        if os.path.isfile(path):
-            return path
-    raise UserError(f"--profile {name}: no profile there (looked for {' and '.join(candidates)})",
-                    "A profile is a directory holding a config.yaml of option defaults.")
-
-
-def _read_profile(path: str) -> dict:
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except OSError as e:
-        raise UserError(f"profile {path}: {e.strerror}") from None
-    except Exception as e:  # noqa: BLE001 - YAML's errors
-        raise UserError(f"profile {path} is not YAML: {e}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"profile {path} must hold a mapping of option: value, not {type(data).__name__}")
-    return {str(k).replace("_", "-"): v for k, v in data.items()}
-
-
-def _option_named(cmd: click.Command, key: str) -> click.Option | None:
-    """``cmd``'s option whose long name is ``--key`` (never --profile or a hidden one)."""
-    if key == "profile":
-        return None
-    for param in cmd.params:
-        if isinstance(param, click.Option) and not param.hidden and f"--{key}" in param.opts + param.secondary_opts:
-            return param
-    return None
-
-
-def _profile_value(path: str, key: str, param: click.Option, value):
-    """A profile's value as the option's default: a list (or, for KEY=VALUE
-    options, a mapping, as Snakemake allows) for one that takes many."""
-    if param.is_flag:
-        if not isinstance(value, bool):
-            raise UserError(f"profile {path}: {key}: expected true or false, not {value!r}")
-        return value
-    if not param.multiple:
-        if isinstance(value, (list, dict)):
-            raise UserError(f"profile {path}: {key}: expected one value, not {type(value).__name__}")
-        return value
-    if isinstance(value, dict):
-        if key == "set-resources":
-            if not all(isinstance(v, dict) for v in value.values()):
-                raise UserError(f"profile {path}: set-resources: expected RULE: {{NAME: VALUE}} entries")
-            return [f"{rule}:{name}={_word(v)}" for rule, d in value.items() for name, v in d.items()]
-        return [f"{k}={_word(v)}" for k, v in value.items()]
-    return [_word(v) for v in value] if isinstance(value, list) else [_word(value)]
-
-
-def _word(value) -> str:
-    """A YAML value as the command-line word that means it."""
-    import json
-
-    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
-
-
 # ---------------------------------------------------------------------- entry
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = _spread_values(list(argv if argv is not None else sys.argv[1:]))
+    argv = spread_values(list(argv if argv is not None else sys.argv[1:]))
     for name in ("stdout", "stderr"):  # started with it closed (`2>&-`): say nothing rather than fail
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - lives as long as flow
@@ -544,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _on_sigterm)
         signal.signal(signal.SIGHUP, _on_sigterm)  # the terminal closed: stop jobs as for SIGTERM
     try:
-        code = cli.main(args=argv, prog_name="flow", standalone_mode=False, default_map=_profile_defaults(argv))
+        code = cli.main(args=argv, prog_name="flow", standalone_mode=False, default_map=profile_defaults(argv, cli.commands))
         return code if isinstance(code, int) else 0  # (click returns an Exit's code: `flow status`'s 1)
     except click.exceptions.Exit as e:  # --help, --version: done, not an error
         return e.exit_code
