@@ -16,25 +16,17 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flow.grammar import FlowfileError, ast
-from flow.rules import Namespace
+from flow.grammar import FlowfileError
 
 from ..errors import AmbiguousRuleError, CycleError, MissingInputError, UserError
-from ..load.evaluate import (
-    called_params,
-    check_wildcards,
-    job_caller,
-    param_patterns,
-    params_from,
-    path_problem,
-    paths_from,
-)
-from ..load.expressions import CheckpointPending, Function
+from ..load.expressions import CheckpointPending
 from ..load.index import PatternIndex
-from ..load.model import PathList, Rule, Workflow, job_id
+from ..load.model import Rule, Workflow, job_id
 from ..load.patterns import PatternError
 from .choice import RuleOrder, consumer_values
+from .confine import Confinement
 from .job import Job
+from .job_values import job_params, late_inputs, late_params, set_threads_and_resources
 
 
 class DAG:
@@ -49,11 +41,7 @@ class DAG:
         self.on_stack: dict[str, int] = {}  # rule name -> jobs of it on the stack
         self.stack_ids: set[str] = set()
         self.created: list[Job] = []
-        self.root = os.path.realpath(os.getcwd())
-        self._cwd = os.path.join(os.getcwd(), "")
-        self._safe_dirs: set[str] = set()
-        self._sources = set(workflow.sources)
-        self._state_dir = os.path.abspath(".flow")
+        self.confinement = Confinement(workflow.sources)
         self.order = RuleOrder(workflow.ruleorder)
         self._choosing: set[str] = set()  # paths whose candidate producers are being tried
         self._has_dirs = any("directory" in spec.flags for r in workflow.rules.values() for spec in r.outputs.specs)
@@ -226,7 +214,7 @@ class DAG:
                 raise CycleError(f"cycle in the workflow: {chain}",
                                  "A job needs, through its inputs, a file it makes itself.")
         job = Job(rule, wildcards, key)
-        self._check_outputs(job)
+        self.confinement.check(job)
         self.stack.append(job)
         self.on_stack[rule.name] = self.on_stack.get(rule.name, 0) + 1
         self.stack_ids.add(key)
@@ -256,8 +244,8 @@ class DAG:
     def _resolve_inputs(self, job: Job) -> None:
         rule = job.rule
         try:
-            inputs = rule.inputs if rule.inputs is not None else self._late_paths(rule, job)
-            params = rule.params if rule.params is not None else self._late_params(rule)
+            inputs = rule.inputs if rule.inputs is not None else late_inputs(rule, job, self.wf.env)
+            params = rule.params if rule.params is not None else late_params(rule, self.wf.env)
         except CheckpointPending as p:
             job.pending = set(p.paths)
             job.deps = _unique(self._checkpoint_job(path, job) for path in sorted(p.paths))
@@ -268,9 +256,9 @@ class DAG:
         except PatternError as e:
             raise FlowfileError.at(rule.where("input"), f"rule {rule.name}: input uses unknown wildcard {e}") from None
         job.inputs = [_normalize(p) for p in job.inputs]
-        job.params = self._job_params(job, params)
+        job.params = job_params(job, params)
         if rule.per_job_numbers:
-            self._job_threads_and_resources(job)
+            set_threads_and_resources(job)
         deps = []
         ties = rule.input_ties
         for i, path in enumerate(job.inputs):
@@ -290,80 +278,6 @@ class DAG:
         for rule, wc in self.guard.index.candidates(path):
             return self._job(rule, wc)
         raise UserError(f"no checkpoint makes {path}")  # pragma: no cover - the guard found one
-
-    def _late_paths(self, rule: Rule, job: Job) -> PathList:
-        """Inputs evaluated for one job: they call input functions, or waited
-        for a checkpoint that has now run."""
-        label, pos = f"rule {rule.name}", rule.where("input")
-        call = job_caller(f"rule {job.label}", job.wildcards)
-        inputs = paths_from(ast.Directive("input", rule.input_expr, pos), self.wf.env, label, call)
-        check_wildcards("input", inputs.patterns, rule.wildcard_names, pos, label)
-        return inputs
-
-    def _job_params(self, job: Job, params: dict[str, Any]) -> dict[str, Any]:
-        """The job's params, with their functions called (with its wildcards,
-        inputs, outputs, threads and resources, as Snakemake calls them)."""
-        if not any(isinstance(v, Function) for v in params.values()):
-            return params
-        call = job_caller(f"rule {job.label}", job.wildcards, input=job.named("input"),
-                          output=job.named("output"), threads=job.threads,
-                          resources=Namespace(job.resources))
-        return called_params(params, call)
-
-    def _job_threads_and_resources(self, job: Job) -> None:
-        """A rule's threads: and resources: functions, called for the job
-        (with its wildcards and inputs, and attempt 1, as Snakemake calls them)."""
-        rule = job.rule
-        call = job_caller(f"rule {job.label}", job.wildcards, input=job.named("input"), attempt=1)
-        if isinstance(rule.threads, Function):
-            job.threads = _whole(call(rule.threads), f"threads: of rule {job.label}", rule.where("threads"))
-        if any(isinstance(v, Function) for v in rule.resources.values()):
-            job.resources = {k: call(v) if isinstance(v, Function) else v for k, v in rule.resources.items()}
-            for k, v in job.resources.items():
-                if not isinstance(v, (int, float, str)) or isinstance(v, bool) or (not isinstance(v, str) and v < 0):
-                    raise FlowfileError.at(rule.where("resources"), f"resource {k} of rule {job.label} is {v!r}",
-                                           "A resource is a non-negative number or a string.")
-
-    def _late_params(self, rule: Rule) -> dict[str, Any]:
-        """Params that waited for a checkpoint, evaluated now that it has run."""
-        params = params_from(rule.params_expr, self.wf.env)
-        check_wildcards("params", param_patterns(params), rule.wildcard_names,
-                        rule.where("params"), f"rule {rule.name}")
-        return params
-
-    def _check_outputs(self, job: Job) -> None:
-        for path in job.inputs + job.outputs:
-            problem = path_problem(path)
-            if problem:
-                raise UserError(f"rule {job.label}: {problem}", pos=job.rule.where("output"))
-        for out in job.written:
-            norm = os.path.normpath(out)
-            if os.path.isabs(norm) or norm == ".." or norm.startswith("../") or norm == ".":
-                if not os.path.isabs(norm) or not _inside(self.root, os.path.realpath(norm)):
-                    raise UserError(
-                        f"rule {job.label} would write {out}, outside the working directory {self.root}",
-                        "Outputs, logs and benchmarks must stay inside the working directory.",
-                    )
-            absolute = norm if os.path.isabs(norm) else self._cwd + norm  # (abspath, without normalizing again)
-            in_state = _inside(self._state_dir, absolute)
-            if in_state or absolute in self._sources:
-                what = "in flow's own state (.flow/)" if in_state else "a file the workflow is read from"
-                raise UserError(f"rule {job.label} would write {out}, {what}",
-                                "Choose another output path.", pos=job.rule.where("output"))
-            parent = os.path.dirname(absolute)
-            if parent not in self._safe_dirs:
-                if self.leads_outside(out):
-                    raise UserError(
-                        f"rule {job.label} would write {out}, which a symbolic link leads outside the working directory",
-                        "Outputs must stay inside the working directory.",
-                    )
-                self._safe_dirs.add(parent)
-
-    def leads_outside(self, path: str) -> bool:
-        """Whether writing ``path`` would land outside the working directory
-        through a symbolic link (asked again just before a job runs: an earlier
-        job may have made the link)."""
-        return not _inside(self.root, os.path.realpath(os.path.dirname(os.path.abspath(path))))
 
     # checkpoints ----------------------------------------------------------------
 
@@ -422,10 +336,6 @@ def _normalize(path: str) -> str:
     return os.path.normpath(path)
 
 
-def _inside(root: str, path: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
 def run_deep(fn: Callable[[], Any]) -> Any:
     """Run a recursive resolution in a thread with a large stack, so that a
     chain of 100,000 jobs does not hit Python's recursion limit."""
@@ -457,9 +367,3 @@ def run_deep(fn: Callable[[], Any]) -> Any:
 
 
 __all__ = ["DAG", "Job"]
-
-
-def _whole(value: Any, what: str, pos) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise FlowfileError.at(pos, f"{what} is {value!r}, not a whole number", "threads: is a whole number (0 or more).")
-    return value

@@ -84,7 +84,7 @@ class Outputs:
         into; a text saying why not, if the job cannot start."""
         written = job.written
         for path in written:
-            if self.dag.leads_outside(path):
+            if self.dag.confinement.leads_outside(path):
                 return f"{path} leads outside the working directory through a symbolic link; nothing was written"
         for i, out in enumerate(job.outputs):
             if os.path.lexists(out):
