@@ -5,9 +5,10 @@ with a thread per job where it has not (both ways are tested here)."""
 from __future__ import annotations
 
 import pytest
-from flow.engine.run import executor as executor_module
+from flow.engine.run import local as executor_module
 from flow.engine.run import processes
-from flow.engine.run.executor import LocalExecutor, Task
+from flow.engine.run.executor import Task
+from flow.engine.run.local import LocalExecutor
 
 
 @pytest.fixture(params=["watcher", "thread per job"])

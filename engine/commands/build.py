@@ -63,7 +63,7 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
     from ..load.config import parse_config_overrides
     from ..load.loader import find_flowfile, load
     from ..run.events import Observers
-    from ..run.executor import LocalExecutor
+    from ..run.local import LocalExecutor
     from ..run.lock import RunLock
     from ..run.outputs import Outputs
     from ..run.plan import Plan
