@@ -228,8 +228,8 @@ class _Loader:
         if "log" in ds:
             check_wildcards("log", logs.patterns, wildcard_names, ds["log"].pos, label)
             check_all_wildcards("log", logs.patterns, wildcard_names, ds["log"].pos, label)
-        action = self._action(r, ds, label) or self._touch_only(r, outputs)
-        self._check_action_outputs(action, outputs, ds.get(action.kind, r) if action else r, label)
+        action = self._action(r, ds, label) or _touch_only(r, outputs)
+        _check_action_outputs(action, outputs, ds.get(action.kind, r) if action else r, label)
         rule = Rule(
             name=name, checkpoint=r.checkpoint, pos=r.pos, outputs=outputs,
             wildcard_names=wildcard_names,
@@ -347,14 +347,6 @@ class _Loader:
         except ActionError as e:
             raise FlowfileError.at(pos, str(e)) from None
 
-    @staticmethod
-    def _touch_only(r: ast.Rule, outputs: PathList) -> Action | None:
-        """A rule without action whose outputs include touch() files runs as a
-        job that does nothing but make them (as in Snakemake): a no-op command."""
-        if not any("touch" in spec.flags for spec in outputs.specs):
-            return None
-        return action_class("shell").from_directive(":", r.pos.file, r.pos.line)
-
     def _action_text(self, r: ast.Rule, ds: dict[str, ast.Directive]) -> tuple[str, str, ast.Pos] | None:
         """The rule's action kind, its text and where it is written: a run:
         block's source as it is (it runs only in a job), any other action
@@ -366,16 +358,6 @@ class _Loader:
             if d is not None:
                 return kind, self._single(d, str, action_class(kind).takes), d.pos
         return None
-
-    @staticmethod
-    def _check_action_outputs(action: Action | None, outputs: PathList,
-                              where: ast.Directive | ast.Rule, label: str) -> None:
-        if action is None:
-            return
-        try:
-            action.check_outputs([(spec.text, spec.flags) for spec in outputs.specs])
-        except ActionError as e:
-            raise FlowfileError.at(where.pos, f"{label}: {e}") from None
 
 
 def _check_action_is_last(r: ast.Rule, label: str) -> None:
@@ -389,3 +371,21 @@ def _check_action_is_last(r: ast.Rule, label: str) -> None:
     if late is not None:
         raise FlowfileError.at(late.pos, f"`{late.name}:` comes after the action of {label}",
                                "Write the action (shell:, run:, script:, ...) last in the rule, as Snakemake requires.")
+
+
+def _touch_only(r: ast.Rule, outputs: PathList) -> Action | None:
+    """A rule without action whose outputs include touch() files runs as a
+    job that does nothing but make them (as in Snakemake): a no-op command."""
+    if not any("touch" in spec.flags for spec in outputs.specs):
+        return None
+    return action_class("shell").from_directive(":", r.pos.file, r.pos.line)
+
+
+def _check_action_outputs(action: Action | None, outputs: PathList,
+                          where: ast.Directive | ast.Rule, label: str) -> None:
+    if action is None:
+        return
+    try:
+        action.check_outputs([(spec.text, spec.flags) for spec in outputs.specs])
+    except ActionError as e:
+        raise FlowfileError.at(where.pos, f"{label}: {e}") from None
