@@ -16,7 +16,11 @@ from typing import Any
 from flow.grammar import FlowfileError, ast
 from flow.rules import Namespace
 
-from .expressions import Env, EvalError, FlaggedPath, Function, Unpack, evaluate
+from .builtins import FlaggedPath
+from .env import Env
+from .errors import EvalError
+from .expressions import evaluate
+from .functions import Function, Unpack
 from .model import PathList, PathSpec
 from .patterns import Pattern, PatternError, parse_pattern
 

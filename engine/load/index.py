@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from flow.grammar import FlowfileError
 
-from .expressions import CheckpointPending
+from .errors import CheckpointPending
 from .model import job_id
 from .patterns import PatternError
 

@@ -18,7 +18,7 @@ from flow.rules import Namespace
 from .patterns import Pattern, PatternError, parse_pattern
 
 if TYPE_CHECKING:
-    from .expressions import Env
+    from .env import Env
     from .index import CheckpointGuard
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from flow.rules import NamedList, Namespace
 
-from .expressions import CheckpointPending, FlaggedPath
+from .builtins import FlaggedPath
+from .errors import CheckpointPending
 from .index import CheckpointGuard
 from .model import TIE, PathList, Rule, job_id
 
