@@ -303,6 +303,20 @@ rule a:
     assert r.returncode == 2 and "unpack() in params: of rule a" in r.stderr and "Flowfile:7:" in r.stderr
 
 
+def test_a_string_resource_counted_by_the_resources_option_is_refused(project):
+    project.flowfile('''
+rule b:
+    output: "b.txt"
+    resources: foo="bar"
+    shell: "touch {output}"
+''')
+    r = project.flow("run", "--resources", "foo=4")
+    assert r.returncode == 2 and "gives resource foo the text 'bar'" in r.stderr
+    assert not project.exists("b.txt")
+    project.run()  # not counted: passed on
+    assert project.exists("b.txt")
+
+
 def test_rule_with_wildcards_as_target_by_name_is_an_error(project):
     _diamond(project)
     r = project.flow("run", "-n", "extract")

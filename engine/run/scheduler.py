@@ -185,6 +185,11 @@ class Scheduler:
                 self.events.job_reopened(producer)
             return
         for name, limit in self.opt.resources.items():
+            if isinstance(job.resources.get(name), str):  # (as Snakemake refuses it)
+                raise UserError(f"rule {job.label} gives resource {name} the text {job.resources[name]!r}, "
+                                f"but --resources {name}={limit} counts it",
+                                f"Give {name} a number in the rule, or leave it out of --resources.",
+                                pos=job.rule.where("resources"))
             need = _need(job, name)
             if need > limit:
                 raise UserError(f"rule {job.label} needs {name}={need}, but --resources allows {name}={limit}",
