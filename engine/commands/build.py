@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ..decide.rebuild import TRIGGERS
 from ..errors import UserError
+from ..load.resources import ResourceError, normalized
 
 
 @dataclass
@@ -160,7 +161,10 @@ def apply_rule_options(wf, o: RunOptions) -> None:
     for name, values in o.set_resources.items():
         for resource, value in values.items():
             _check_resource(name, resource, value, o.resources)
-        wf.rules[name].resources = {**wf.rules[name].resources, **values}
+        try:
+            wf.rules[name].resources = normalized({**wf.rules[name].resources, **values})
+        except ResourceError as e:
+            raise UserError(f"--set-resources {name}: {e}") from None
     if o.retries is not None:
         for rule in wf.rules.values():
             if "retries" not in rule.directive_pos:
@@ -169,12 +173,10 @@ def apply_rule_options(wf, o: RunOptions) -> None:
 
 def _check_resource(rule: str, name: str, value: int | float | str, bounded: dict) -> None:
     """A string resource is passed to the job only: one that flow counts
-    (bounded by --resources) or enforces (runtime) must be a number."""
+    (bounded by --resources) must be a number (a text runtime is a time span)."""
     if not isinstance(value, str):
         return
     where = f"--set-resources {rule}:{name}={value}"
-    if name == "runtime":
-        raise UserError(f"{where}: runtime is a number of minutes", f"E.g. --set-resources {rule}:runtime=90.")
     if name in bounded:
         raise UserError(f"{where}: --resources {name}={bounded[name]} bounds {name}, so it must be a number")
 

@@ -21,6 +21,7 @@ from ..load.evaluate import (
 )
 from ..load.expressions import Env, Function
 from ..load.model import PathList, Rule
+from ..load.resources import ResourceError, normalized
 from .job import Job
 
 
@@ -58,7 +59,11 @@ def set_threads_and_resources(job: Job) -> None:
     if isinstance(rule.threads, Function):
         job.threads = _whole(call(rule.threads), f"threads: of rule {job.label}", rule.where("threads"))
     if any(isinstance(v, Function) for v in rule.resources.values()):
-        job.resources = {k: call(v) if isinstance(v, Function) else v for k, v in rule.resources.items()}
+        values = {k: call(v) if isinstance(v, Function) else v for k, v in rule.resources.items()}
+        try:
+            job.resources = normalized(values)
+        except ResourceError as e:
+            raise FlowfileError.at(rule.where("resources"), f"resources of rule {job.label}: {e}") from None
         for k, v in job.resources.items():
             if not isinstance(v, (int, float, str)) or isinstance(v, bool) or (not isinstance(v, str) and v < 0):
                 raise FlowfileError.at(rule.where("resources"), f"resource {k} of rule {job.label} is {v!r}",

@@ -34,6 +34,7 @@ from .index import CheckpointGuard
 from .model import PathList, Rule, Workflow
 from .patterns import Pattern
 from .references import CheckpointRefs, RuleRefs
+from .resources import ResourceError, normalized
 
 FLOWFILE_NAMES = ("Flowfile", "workflow/Flowfile", "Snakefile", "workflow/Snakefile")
 
@@ -313,13 +314,13 @@ class _Loader:
                 resources[kw.name] = v
                 continue
             number = isinstance(v, (int, float)) and not isinstance(v, bool)
-            if (number and v < 0) or not (number or (isinstance(v, str) and kw.name != "runtime")):
-                raise FlowfileError.at(
-                    kw.value.pos, f"resource {kw.name} must be a non-negative number"
-                    + ("" if kw.name == "runtime" else " or a string"),
-                    "runtime is in minutes." if kw.name == "runtime" else None)
+            if (number and v < 0) or not (number or isinstance(v, str)):
+                raise FlowfileError.at(kw.value.pos, f"resource {kw.name} must be a non-negative number or a string")
             resources[kw.name] = v
-        return resources
+        try:
+            return normalized(resources)
+        except ResourceError as e:
+            raise FlowfileError.at(d.pos, f"resources: {e}") from None
 
     def _flag(self, ds: dict[str, ast.Directive], name: str) -> bool:
         return bool(self._single(ds[name], bool, "True or False")) if name in ds else False
