@@ -17,7 +17,7 @@ from typing import Any
 
 from flow.grammar import ast
 
-from .errors import EvalError
+from .signals import EvalError
 
 MAX_SIZE = 10_000_000  # longest list or string an expression may build
 MAX_INT_BITS = 1 << 16  # widest integer an expression may make (about 20,000 digits)

@@ -18,11 +18,11 @@ from flow.rules import Namespace
 
 from .builtins import FlaggedPath
 from .env import Env
-from .errors import EvalError
 from .expressions import evaluate
 from .functions import Function, Unpack
 from .model import PathList, PathSpec
 from .patterns import Pattern, PatternError, parse_pattern
+from .signals import EvalError
 
 MAX_PATH = 4096  # Linux's PATH_MAX, in bytes
 

@@ -33,9 +33,9 @@ from flow.rules import NamedList
 from .budget import MAX_CALLS, _budget, _check_size, _step
 from .builtins import _PLAIN_FUNCTIONS, PURE_OS, FlaggedPath, _Globber, expand, glob_wildcards
 from .env import Deferred, Env
-from .errors import CheckpointPending, EvalError, _a
 from .functions import Function, Unpack
 from .operations import _COMPARE, _apply, _arithmetic, _get_attribute, _invoke, _method
+from .signals import CheckpointPending, EvalError, _a
 
 __all__ = [  # what other modules and the tests import from here
     "MAX_CALLS", "CheckpointPending", "Deferred", "Env", "EvalError", "FlaggedPath", "Function",

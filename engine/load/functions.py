@@ -15,7 +15,7 @@ from flow.grammar import ast
 
 from .budget import _STATE, CALL_STEPS, MAX_CALLS, _budget, _step
 from .env import Env
-from .errors import EvalError
+from .signals import EvalError
 
 
 class Function:

@@ -8,9 +8,9 @@ from collections.abc import Iterable
 
 from flow.grammar import FlowfileError
 
-from .errors import CheckpointPending
 from .model import job_id
 from .patterns import PatternError
+from .signals import CheckpointPending
 
 
 class _Entry:

@@ -24,8 +24,8 @@ from flow.rules import NamedList
 
 from .budget import _STATE, MAX_CALLS, MAX_INT_BITS, MAX_SIZE, _charge, _check_size
 from .builtins import _CALLABLE_IDS, _Globber
-from .errors import CheckpointPending, EvalError, _a
 from .functions import Function, Unpack
+from .signals import CheckpointPending, EvalError, _a
 
 _METHOD_TYPES = (str, dict, list, tuple, set, frozenset)
 _ITERATORS = (map, filter, zip, enumerate, reversed, type(iter(())), type(iter([])), type(iter("")))

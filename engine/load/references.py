@@ -14,9 +14,9 @@ from typing import Any
 from flow.rules import NamedList, Namespace
 
 from .builtins import FlaggedPath
-from .errors import CheckpointPending
 from .index import CheckpointGuard
 from .model import TIE, PathList, Rule, job_id
+from .signals import CheckpointPending
 
 
 class RuleRefs(NamedList):

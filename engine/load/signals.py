@@ -5,7 +5,9 @@ messages use to name a value's type.
 
 A module of its own, below everything else of the evaluator, so that the
 evaluator, the budget, Flowfile functions and the built-ins can all raise
-them without importing one another.
+them without importing one another. Neither reaches the user as it is: the
+loader and the graph turn an ``EvalError`` into a ``FlowfileError`` (under
+the one root, ``FlowError``), and ``CheckpointPending`` only defers work.
 """
 
 from __future__ import annotations
