@@ -51,11 +51,12 @@ def job_params(job: Job, params: dict[str, Any]) -> dict[str, Any]:
     return called_params(params, call)
 
 
-def set_threads_and_resources(job: Job) -> None:
-    """Call a rule's threads: and resources: functions for the job (with its
-    wildcards and inputs, and attempt 1)."""
+def set_threads_and_resources(job: Job, attempt: int = 1) -> None:
+    """Call a rule's threads: and resources: functions for the job, with its
+    wildcards, inputs and ``attempt`` (1, then one more for each retry, as
+    Snakemake calls them: a retry may ask for more memory)."""
     rule = job.rule
-    call = job_caller(f"rule {job.label}", job.wildcards, input=job.named("input"), attempt=1)
+    call = job_caller(f"rule {job.label}", job.wildcards, input=job.named("input"), attempt=attempt)
     if isinstance(rule.threads, Function):
         job.threads = _whole(call(rule.threads), f"threads: of rule {job.label}", rule.where("threads"))
     if any(isinstance(v, Function) for v in rule.resources.values()):
@@ -65,7 +66,7 @@ def set_threads_and_resources(job: Job) -> None:
         except ResourceError as e:
             raise FlowfileError.at(rule.where("resources"), f"resources of rule {job.label}: {e}") from None
         for k, v in job.resources.items():
-            if not isinstance(v, (int, float, str)) or isinstance(v, bool) or (not isinstance(v, str) and v < 0):
+            if not isinstance(v, (int, float, str)) or (not isinstance(v, str) and v < 0):
                 raise FlowfileError.at(rule.where("resources"), f"resource {k} of rule {job.label} is {v!r}",
                                        "A resource is a non-negative number or a string.")
 

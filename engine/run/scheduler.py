@@ -28,6 +28,7 @@ from flow import FlowError
 from ..decide.rebuild import Reason, Rebuilder
 from ..errors import Interrupted, JobsFailed, Terminated, UserError
 from ..graph.job import Job
+from ..graph.job_values import set_threads_and_resources
 from .events import RunObserver
 from .executor import Completion, Executor, Task
 from .outputs import Attempt, Outcome, Outputs, missing_outputs
@@ -295,6 +296,8 @@ class Scheduler:
         job = r.job
         self.outputs.discard(r, outcome.status)
         if outcome.retry and r.number <= job.rule.retries and not self.stopping:
+            if job.rule.per_job_numbers:
+                set_threads_and_resources(job, attempt=r.number + 1)
             self.events.job_failed(job, outcome.error, will_retry=True)
             self.plan.push(job, r.reason, r.key, r.parts)
             return
