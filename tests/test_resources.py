@@ -42,3 +42,10 @@ def test_a_bad_runtime_in_a_flowfile_names_its_line(project):
     project.flowfile('rule a:\n    output: "a.txt"\n    resources: runtime="soon"\n    shell: "touch {output}"\n')
     r = project.flow("run")
     assert r.returncode == 2 and "Flowfile:3:" in r.stderr and "'soon' is not a time span" in r.stderr
+
+
+def test_set_resources_mem_replaces_the_rules_mem_mb(project):
+    project.flowfile('rule a:\n    output: "a.txt"\n    resources: mem_mb=512\n'
+                     '    shell: "echo {resources.mem_mb} > {output}"\n')
+    project.run("--set-resources", "a:mem=1GB")
+    assert project.read("a.txt") == "1000\n"

@@ -161,8 +161,14 @@ def apply_rule_options(wf, o: RunOptions) -> None:
     for name, values in o.set_resources.items():
         for resource, value in values.items():
             _check_resource(name, resource, value, o.resources)
+        old = dict(wf.rules[name].resources)
+        for resource in values:  # mem and mem_mb are one resource: setting either replaces both
+            for size in ("mem", "disk"):
+                if resource in (size, f"{size}_mb"):
+                    old.pop(size, None)
+                    old.pop(f"{size}_mb", None)
         try:
-            wf.rules[name].resources = normalized({**wf.rules[name].resources, **values})
+            wf.rules[name].resources = normalized({**old, **values})
         except ResourceError as e:
             raise UserError(f"--set-resources {name}: {e}") from None
     if o.retries is not None:
