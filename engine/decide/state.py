@@ -281,6 +281,11 @@ class State:
             (_db(job_id), rule, json.dumps(wildcards), started, ended, status),
         ))
 
+    def finished_since(self, when: float) -> int:
+        """How many job attempts succeeded since ``when`` (a run's start)."""
+        row = self.db.execute("SELECT count(*) FROM attempts WHERE status = 0 AND ended >= ?", (when,)).fetchone()
+        return row[0] if row else 0
+
     def save_stats(self, stats: dict[str, FileStat]) -> None:
         """Store stat-cache entries learned while hashing (inputs, checks)."""
         if self.readonly or not stats:

@@ -111,6 +111,25 @@ class RunLock:
             stop_processes(left)
         return len(left)
 
+    def running(self) -> tuple[int, float] | None:
+        """The pid of the run holding the lock and when it took it, or None
+        when no run holds it (without taking it)."""
+        try:
+            fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            pid = self._holder()[0]
+            try:
+                return (int(pid), os.stat(self.path).st_mtime) if pid else None
+            except (ValueError, OSError):
+                return None
+        finally:
+            os.close(fd)
+
     def wait_until_free(self, poll: float = 0.2) -> None:
         """Return once no run holds the lock (without taking it)."""
         while True:
