@@ -241,16 +241,34 @@ def clean(dry_run, force, directory, flowfile, config_items, configfiles, _debug
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "svg", "png"]), default="dot",
               show_default=True, help="Output format (svg and png are drawn by Graphviz's dot).")
 @click.option("-o", "--output", "output", metavar="FILE", help="Write to FILE instead of standard output.")
+@click.option("--rules", "--rulegraph", "rules", is_flag=True,
+              help="Draw the rule graph: one node a rule (as Snakemake's --rulegraph).")
+@click.option("--group-above", type=click.IntRange(min=0), default=8, show_default=True, metavar="N",
+              help="Draw the jobs of a rule that has more than N as one node with a count (0: never).")
+@click.option("--status", "with_status", is_flag=True,
+              help="Colour the nodes by what `flow run` would do now (would run, up to date), with a legend.")
 @_common
-def dag(targets, fmt, output, directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
+def dag(targets, fmt, output, rules, group_above, with_status, directory, flowfile, config_items, configfiles,
+        _debug, _profile) -> None:
     """Print the job graph (Graphviz DOT or Mermaid text, or an SVG or PNG picture)."""
-    from ..graph.dag import DAG
-    from ..graph.render import render, to_dot, to_mermaid
+    from ..graph.render import Statuses, render, to_dot, to_mermaid
 
-    wf = _load(directory, flowfile, config_items, configfiles)
-    d = DAG(wf)
-    jobs = d.reachable(d.targets(list(targets)))
-    text = to_mermaid(jobs) if fmt == "mermaid" else to_dot(jobs)
+    statuses = None
+    if with_status:  # a dry run decides, as `flow run -n` and `flow status` do; nothing runs
+        from .build import RunOptions, build
+
+        _chdir(directory)
+        b = build(RunOptions(targets=tuple(targets), dry_run=True, quiet=True, flowfile=flowfile,
+                             config_items=tuple(config_items), configfiles=tuple(configfiles)), summary_line=False)
+        d, jobs = b.dag, b.jobs
+        statuses = Statuses({j.id for j, _ in b.summary.would_run}, {j.id for j in b.summary.undetermined})
+    else:
+        from ..graph.dag import DAG
+
+        d = DAG(_load(directory, flowfile, config_items, configfiles))
+        jobs = d.targets(list(targets))
+    draw = to_mermaid if fmt == "mermaid" else to_dot
+    text = draw(d.reachable(jobs), rules=rules, group_above=group_above, statuses=statuses)
     if fmt in ("svg", "png"):
         data = render(text.encode(), fmt)
     else:  # text that may well be read on a terminal; a control character means nothing in a label
