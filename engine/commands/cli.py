@@ -237,6 +237,19 @@ def clean(dry_run, force, directory, flowfile, config_items, configfiles, _debug
 
 
 @cli.command(context_settings=CONTEXT)
+@_common
+def cancel(directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
+    """Stop the run in this directory, from another terminal, as Ctrl-C would."""
+    from ..load.loader import FLOWFILE_NAMES
+    from .cancel import cancel as cancel_run
+
+    _chdir(directory)
+    if flowfile or any(os.path.isfile(n) for n in FLOWFILE_NAMES):
+        _load(None, flowfile, config_items, configfiles)  # to follow its workdir:, where its .flow/ is
+    cancel_run(echo=lambda text: _say(text, err=True))
+
+
+@cli.command(context_settings=CONTEXT)
 @click.argument("targets", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "svg", "png"]), default="dot",
               show_default=True, help="Output format (svg and png are drawn by Graphviz's dot).")
