@@ -23,7 +23,7 @@ from lark import Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 
 from . import ast
-from .errors import clip
+from .errors import clip, did_you_mean
 
 BUILTIN_FUNCTIONS = frozenset(
     {
@@ -860,7 +860,9 @@ def _check_rule_body(label: str, pos: ast.Pos, directives: tuple[ast.Directive, 
     seen: set[str] = set()
     for d in directives:
         if d.name in TOPLEVEL_DIRECTIVES - {"wildcard_constraints"} or d.name not in RULE_DIRECTIVES:
-            raise AstError(d.pos, f"unknown directive `{d.name}:` in {label}", _directive_hint(d.name))
+            suggestion = did_you_mean(d.name, sorted(RULE_DIRECTIVES | {"run"}))
+            raise AstError(d.pos, f"unknown directive `{d.name}:` in {label}" + (f". {suggestion}" if suggestion else ""),
+                           _directive_hint(d.name))
         if d.name in seen:
             raise AstError(d.pos, f"`{d.name}:` appears twice in {label}")
         seen.add(d.name)

@@ -10,6 +10,7 @@ the message are cut the same way.
 
 from __future__ import annotations
 
+import difflib
 import re
 import shutil
 import unicodedata
@@ -78,6 +79,14 @@ class FlowfileError(FlowError):
         if self.hint:
             out += f"\n{self.hint}"
         return out
+
+
+def did_you_mean(word: str, choices, cutoff: float = 0.6) -> str:
+    """``Did you mean `X`?`` when one of ``choices`` is close to ``word``
+    (``difflib``'s ratio of at least ``cutoff``), else "". Shared by the
+    grammar and the engine, so that every misspelling is answered alike."""
+    close = difflib.get_close_matches(word, [c for c in choices if c != word], n=1, cutoff=cutoff)
+    return f"Did you mean `{clip(close[0])}`?" if close else ""
 
 
 def clip(text: str, limit: int = QUOTE_LIMIT) -> str:

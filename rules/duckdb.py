@@ -60,7 +60,7 @@ class DuckDBAction(ActionBase):
     """SQL run by DuckDB in a worker; its output is checked when the Flowfile loads."""
 
     kind = "duckdb"
-    what = "duckdb"
+    what = "SQL"
 
     def __init__(self, sql: str):
         if not sql.strip():

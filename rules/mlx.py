@@ -70,7 +70,7 @@ class MLXAction(ActionBase):
     """A built-in transform, named by the directive, run with MLX in a worker."""
 
     kind = "mlx"
-    what = "mlx"
+    what = "transform"
 
     def __init__(self, name: str):
         if name not in TRANSFORMS:

@@ -1323,7 +1323,7 @@ def test_unknown_rule_directive_is_rejected():
         """
     )
     assert (e.line, e.column) == (3, 5)
-    assert e.message == "unknown directive `outptu:` in rule a"
+    assert e.message == "unknown directive `outptu:` in rule a. Did you mean `output`?"
     assert "input" in e.hint and "output" in e.hint
 
 

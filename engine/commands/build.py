@@ -13,6 +13,8 @@ import shutil
 import time
 from dataclasses import dataclass, field
 
+from flow.grammar.errors import did_you_mean
+
 from ..decide.rebuild import TRIGGERS
 from ..errors import UserError
 from ..load.resources import ResourceError, normalized
@@ -142,7 +144,14 @@ def check_rule_names(wf, flag: str, names) -> None:
     mistake, named with the flag and the rules there are."""
     for name in names:
         if name not in wf.rules:
-            raise UserError(f"{flag} {name}: there is no rule of that name", _known_rules(wf))
+            raise UserError(f"{flag} {name}: there is no rule of that name{_suggest(name, wf.rules)}",
+                            _known_rules(wf))
+
+
+def _suggest(name: str, rules) -> str:
+    """``. Did you mean `RULE`?`` for a misspelt rule name, else ""."""
+    suggestion = did_you_mean(name, rules)
+    return f". {suggestion}" if suggestion else ""
 
 
 def _known_rules(wf) -> str:
@@ -236,8 +245,8 @@ def _rule_or_file(dag, flag: str, name: str) -> bool:
     if name in dag.wf.rules:
         return True
     if not dag.index.candidates(os.path.normpath(name)):
-        raise UserError(f"{flag} {name}: there is no rule of that name, and no rule makes a file of that name",
-                        _known_rules(dag.wf))
+        raise UserError(f"{flag} {name}: there is no rule of that name, and no rule makes a file of that name"
+                        f"{_suggest(name, dag.wf.rules)}", _known_rules(dag.wf))
     return False
 
 

@@ -263,8 +263,14 @@ class Reporter:
         self.plan_out.flush()
 
 
+def counted(n: int, noun: str, nouns: str | None = None) -> str:
+    """``1 file``, ``2 files``; ``nouns`` for a plural that is not noun + s
+    (``counted(n, "directory", "directories")``)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {nouns or noun + 's'}"
+
+
 def jobs_text(n: int) -> str:
-    return f"{n} job" if n == 1 else f"{n} jobs"
+    return counted(n, "job")
 
 
 # the end of a run ----------------------------------------------------------------

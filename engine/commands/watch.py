@@ -28,7 +28,7 @@ from flow import FlowError
 from ..errors import FileAccessError, Interrupted, LockHeld, MissingInputError
 from ..run.lock import RunLock
 from .build import Build, RunOptions, build
-from .report import describe_error, one_line, printable
+from .report import counted, describe_error, one_line, printable
 
 
 @dataclass
@@ -176,8 +176,9 @@ class Watcher:
                 watched = self._build(changed)
                 self._schedule(watched)
                 self._changed_since(started, watched)
-                self._say(f"flow watch: waiting for changes ({len(watched.files)} files, "
-                          f"{len(watched.globs) + len(watched.trees)} directories; Ctrl-C to stop)")
+                dirs = counted(len(watched.globs) + len(watched.trees), "directory", "directories")
+                self._say(f"flow watch: waiting for changes ({counted(len(watched.files), 'file')}, "
+                          f"{dirs}; Ctrl-C to stop)")
                 changed = self._wait(watched)
         finally:
             observer.stop()

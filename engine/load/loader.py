@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 from flow.grammar import FlowfileError, ast, parse_file
+from flow.grammar.errors import did_you_mean
 from flow.rules import ACTION_KINDS, Action, ActionError, action_class, contracts
 
 from ..errors import UserError
@@ -93,8 +94,9 @@ class _Loader:
         for order, pos in zip(self.ruleorder, self.ruleorder_pos, strict=True):
             for name in order:
                 if name not in self.rules:
-                    raise FlowfileError.at(pos, f"ruleorder names `{name}`, but there is no rule of that name",
-                                           "`flow list` shows the rules.")
+                    suggestion = did_you_mean(name, self.rules)
+                    raise FlowfileError.at(pos, f"ruleorder names `{name}`, but there is no rule of that name"
+                                           + (f". {suggestion}" if suggestion else ""), "`flow list` shows the rules.")
         target = self.default_target or self.first_rule or self.first_any
         return Workflow(path, self.rules, self.ruleorder, self.constraints, self.localrules,
                         self.config, self.env, target, self.workdir, self.sources, self.guard)
