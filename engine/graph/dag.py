@@ -10,9 +10,7 @@ checkpoint (``Job.pending``) and is expanded by ``DAG.expand`` afterwards.
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -30,6 +28,7 @@ from .choice import RuleOrder, consumer_values
 from .confine import Confinement
 from .job import Job
 from .job_values import job_params, late_inputs, late_params, set_threads_and_resources
+from .suggest import close_files
 
 
 class DAG:
@@ -72,7 +71,7 @@ class DAG:
         path = _normalize(name)
         job = self.resolve_file(path, None)
         if job is None and not os.path.exists(path):
-            by_rule, by_file = did_you_mean(name, self.wf.rules), did_you_mean(path, self._close_files(path), 0.8)
+            by_rule, by_file = did_you_mean(name, self.wf.rules), did_you_mean(path, close_files(path, self.wf.rules.values(), self.index), 0.8)
             looks_like_file = "/" in name or "." in name
             suggestion = (by_file or by_rule) if looks_like_file else (by_rule or by_file)
             raise MissingInputError(
@@ -81,41 +80,6 @@ class DAG:
                 path=path,
             )
         return job
-
-    def _close_files(self, path: str) -> list[str]:
-        """Paths near a target that nothing makes, to suggest in its place: the
-        literal outputs of rules, each output pattern filled in from the target's
-        own path components (those that fit, with its literal ones and its
-        extension put back), and the existing file reached by correcting each
-        missing component to a close name beside it."""
-        found: list[str] = []
-        comps = path.split("/")
-        for rule in self.wf.rules.values():
-            for pattern in rule.outputs.patterns:
-                if not pattern.names:
-                    found.append(pattern.text)
-                    continue
-                filled = _fill_in(pattern, comps)
-                if filled is not None and self.index.candidates(filled):
-                    found.append(filled)
-        existing, here = [], ""
-        for comp in comps:
-            at = os.path.join(here, comp) if here else comp
-            if not os.path.exists(at):
-                try:
-                    names = sorted(os.listdir(here or "."))[:2000]
-                except OSError:
-                    break
-                close = difflib.get_close_matches(comp, names, n=1, cutoff=0.75)
-                if not close:
-                    break
-                at = os.path.join(here, close[0]) if here else close[0]
-            existing.append(at)
-            here = at
-        else:
-            if existing and os.path.isfile(here):
-                found.append(here)
-        return found
 
     # resolution ---------------------------------------------------------------
 
@@ -353,37 +317,6 @@ class DAG:
                 else:
                     order.append(job)
         return order
-
-
-def _fill_in(pattern, comps: list[str]) -> str | None:
-    """``pattern`` with the wildcard components taken from ``comps`` (a path
-    split at /) when they fit, literal components as the pattern has them, and
-    a component that does not fit given the pattern's extension; None when the
-    two have not as many components."""
-    pcomps: list[list] = [[]]
-    for part in pattern.parts:
-        if isinstance(part, str):
-            pieces = part.split("/")
-            pcomps[-1].append(pieces[0])
-            pcomps.extend([p] for p in pieces[1:])
-        else:
-            pcomps[-1].append(part)
-    if len(pcomps) != len(comps):
-        return None
-    out = []
-    for parts, comp in zip(pcomps, comps, strict=True):
-        parts = [p for p in parts if p != ""]
-        if all(isinstance(p, str) for p in parts):
-            out.append("".join(parts))
-            continue
-        rx = "".join(re.escape(p) if isinstance(p, str) else "(.+)" for p in parts)
-        if re.fullmatch(rx, comp):
-            out.append(comp)
-        elif isinstance(parts[-1], str) and parts[-1].startswith("."):
-            out.append(os.path.splitext(comp)[0] + parts[-1])
-        else:
-            return None
-    return "/".join(out)
 
 
 def _repeated_end(value: str, times: int = 20, longest: int = 100) -> str | None:
