@@ -414,8 +414,8 @@ def test_a_checkpoint_grows_the_plan_once_it_has_run(flow):
     run = flow(CHECKPOINT, cores=2)
     run.executor.make["split"] = _split
     summary = run.run()
-    assert run.recorder.named("run_started") == [(3,)]  # all, split, gather
-    assert run.recorder.named("planned")[-1] == (6,)  # and three process jobs
+    assert run.recorder.named("run_started") == [(2,)]  # split, gather (all has no action: no step)
+    assert run.recorder.named("planned")[-1] == (5,)  # and three process jobs
     assert run.executor.submitted[0] == "split"
     assert sorted(run.executor.submitted[1:4]) == ["process[i=0]", "process[i=1]", "process[i=2]"]
     assert run.executor.submitted[4] == "gather"

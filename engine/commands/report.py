@@ -115,6 +115,7 @@ class Reporter:
         self._line_shown = False
         self._last_draw = 0.0
         self._durations: list[float] = []
+        self._first_start: float | None = None  # when the first job started (the ETA's pace runs from there)
 
     # events (a RunObserver: see events.py) ----------------------------------------
 
@@ -131,6 +132,8 @@ class Reporter:
         """(The terminal shows a job by its label: a label will do for ``job``.)"""
         label = _label(job)
         self.running[label] = time.monotonic()
+        if self._first_start is None:
+            self._first_start = self.running[label]
         if self.quiet:
             return
         self._print(message or f"run   {one_line(label)}: {reason}")
@@ -146,11 +149,13 @@ class Reporter:
     def job_skipped(self, job: Job, reason: Reason | None, command: str | None) -> None:
         if reason is not None:
             self._would_run(job, reason, command)
-        self.up_to_date()
+        if job.rule.action is not None:  # (the total counts only jobs with an action)
+            self.up_to_date()
 
     def job_undetermined(self, job: Job, checkpoint: Job) -> None:
         self.plan(f"later      {job.label}: its inputs are known once checkpoint {checkpoint.label} has run")
-        self.up_to_date()
+        if job.rule.action is not None:
+            self.up_to_date()
 
     def job_finished(self, job: Job | str, seconds: float) -> None:
         label = _label(job)
@@ -246,11 +251,14 @@ class Reporter:
         self._line_shown = True
 
     def _eta(self) -> float | None:
-        elapsed = time.monotonic() - self.start
-        if self.finished < 2 or elapsed < 1:
+        """The jobs left at the pace of the jobs that ran: up-to-date jobs
+        take no time and would make the pace look faster than it is."""
+        if self._first_start is None or self.ran < 2:
             return None
-        rate = self.finished / elapsed
-        return max(0.0, (self.total - self.finished) / rate)
+        elapsed = time.monotonic() - self._first_start
+        if elapsed < 1:
+            return None
+        return max(0.0, (self.total - self.finished) * elapsed / self.ran)
 
     def summary(self, text: str) -> None:
         self._clear()

@@ -91,7 +91,7 @@ class Scheduler:
         interrupted = None
         try:
             self.plan.add(self.dag.reachable(targets))
-            self.events.run_started(len(self.plan.jobs))
+            self.events.run_started(_with_action(self.plan.jobs.values()))
             self._loop()
             if not self.opt.dry_run:
                 self.outputs.settle()
@@ -218,7 +218,7 @@ class Scheduler:
             total = len(plan.jobs)
             plan.expand(job)
             if len(plan.jobs) != total:
-                self.events.planned(len(plan.jobs))
+                self.events.planned(_with_action(plan.jobs.values()))
             if job.pending is None:
                 self._delete(plan.expanded(job))
             if plan.remaining[job.id] > 0:
@@ -360,3 +360,9 @@ def _need(job: Job, name: str) -> float:
     (``disk="ssd"``) is passed to the job, never counted."""
     value = job.resources.get(name, 0)
     return 0 if isinstance(value, str) else value
+
+
+def _with_action(jobs) -> int:
+    """How many jobs a run counts: those with something to run (a rule such
+    as ``all`` that only gathers is no step of the progress)."""
+    return sum(1 for job in jobs if job.rule.action is not None)
