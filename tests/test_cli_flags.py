@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FLOW
-from flow.engine.decide.rebuild import parse_triggers
+from flow.engine.decide.triggers import parse_triggers
 from flow.engine.load.config import parse_config_overrides, parse_config_value
 
 SNAKEMAKE = Path(__file__).resolve().parents[1] / ".venv-snakemake" / "bin" / "snakemake"

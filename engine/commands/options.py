@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 def selection_flags(fn: Callable) -> Callable:
     """Which jobs count, shared by ``flow run``, ``flow watch`` and ``flow status``."""
-    from ..decide.rebuild import TRIGGER_ALIASES, TRIGGERS
+    from ..decide.triggers import TRIGGER_ALIASES, TRIGGERS
 
     for option in reversed([
         click.option("-U", "--until", multiple=True, metavar="RULE...",
@@ -89,7 +89,7 @@ def run_options(targets, forcerun, resource_items, config_items, configfiles, un
 
 def selection(until, omit_from, rerun_triggers) -> dict:
     """``selection_flags`` as ``RunOptions`` fields."""
-    from ..decide.rebuild import TRIGGERS, parse_triggers
+    from ..decide.triggers import TRIGGERS, parse_triggers
 
     return {"until": tuple(until), "omit_from": tuple(omit_from),
             "rerun_triggers": parse_triggers(rerun_triggers or TRIGGERS)}
@@ -159,7 +159,7 @@ def _anything(word: str) -> bool:
 
 
 def _trigger(word: str) -> bool:
-    from ..decide.rebuild import TRIGGER_ALIASES, TRIGGERS
+    from ..decide.triggers import TRIGGER_ALIASES, TRIGGERS
 
     return word in TRIGGERS or word in TRIGGER_ALIASES
 
