@@ -61,7 +61,7 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
     watcher that builds again and again must not, or every graph would stay)."""
     from ..decide.hashing import Hasher
     from ..decide.state import State
-    from ..decide.triggers import Rebuilder
+    from ..decide.rebuild import Rebuilder
     from ..graph.dag import DAG
     from ..load.config import parse_config_overrides
     from ..load.loader import find_flowfile, load
