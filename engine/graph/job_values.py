@@ -46,7 +46,7 @@ def job_params(job: Job, params: dict[str, Any]) -> dict[str, Any]:
     """The job's params, with their functions called."""
     if not any(isinstance(v, Function) for v in params.values()):
         return params
-    call = job_caller(f"rule {job.label}", job.wildcards, input=job.named("input"),
+    call = job_caller(f"rule {job.label}", job.wildcards, "params", input=job.named("input"),
                       output=job.named("output"), threads=job.threads, resources=Namespace(job.resources))
     return called_params(params, call)
 
@@ -56,10 +56,13 @@ def set_threads_and_resources(job: Job, attempt: int = 1) -> None:
     wildcards, inputs and ``attempt`` (1, then one more for each retry, as
     Snakemake calls them: a retry may ask for more memory)."""
     rule = job.rule
-    call = job_caller(f"rule {job.label}", job.wildcards, input=job.named("input"), attempt=attempt)
+    def caller(what: str):
+        return job_caller(f"rule {job.label}", job.wildcards, what, input=job.named("input"), attempt=attempt)
+
     if isinstance(rule.threads, Function):
-        job.threads = _whole(call(rule.threads), f"threads: of rule {job.label}", rule.where("threads"))
+        job.threads = _whole(caller("threads")(rule.threads), f"threads: of rule {job.label}", rule.where("threads"))
     if any(isinstance(v, Function) for v in rule.resources.values()):
+        call = caller("resources")
         values = {k: call(v) if isinstance(v, Function) else v for k, v in rule.resources.items()}
         try:
             job.resources = normalized(values)

@@ -64,7 +64,7 @@ def paths_from(d: ast.Directive, env: Env, label: str, call: Caller | None = Non
             value = _called(value, call)
         if isinstance(value, (list, tuple)):
             return sum(add(v, e) for v in value)
-        specs.append(PathSpec(_path_pattern(value, e, d.name, label), _flags(value)))
+        specs.append(PathSpec(path_pattern(value, e, d.name, label), _flags(value)))
         return 1
 
     def add_named(name: str, value: Any, e: ast.Expr) -> None:
@@ -86,17 +86,17 @@ def paths_from(d: ast.Directive, env: Env, label: str, call: Caller | None = Non
     return PathList(specs, names)
 
 
-def job_caller(label: str, wildcards: dict[str, str], **named: Any) -> Caller:
-    """How a job calls its rule's input functions: with its wildcards (and
-    ``named`` values such as ``input``); a failure names the rule, the
-    wildcards and the line of the function."""
+def job_caller(label: str, wildcards: dict[str, str], what: str = "input", **named: Any) -> Caller:
+    """How a job calls its rule's ``what`` functions (input, params, threads,
+    resources): with its wildcards (and ``named`` values such as ``input``);
+    a failure names the directive, the rule, the wildcards and the line."""
     values = Namespace(wildcards)
 
     def call(fn: Function) -> Any:
         try:
             return fn.call(values, **named)
         except EvalError as e:
-            raise FlowfileError.at(e.pos, f"input function {fn.name} of {label}: {e.message}", e.hint) from None
+            raise FlowfileError.at(e.pos, f"{what} function {fn.name} of {label}: {e.message}", e.hint) from None
 
     return call
 
@@ -119,17 +119,7 @@ def _unpacked(value: Any, e: ast.Expr, label: str) -> Any:
     return value
 
 
-def pattern_at(text: str, pos: ast.Pos) -> Pattern:
-    """One path pattern written at ``pos`` (a benchmark:), its constraints checked now."""
-    try:
-        pattern = parse_pattern(clean_path(text))
-        pattern.regex({})
-        return pattern
-    except PatternError as e:
-        raise FlowfileError.at(pos, str(e)) from None
-
-
-def _path_pattern(value: Any, e: ast.Expr, directive: str, label: str) -> Pattern:
+def path_pattern(value: Any, e: ast.Expr, directive: str, label: str) -> Pattern:
     if not isinstance(value, str):
         raise FlowfileError.at(e.pos, f"{directive}: entries of {label} must be paths (strings), not {type(value).__name__}")
     if not value:

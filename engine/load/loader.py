@@ -11,6 +11,7 @@ the job graph to evaluate once the checkpoint has run.
 from __future__ import annotations
 
 import copy
+import math
 import os
 from typing import Any
 
@@ -27,8 +28,8 @@ from .evaluate import (
     evaluate_at,
     param_patterns,
     params_from,
+    path_pattern,
     paths_from,
-    pattern_at,
 )
 from .expressions import CheckpointPending, Deferred, Env, Function, Unpack
 from .index import CheckpointGuard
@@ -288,7 +289,7 @@ class _Loader:
     def _benchmark(self, d: ast.Directive | None, wildcard_names: tuple[str, ...], label: str) -> Pattern | None:
         if d is None:
             return None
-        pattern = pattern_at(self._single(d, str, "path (a string)"), d.pos)
+        pattern = path_pattern(self._single(d, str, "path (a string)"), d.value.positional[0], "benchmark", label)
         check_wildcards("benchmark", [pattern], wildcard_names, d.pos, label)
         check_all_wildcards("benchmark", [pattern], wildcard_names, d.pos, label)
         return pattern
@@ -316,7 +317,7 @@ class _Loader:
                 resources[kw.name] = v
                 continue
             number = isinstance(v, (int, float)) and not isinstance(v, bool)
-            if (number and v < 0) or not (number or isinstance(v, str)):
+            if (number and not 0 <= v < math.inf) or not (number or isinstance(v, str)):
                 raise FlowfileError.at(kw.value.pos, f"resource {kw.name} must be a non-negative number or a string")
             resources[kw.name] = v
         try:

@@ -22,7 +22,7 @@ from typing import Any
 from flow.grammar import PURE_METHODS, ast
 from flow.rules import NamedList
 
-from .budget import _STATE, MAX_CALLS, MAX_INT_BITS, MAX_SIZE, _charge, _check_size
+from .budget import MAX_INT_BITS, MAX_SIZE, _charge, _check_size
 from .builtins import _CALLABLE_IDS, _Globber
 from .functions import Function, Unpack
 from .signals import CheckpointPending, EvalError, _a
@@ -111,10 +111,7 @@ def _percent_format(e: ast.BinOp, text: str, values: Any) -> str:
 def _invoke(e: ast.Call, fn: Any, args: list, kwargs: dict) -> Any:
     """Call ``fn``, the value of the name ``e`` calls: a Flowfile function or
     a built-in (anything else is refused)."""
-    if isinstance(fn, Function):
-        if _STATE.calls >= MAX_CALLS:
-            raise EvalError(e.pos, f"functions call each other more than {MAX_CALLS} deep here",
-                            "A Flowfile function that calls itself must stop before that.")
+    if isinstance(fn, Function):  # (Function._run bounds how deep calls go)
         try:
             return fn(*args, **kwargs)
         except TypeError as err:  # the arguments do not fit its parameters

@@ -41,9 +41,11 @@ def megabytes(text: str) -> int:
     if m is None:
         raise ResourceError(f"{text!r} is not a size (e.g. 500MB, 4GB, 2GiB)")
     number, power, binary = float(m.group(1)), m.group(2).lower(), bool(m.group(3))
-    if not power:
+    if not power and math.isfinite(number):
         return math.ceil(number)  # a bare number is megabytes
     size = number * (1024 if binary else 1000) ** (_POWERS.index(power) + 1)
+    if not math.isfinite(size):
+        raise ResourceError(f"{text[:40]!r}... is too large a size")
     return math.ceil(size / 1e6)
 
 
@@ -56,6 +58,8 @@ def minutes(text: str) -> int | float:
         unit = (m.group(2) or "min").lower()
         total += float(m.group(1)) * _SPAN_SECONDS[unit] / 60
         pos = m.end()
+    if math.isinf(total):
+        raise ResourceError(f"{text[:40]!r}... is too long a time span")
     if pos != len(text) or pos == 0:
         raise ResourceError(f"{text!r} is not a time span (e.g. 90, 30m, 1h, 1h 30m, 2d)")
     return int(total) if total == int(total) else total
