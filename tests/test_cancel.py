@@ -48,3 +48,18 @@ def test_cancel_with_no_run_says_there_is_nothing_to_cancel(project):
     project.flowfile(FLOWFILE)
     r = project.flow("cancel")
     assert r.returncode == 0 and "nothing to cancel" in r.stderr
+
+
+def test_cancel_stops_a_run_started_in_the_background_by_a_script(project):
+    # (a script's background job ignores SIGINT: Ctrl-C in its terminal must not reach it)
+    import signal
+    import subprocess
+
+    from conftest import FLOW
+
+    project.flowfile(FLOWFILE)
+    proc = subprocess.Popen([*FLOW, "run", "-j", "2"], cwd=project.root, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    wait_for(lambda: project.exists("started") or proc.poll() is not None, what="the slow job to start")
+    assert project.flow("cancel").returncode == 0
+    assert proc.wait(timeout=30) != 0 and not project.exists("slow.txt")

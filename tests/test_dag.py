@@ -317,6 +317,32 @@ rule b:
     assert project.exists("b.txt")
 
 
+def test_a_failed_attempts_log_is_not_taken_for_the_next_ones(project):
+    project.flowfile('''
+rule a:
+    output: "a.txt"
+    log: "a.log"
+    shell: "echo started >> {log}; test -e ok || exit 1; echo done >> {log}; touch {output}"
+''')
+    assert project.flow("run").returncode == 1
+    assert project.read("a.log") == "started\n"  # (kept to be read)
+    project.write("ok", "")
+    project.run()
+    assert project.read("a.log") == "started\ndone\n"
+
+
+def test_touch_records_logs_too(project):
+    project.flowfile('''
+rule a:
+    output: "a.txt"
+    log: "a.log"
+    shell: "touch {output}"
+''')
+    project.write("a.txt", "x")
+    project.run("--touch")
+    assert project.ran() == []
+
+
 def test_rule_with_wildcards_as_target_by_name_is_an_error(project):
     _diamond(project)
     r = project.flow("run", "-n", "extract")

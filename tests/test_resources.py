@@ -49,3 +49,11 @@ def test_set_resources_mem_replaces_the_rules_mem_mb(project):
                      '    shell: "echo {resources.mem_mb} > {output}"\n')
     project.run("--set-resources", "a:mem=1GB")
     assert project.read("a.txt") == "1000\n"
+
+
+def test_a_retry_asking_for_more_than_the_resources_option_allows_fails_saying_so(project):
+    project.flowfile('rule a:\n    output: "a.txt"\n    resources: mem_mb=lambda wildcards, attempt: 1000 * attempt\n'
+                     '    retries: 2\n    shell: "exit 1"\n')
+    r = project.flow("run", "--resources", "mem_mb=1500")
+    assert r.returncode != 0
+    assert "not retried: rule a needs mem_mb=2000, but --resources allows mem_mb=1500" in r.stderr

@@ -15,6 +15,7 @@ from ..errors import UserError
 from ..run.lock import RunLock
 
 WAIT_SECONDS = 60.0
+TERM_AFTER_SECONDS = 5.0  # longer than a run takes to stop its jobs after Ctrl-C
 
 
 def cancel(echo: Callable[[str], None], wait: float = WAIT_SECONDS) -> None:
@@ -34,13 +35,26 @@ def cancel(echo: Callable[[str], None], wait: float = WAIT_SECONDS) -> None:
         raise UserError(f"the flow run here (pid {pid}) belongs to another user: cannot stop it",
                         "Ask its owner, or stop it as that user.") from None
     echo(f"flow: stopping the flow run (pid {pid}) as Ctrl-C would ...")
-    deadline = time.monotonic() + wait
+    began = time.monotonic()
+    deadline, termed = began + wait, False
     while lock.running() is not None:
+        if not termed and time.monotonic() > began + TERM_AFTER_SECONDS:
+            # A run a script started in the background ignores SIGINT (as Ctrl-C in its
+            # terminal must not reach it); SIGTERM stops it the same way.
+            _signal(pid, signal.SIGTERM)
+            termed = True
         if time.monotonic() > deadline:
             raise UserError(f"the flow run (pid {pid}) is still running {wait:.0f} s after being told to stop",
                             f"Stop it with `kill {pid}` (finished jobs are kept either way).")
         time.sleep(0.1)
     echo(_kept(started))
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:  # (it has just ended)
+        pass
 
 
 def _kept(started: float) -> str:

@@ -95,6 +95,12 @@ class Outputs:
                     remove_output(out)
                 except OSError as e:
                     return f"cannot remove the old {out}: {e.strerror}"
+        for log in job.logs:  # a log is an output too: an earlier attempt's must not pass for this one's
+            if os.path.lexists(log):
+                try:
+                    remove_output(log)
+                except OSError as e:
+                    return f"cannot remove the old {log}: {e.strerror}"
         for path in written:  # (a directory() output the job makes itself, as in Snakemake)
             parent = os.path.dirname(path)
             try:
@@ -200,6 +206,7 @@ class Outputs:
             raise UserError(f"--touch: output {missing[0]} of {job.label} does not exist, so it cannot be recorded")
         hasher = self.hasher
         outputs = [(out, hasher.digest(out), "temp" in job.output_flags(i)) for i, out in enumerate(job.outputs)]
+        outputs += self._logs(job)  # (as after a run: else the missing logs would make it run)
         now = time.time()
         self.state.record_job(job.id, job.rule.name, job.wildcards, key, parts, outputs,
                               hasher.take_learned(), now, now)

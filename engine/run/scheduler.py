@@ -185,16 +185,9 @@ class Scheduler:
             for producer in reopened:
                 self.events.job_reopened(producer)
             return
-        for name, limit in self.opt.resources.items():
-            if isinstance(job.resources.get(name), str):  # (as Snakemake refuses it)
-                raise UserError(f"rule {job.label} gives resource {name} the text {job.resources[name]!r}, "
-                                f"but --resources {name}={limit} counts it",
-                                f"Give {name} a number in the rule, or leave it out of --resources.",
-                                pos=job.rule.where("resources"))
-            need = _need(job, name)
-            if need > limit:
-                raise UserError(f"rule {job.label} needs {name}={need}, but --resources allows {name}={limit}",
-                                f"Raise --resources {name}=..., or lower the rule's resources:.")
+        beyond = self._beyond_limits(job)
+        if beyond is not None:
+            raise beyond
         plan.temp_needed.pop(job.id, None)
         if self.opt.dry_run:
             prepared = self.preparer.prepared(job)
@@ -235,6 +228,20 @@ class Scheduler:
             if entry is None:
                 return
             self._start(entry)
+
+    def _beyond_limits(self, job: Job) -> UserError | None:
+        """Why the job can never start within --resources, if it cannot."""
+        for name, limit in self.opt.resources.items():
+            if isinstance(job.resources.get(name), str):  # (as Snakemake refuses it)
+                return UserError(f"rule {job.label} gives resource {name} the text {job.resources[name]!r}, "
+                                 f"but --resources {name}={limit} counts it",
+                                 f"Give {name} a number in the rule, or leave it out of --resources.",
+                                 pos=job.rule.where("resources"))
+            need = _need(job, name)
+            if need > limit:
+                return UserError(f"rule {job.label} needs {name}={need}, but --resources allows {name}={limit}",
+                                 f"Raise --resources {name}=..., or lower the rule's resources:.")
+        return None
 
     def _threads(self, job: Job) -> int:
         """The cores a job takes: its threads, at least one (threads: 0 too), at most -j."""
@@ -298,6 +305,11 @@ class Scheduler:
         if outcome.retry and r.number <= job.rule.retries and not self.stopping:
             if job.rule.per_job_numbers:
                 set_threads_and_resources(job, attempt=r.number + 1)
+                beyond = self._beyond_limits(job)
+                if beyond is not None:  # the next attempt asks for more than there is
+                    self._refuse(job, self.outputs.naming_logs(job, f"{outcome.error}\nnot retried: {beyond}"),
+                                 user_error=True)
+                    return
             self.events.job_failed(job, outcome.error, will_retry=True)
             self.plan.push(job, r.reason, r.key, r.parts)
             return
