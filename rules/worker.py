@@ -100,7 +100,7 @@ def measured_job(kind: str, payload, ctx) -> tuple[str | None, dict]:
 
     peaks = [_peak_rss_kb()] if fresh_peak else []
     if children_after.ru_maxrss > children_before.ru_maxrss:  # (a child of this job's set a new peak)
-        peaks.append(children_after.ru_maxrss)
+        peaks.append(children_after.ru_maxrss // (1024 if sys.platform == "darwin" else 1))  # (bytes on macOS)
     usage = {
         "cpu_seconds": delta("ru_utime") + delta("ru_stime"),
         "io_in_bytes": int(delta("ru_inblock")) * 512,

@@ -548,3 +548,10 @@ def test_engine_objects_answer_attributes_and_methods_through_their_hooks():
     assert e.message == "checkpoint has no `input`"
     e = eval_error("X = CP.items()\n", CP=cp)
     assert e.message == "Checkpoint has no method `items` here"
+
+
+def test_a_function_that_map_cannot_call_is_a_flowfile_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Flowfile").write_text("X = list(map(lambda: 1, [1]))\n")
+    with pytest.raises(FlowfileError, match=r"map\(\): "):
+        load("Flowfile")

@@ -57,3 +57,9 @@ def test_a_retry_asking_for_more_than_the_resources_option_allows_fails_saying_s
     r = project.flow("run", "--resources", "mem_mb=1500")
     assert r.returncode != 0
     assert "not retried: rule a needs mem_mb=2000, but --resources allows mem_mb=1500" in r.stderr
+
+
+def test_set_resources_refuses_nan(project):
+    project.flowfile('rule a:\n    output: "a.txt"\n    shell: "touch {output}"\n')
+    r = project.flow("run", "--set-resources", "a:mem_mb=nan")
+    assert r.returncode == 2 and "not negative, infinite or NaN" in r.stderr

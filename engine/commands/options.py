@@ -13,6 +13,7 @@ each command has. A value that does not parse is refused here, as click's
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
@@ -126,8 +127,9 @@ def _parse_set_resources(items: tuple[str, ...]) -> dict[str, dict[str, int | fl
         if not (colon and sep and rule and name):
             raise click.BadParameter(f"{item!r}: expected RULE:NAME=VALUE", param_hint="--set-resources")
         parsed = _resource_value(value)
-        if not isinstance(parsed, str) and parsed < 0:
-            raise click.BadParameter(f"{item!r}: a resource cannot be negative", param_hint="--set-resources")
+        if not isinstance(parsed, str) and not 0 <= parsed < math.inf:
+            raise click.BadParameter(f"{item!r}: a resource is a number from 0 (not negative, infinite or NaN)",
+                                     param_hint="--set-resources")
         out.setdefault(rule, {})[name] = parsed
     return out
 

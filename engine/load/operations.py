@@ -171,11 +171,14 @@ def _apply(e: ast.Call, fn: Callable[..., Any], args: list, kwargs: dict) -> Any
         if too_long:
             raise EvalError(e.pos, "range() of more than 10,000,000 numbers is too long")
         return list(result)
-    if isinstance(result, _ITERATORS):
+    if isinstance(result, _ITERATORS):  # (lazy: map()'s function runs only now)
         out = []
-        for item in result:
-            out.append(item)
-            _check_size(len(out), e.pos)
+        try:
+            for item in result:
+                out.append(item)
+                _check_size(len(out), e.pos)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as err:
+            raise EvalError(e.pos, f"{name}(): {err}") from None
         _charge(out, e.pos)
         return out
     if isinstance(result, int) and not isinstance(result, bool) and result.bit_length() > MAX_INT_BITS:
