@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flow.grammar import FlowfileError
@@ -179,32 +179,39 @@ class DAG:
         """The job of the graph whose directory() output holds ``path``, if any:
         a pattern such as ``split/{sample}`` must not make a new job of
         ``split/a/1.txt`` that ``split/a`` already holds."""
-        d = os.path.dirname(path)
-        while d and d != os.path.dirname(d):
-            job = self.producer.get(d)
-            if job is not None and any("directory" in job.output_flags(i)
-                                       for i, o in enumerate(job.outputs) if o == d):
-                return job
-            d = os.path.dirname(d)
+        for d in _parents(path):
+            job = self._directory_owner(d)
+            if job is not None:
+                return self._holding(job, d, path)
         return None
 
     def _directory_producer(self, path: str) -> Job | None:
-        d = os.path.dirname(path)
-        while d and d != os.path.dirname(d):
-            job = self.producer.get(d)
-            if job is None or not any("directory" in job.output_flags(i)
-                                      for i, o in enumerate(job.outputs) if o == d):
-                job = next((self._job(rule, wc) for rule, wc in self.index.candidates(d, dirs_only=True)), None)
+        """The job whose directory() output holds ``path``, made if need be."""
+        for d in _parents(path):
+            job = self._directory_owner(d) or next(
+                (self._job(rule, wc) for rule, wc in self.index.candidates(d, dirs_only=True)), None)
             if job is not None:
-                if any("temp" in job.output_flags(i) for i, o in enumerate(job.outputs) if o == d):
-                    raise UserError(
-                        f"{path} lies inside {d}, a temp(directory()) output of rule {job.rule.name}: "
-                        "flow deletes it whole, so a file in it cannot be an input",
-                        f"Read the directory {d} itself as the input, or drop temp().",
-                        pos=job.rule.where("output"))
-                return job
-            d = os.path.dirname(d)
+                return self._holding(job, d, path)
         return None
+
+    def _directory_owner(self, d: str) -> Job | None:
+        """The job of the graph that makes ``d`` as a directory() output."""
+        job = self.producer.get(d)
+        if job is not None and any("directory" in job.output_flags(i) for i, o in enumerate(job.outputs) if o == d):
+            return job
+        return None
+
+    @staticmethod
+    def _holding(job: Job, d: str, path: str) -> Job:
+        """``job``, which makes ``path`` inside its directory ``d``, unless
+        ``d`` is temp(): flow deletes it whole, so nothing in it is an input."""
+        if any("temp" in job.output_flags(i) for i, o in enumerate(job.outputs) if o == d):
+            raise UserError(
+                f"{path} lies inside {d}, a temp(directory()) output of rule {job.rule.name}: "
+                "flow deletes it whole, so a file in it cannot be an input",
+                f"Read the directory {d} itself as the input, or drop temp().",
+                pos=job.rule.where("output"))
+        return job
 
     def _job(self, rule: Rule, wildcards: dict[str, str]) -> Job:
         key = job_id(rule.name, wildcards)
@@ -317,6 +324,14 @@ class DAG:
                 else:
                     order.append(job)
         return order
+
+
+def _parents(path: str) -> Iterator[str]:
+    """The directories above ``path``, nearest first."""
+    d = os.path.dirname(path)
+    while d and d != os.path.dirname(d):
+        yield d
+        d = os.path.dirname(d)
 
 
 def _repeated_end(value: str, times: int = 20, longest: int = 100) -> str | None:

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flow.rules import contracts
+from flow.rules.base import temp_beside
 
 from ..decide.hashing import Hasher
 from ..decide.state import State
@@ -167,6 +168,11 @@ class Outputs:
             if problem is not None:
                 return Outcome(False, problem, c.returncode or 1, retry)
             outputs.append((out, digest, "temp" in flags))
+        if job.benchmark:  # (before the record: a crash between them reruns the job, which writes it again)
+            try:
+                write_benchmark(job.benchmark, ended - a.started, c.usage)
+            except OSError as e:
+                self.events.note(f"warning: {job.label}: cannot write {job.benchmark}: {e.strerror}")
         try:
             outputs += self._logs(job)
         except OSError as e:
@@ -174,7 +180,7 @@ class Outputs:
         self.state.record_job(job.id, job.rule.name, job.wildcards, a.key, a.parts, outputs,
                               hasher.take_learned(), a.started, ended)
         try:
-            self._after_recorded(job, ended - a.started, c)
+            self._after_recorded(job)
         except OSError as e:
             self.events.note(f"warning: {job.label}: {e.filename or ''}: {e.strerror}")
         return RECORDED
@@ -191,13 +197,11 @@ class Outputs:
             logs.append((log, self.hasher.digest(log), False))
         return logs
 
-    def _after_recorded(self, job: Job, seconds: float, c: Completion) -> None:
-        """What follows a recorded job: protected() outputs made read-only, the benchmark."""
+    def _after_recorded(self, job: Job) -> None:
+        """What follows a recorded job: protected() outputs made read-only."""
         for i, out in enumerate(job.outputs):
             if "protected" in job.output_flags(i):
                 make_readonly(out)
-        if job.benchmark:
-            write_benchmark(job.benchmark, seconds, c.usage)
 
     def touch(self, job: Job, key: str, parts: dict) -> None:
         """--touch: record existing outputs as made by flow, without running."""
@@ -343,8 +347,10 @@ def write_benchmark(path: str, seconds: float, usage: Usage | None) -> None:
              for kb in (u.max_rss_kb, u.max_vms_kb, u.max_uss_kb, u.max_pss_kb)),
            *(_decimals(b / 2**20 if b is not None else None) for b in (u.io_in_bytes, u.io_out_bytes)),
            _decimals(load), _decimals(u.cpu_seconds)]
-    with open(path, "w", encoding="utf-8") as f:
+    tmp = temp_beside(path)  # (renamed into place: never a half-written file)
+    with open(tmp, "w", encoding="utf-8") as f:
         f.write("\t".join(BENCHMARK_COLUMNS) + "\n" + "\t".join(row) + "\n")
+    os.replace(tmp, path)
 
 
 def _decimals(value: float | None) -> str:
