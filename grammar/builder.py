@@ -470,11 +470,11 @@ class AstBuilder(Transformer):
     def not_test(self, keyword: Token, operand: ast.Expr) -> ast.UnaryOp:
         return _bounded(ast.UnaryOp(self._at(keyword), "not", operand))
 
-    def and_test(self, left: ast.Expr, _op: Token, right: ast.Expr) -> ast.BoolOp:
-        return _boolop("and", left, right)
+    def and_test(self, *parts) -> ast.BoolOp:  # (a chain is one node: built once, not once per operand)
+        return _bounded(ast.BoolOp(parts[0].pos, "and", tuple(parts[0::2])))
 
-    def or_test(self, left: ast.Expr, _op: Token, right: ast.Expr) -> ast.BoolOp:
-        return _boolop("or", left, right)
+    def or_test(self, *parts) -> ast.BoolOp:
+        return _bounded(ast.BoolOp(parts[0].pos, "or", tuple(parts[0::2])))
 
     def compare(self, left: ast.Expr, *rest) -> ast.Compare:
         ops = tuple(rest[0::2])
@@ -552,12 +552,7 @@ class _DoubleStar:
         self.value = value
 
 
-def _boolop(op: str, left: ast.Expr, right: ast.Expr) -> ast.BoolOp:
-    values = (*left.values, right) if isinstance(left, ast.BoolOp) and left.op == op else (left, right)
-    return _bounded(ast.BoolOp(left.pos, op, values))
-
-
-def _check_target(target: ast.Expr, inside: bool = False) -> None:
+def _check_target(target: ast.Expr) -> None:
     """What a def body or a comprehension may assign: names, and tuples or
     lists of them (one starred)."""
     if isinstance(target, ast.Name):
@@ -566,7 +561,7 @@ def _check_target(target: ast.Expr, inside: bool = False) -> None:
         if sum(isinstance(i, ast.Starred) for i in target.items) > 1:
             raise AstError(target.pos, "two starred names in one assignment")
         for item in target.items:
-            _check_target(item.value if isinstance(item, ast.Starred) else item, True)
+            _check_target(item.value if isinstance(item, ast.Starred) else item)
         return
     what = {ast.Subscript: "an item", ast.Attribute: "an attribute"}.get(type(target), "this expression")
     raise AstError(target.pos, f"cannot assign to {what}",
@@ -786,13 +781,7 @@ def _string_value(literal: str, pos: ast.Pos) -> str:
     """The value of a string literal, as Python reads it, or an AstError."""
     plain = "\\" not in literal and "\r" not in literal  # Python reads a lone \r as a line break
     value = _unescaped(literal) if plain else _evaluated(literal, pos)
-    try:
-        value.encode("utf-8")  # no lone surrogates: no file name, command or text can hold one
-    except UnicodeEncodeError:
-        raise AstError(pos, "invalid string: it holds a lone surrogate (\\ud800-\\udfff)") from None
-    if "\x00" in value:
-        raise AstError(pos, "invalid string: it holds a NUL character (\\x00)")
-    return value
+    return _checked_text(value, pos)
 
 
 def _unescaped(literal: str) -> str:
