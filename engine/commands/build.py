@@ -60,8 +60,8 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
     of the garbage collector's sight for good (right for a one-shot run; a
     watcher that builds again and again must not, or every graph would stay)."""
     from ..decide.hashing import Hasher
-    from ..decide.state import State
     from ..decide.rebuild import Rebuilder
+    from ..decide.state import State
     from ..graph.dag import DAG
     from ..load.config import parse_config_overrides
     from ..load.loader import find_flowfile, load
