@@ -250,6 +250,25 @@ def cancel(directory, flowfile, config_items, configfiles, _debug, _profile) -> 
 
 
 @cli.command(context_settings=CONTEXT)
+@click.argument("file")
+@click.option("--downstream", is_flag=True, help="Show what derives from FILE instead.")
+@click.option("--json", "as_json", is_flag=True, help="Print the lineage as JSON (full hashes), for tools.")
+@_common
+def lineage(file, downstream, as_json, directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
+    """What FILE derives from, as flow recorded it: the jobs that made it and
+    its inputs (their commands, when they were made), the source files, each
+    with its recorded hash and whether it changed since."""
+    from ..load.loader import FLOWFILE_NAMES
+    from .lineage import show_lineage
+
+    _chdir(directory)
+    wf = None
+    if flowfile or any(os.path.isfile(n) for n in FLOWFILE_NAMES):
+        wf = _load(None, flowfile, config_items, configfiles)  # its workdir:, and commands not recorded
+    show_lineage(file, downstream, as_json, wf, echo=click.echo, warn=lambda text: _say(text, err=True))
+
+
+@cli.command(context_settings=CONTEXT)
 @click.argument("targets", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "svg", "png"]), default="dot",
               show_default=True, help="Output format (svg and png are drawn by Graphviz's dot).")
