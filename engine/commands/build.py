@@ -43,6 +43,8 @@ class RunOptions:
     set_resources: dict[str, dict[str, int | float | str]] = field(default_factory=dict)  # rule -> name -> value
     retries: int | None = None  # for rules without retries:
     rerun_triggers: frozenset[str] = frozenset(TRIGGERS)
+    log_format: str = "text"  # json: the run's events as JSON lines on stdout (run.stream), the terminal quiet
+    events: str | None = None  # --events FILE: those lines appended to FILE too ("-": stdout)
 
 
 @dataclass
@@ -59,6 +61,15 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
     """Run one build in the current directory. ``freeze``: move the graph out
     of the garbage collector's sight for good (right for a one-shot run; a
     watcher that builds again and again must not, or every graph would stay)."""
+    if o.log_format == "text" and not o.events:
+        return _build(o, result, freeze, summary_line)
+    from ..run.stream import event_stream
+
+    with event_stream(o) as stream:  # (its last line, run_finished, says how the build ended)
+        return _build(o, result, freeze, summary_line, stream)
+
+
+def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool, stream=None) -> Build:
     from ..decide.hashing import Hasher
     from ..decide.rebuild import Rebuilder
     from ..decide.state import State
@@ -97,7 +108,7 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
         if lock is not None:
             clear_scratch()
         state = State(".flow", readonly=o.dry_run)
-        reporter = Reporter(quiet=o.quiet, printshellcmds=o.printshellcmds, explain=o.explain)
+        reporter = Reporter(quiet=o.quiet or o.log_format == "json", printshellcmds=o.printshellcmds, explain=o.explain)
         if lock is not None and lock.stopped_text():
             reporter.note(lock.stopped_text())
         for w in state.warnings:
@@ -115,6 +126,8 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
         options = Options(cores=cores, resources=o.resources, keep_going=o.keep_going,
                           dry_run=o.dry_run, notemp=o.notemp, touch=o.touch)
         events = Observers(reporter)  # (a run history, an event stream: further observers)
+        if stream is not None:
+            events.add(stream.in_run(lock))
         outputs = Outputs(dag, state, hasher, preparer, executor, events)
         plan = Plan(dag, target_paths, dry_run=o.dry_run, release_temps=not o.notemp)
         scheduler = Scheduler(plan, rebuilder, preparer, outputs, executor, events, options)

@@ -72,6 +72,12 @@ def build_flags(fn: Callable) -> Callable:
         click.option("--notemp", is_flag=True, help="Keep temp() outputs."),
         click.option("-p", "--printshellcmds", is_flag=True, help="Print shell commands."),
         click.option("-q", "--quiet", is_flag=True, help="Print only errors and the summary."),
+        click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                     help="json: one JSON object a line per event on stdout, for other tools (docs/events.md); "
+                          "the terminal shows only errors and the summary."),
+        click.option("--events", metavar="FILE",
+                     help="Append the run's events as JSON lines to FILE (- for stdout); the terminal "
+                          "output stays as it is."),
     ]):
         fn = option(fn)
     return fn
