@@ -231,6 +231,33 @@ def test_a_run_block_is_named_with_where_it_is_written(project):
     assert job["command"] is not None and "run" in job["command"]
 
 
+def _forget_commands(project):
+    """The store as an older flow left it: no job's command recorded."""
+    db = sqlite3.connect(project.root / ".flow/state.db")
+    try:
+        if any(column[1] == "command" for column in db.execute("PRAGMA table_info(jobs)")):
+            db.execute("UPDATE jobs SET command = NULL")
+            db.commit()
+    finally:
+        db.close()
+
+
+def test_a_command_not_recorded_is_worked_out_from_the_flowfile(project):
+    _built(project)
+    _forget_commands(project)
+    commands = {j["id"]: j["command"] for j in _lineage_json(project, "out/final.txt")["jobs"]}
+    assert commands["count[s=b]"] == "cat data/b.csv data/notes.txt | wc -l > out/b.txt"
+
+
+def test_a_job_no_longer_in_the_flowfile_shows_no_command(project):
+    _built(project)
+    _forget_commands(project)
+    project.flowfile(PIPELINE.replace('output: "out/{s}.txt"', 'output: "counts/{s}.txt"'))
+    commands = {j["id"]: j["command"] for j in _lineage_json(project, "out/final.txt")["jobs"]}
+    assert commands["count[s=a]"] is None  # (no rule makes out/a.txt now)
+    assert commands["merge"] == "cat out/a.txt out/b.txt > out/final.txt"  # (still in the graph)
+
+
 def test_a_name_with_a_control_character_is_escaped_in_text(project):
     project.write("in\x1b[2J.txt", "x\n")
     project.flowfile("""\
