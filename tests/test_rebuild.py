@@ -11,6 +11,7 @@ import time
 import pytest
 from flow.engine.decide.hashing import Hasher
 from flow.engine.decide.rebuild import Rebuilder
+from flow.engine.decide.schema import AttemptRecord
 from flow.engine.decide.state import State
 from flow.engine.graph.dag import DAG
 from flow.engine.graph.job import Job
@@ -48,8 +49,8 @@ class World:
         key, parts = self.rebuilder.key(self.job, recorded_hashes=False)
         outputs = [(out, self.hasher.digest(out), False) for out in self.job.outputs]
         now = time.time()
-        self.state.record_job(self.job.id, self.job.rule.name, self.job.wildcards, key, parts, outputs,
-                              self.hasher.take_learned(), now, now)
+        attempt = AttemptRecord(self.job.id, self.job.rule.name, self.job.wildcards, now, now, 0)
+        self.state.record_job(attempt, key, parts, outputs, self.hasher.take_learned())
 
     def close(self) -> None:
         self.state.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -104,6 +105,7 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         gc.enable()
     cores = o.cores or os.cpu_count() or 1
     lock = None if o.dry_run else RunLock(".flow").acquire()
+    log = None
     try:
         if lock is not None:
             clear_scratch()
@@ -128,7 +130,9 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         events = Observers(reporter)  # (a run history, an event stream: further observers)
         if stream is not None:
             events.add(stream.in_run(lock))
+        history, log = record_history(events, state, lock, o, cores)
         outputs = Outputs(dag, state, hasher, preparer, executor, events)
+        outputs.run_id = history.run_id if history is not None else None
         plan = Plan(dag, target_paths, dry_run=o.dry_run, release_temps=not o.notemp)
         scheduler = Scheduler(plan, rebuilder, preparer, outputs, executor, events, options)
         stopped = True
@@ -146,10 +150,33 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         if summary_line:
             took = time.monotonic() - started
             reporter.summary(summary_text(summary, took, dry_run=o.dry_run, touch=o.touch))
+            if log is not None:
+                log.summary(summary_text(summary, took, touch=o.touch))
     finally:
+        if log is not None:
+            log.out.close()
         if lock is not None:
             lock.release()
     return result
+
+
+def record_history(events, state, lock, o: RunOptions, cores: int):
+    """A real run is recorded in the history (``run.history``), and its
+    console output copied to its log: the recorder and the log's reporter,
+    both observers of the run (None for a dry run)."""
+    from ..run.history import RunRecorder
+    from .report import Reporter
+
+    if lock is None:
+        return None, None
+    history = RunRecorder(state, lock.run_id, ["flow", *sys.argv[1:]], o.targets, cores)
+    events.add(history)
+    stream = history.open_log()
+    if stream is None:
+        return history, None
+    log = Reporter(printshellcmds=True, stream=stream, plan_stream=stream, live=False)
+    events.add(log)
+    return history, log
 
 
 def check_rule_names(wf, flag: str, names) -> None:

@@ -99,9 +99,10 @@ class Reporter:
     """The terminal observer of a run (``events.RunObserver``)."""
 
     def __init__(self, quiet: bool = False, printshellcmds: bool = False,
-                 stream: TextIO | None = None, live: bool | None = None, explain: bool = False):
+                 stream: TextIO | None = None, live: bool | None = None, explain: bool = False,
+                 plan_stream: TextIO | None = None):
         self.out = stream or sys.stderr
-        self.plan_out = sys.stdout
+        self.plan_out = plan_stream or sys.stdout
         self.quiet = quiet
         self.printshellcmds = printshellcmds
         self.explain = explain  # a dry run lists every file behind each reason

@@ -81,6 +81,7 @@ class Hasher:
         self.memo: dict[str, str | None] = {}
         self.learned: dict[str, FileStat] = {}
         self.racy: set[str] = set()  # hashed too soon after a change: to hash again in settle()
+        self.tree_sizes: dict[str, int] = {}  # directory -> the sizes of its files, when last hashed
 
     def digest(self, path: str) -> str | None:
         """The content hash of a file or directory; None if it does not exist.
@@ -104,6 +105,20 @@ class Hasher:
     def forget(self, path: str) -> None:
         """Drop what is known of ``path`` in this run (a job just rewrote it)."""
         self.memo.pop(path, None)
+
+    def size(self, path: str) -> int | None:
+        """The size of a file, or of the files in a directory, as of when it
+        was hashed in this run (a stat where it was not); None if missing."""
+        rec = self.cache.get(path)
+        if rec is not None and path in self.memo:
+            return rec[0]
+        if path in self.tree_sizes and path in self.memo:
+            return self.tree_sizes[path]
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return self.tree_sizes.get(path) if stat.S_ISDIR(st.st_mode) else st.st_size
 
     def take_learned(self) -> dict[str, FileStat]:
         learned, self.learned = self.learned, {}
@@ -152,14 +167,19 @@ class Hasher:
 
     def _tree(self, path: str) -> str:
         h = xxhash.xxh3_128(b"tree\0")
+        total = 0
         for dirpath, dirnames, filenames in os.walk(path):
             dirnames.sort()
             rel = os.path.relpath(dirpath, path)
             if not filenames and not dirnames:
                 h.update(f"d {rel}\0".encode())
             for name in sorted(filenames):
-                digest = self._member(os.path.join(dirpath, name))
+                member = os.path.join(dirpath, name)
+                digest = self._member(member)
                 h.update(f"f {os.path.join(rel, name)}\0{digest}\0".encode())
+                entry = self.cache.get(member)
+                total += entry[0] if entry is not None else 0
+        self.tree_sizes[path] = total
         return h.hexdigest()
 
     def _member(self, path: str) -> str:

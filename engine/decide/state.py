@@ -11,8 +11,14 @@ count as out of date. Tables:
   ctime_ns was added have none: they vouch for no file, which is read again);
 - ``outputs``: per output path, the job that made it, that job's key and the
   output's hash when made; the verifying trace of the rebuilder;
-- ``jobs``: per job, its key and the parts of the key, to explain reruns;
-- ``attempts``: one row per job run (rule, wildcards, start, end, status).
+- ``jobs``: per job, its key and the parts of the key, to explain reruns,
+  and its command as ``-p`` shows it (for ``flow lineage``);
+- ``attempts``: one row per job run: rule, wildcards, start, end, status,
+  and what it used (``AttemptRecord``), written with the job's outputs;
+- ``runs``: one row per ``flow run`` (``run.history`` writes and prunes it).
+
+Columns added since a store was first written are added to it when it is
+opened (``_COLUMNS``); an older flow reading a newer store ignores them.
 
 Beside it, ``.flow/.gitignore`` keeps the directory out of git and, as it
 outlives a deleted store, tells a store gone missing (said, as a damaged one
@@ -30,8 +36,20 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ..errors import UserError
+from .schema import (
+    ATTEMPT_COLUMNS,
+    INDEXES,
+    PLACES,
+    SCHEMA,
+    SCHEMA_VERSION,
+    AttemptRecord,
+    add_columns,
+    db_name,
+    has_ctime,
+    name_of,
+    shown,
+)
 
-SCHEMA_VERSION = 1
 _MARK = ".gitignore"
 _MARK_TEXT = "# flow's state (flow made this file)\n*\n"
 _STARTS_EMPTY = ("flow starts with an empty state: existing outputs count as not made by flow "
@@ -41,20 +59,6 @@ _STARTS_EMPTY = ("flow starts with an empty state: existing outputs count as not
 SQLITE_IOERR = 10
 SQLITE_FULL = 13
 NEARLY_FULL = 1 << 20
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS files (
-    path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, inode INTEGER, hash TEXT, ctime_ns INTEGER);
-CREATE TABLE IF NOT EXISTS outputs (
-    path TEXT PRIMARY KEY, job TEXT NOT NULL, key TEXT NOT NULL, hash TEXT, temp INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY, rule TEXT NOT NULL, key TEXT NOT NULL, parts TEXT NOT NULL, finished REAL);
-CREATE TABLE IF NOT EXISTS attempts (
-    id INTEGER PRIMARY KEY, job TEXT NOT NULL, rule TEXT NOT NULL, wildcards TEXT NOT NULL,
-    started REAL NOT NULL, ended REAL NOT NULL, status INTEGER NOT NULL);
-"""
-
 
 class OutputRecord(NamedTuple):  # (a tuple: 100,000 of them load in a blink)
     job: str
@@ -115,7 +119,7 @@ class State:
                 self.warn(f"{self.path} is damaged ({e}); `flow run` will move it aside "
                           "and rebuild the outputs it cannot vouch for.")
         db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        db.executescript(_SCHEMA)
+        db.executescript(SCHEMA)
         return db
 
     def _open(self) -> sqlite3.Connection:
@@ -193,9 +197,9 @@ class State:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA wal_autocheckpoint=20000")  # fewer checkpoints (each one syncs the disk)
-        db.executescript(_SCHEMA)
-        if not _has_ctime(db):  # a store written before ctime_ns: its rows stay, unused
-            db.execute("ALTER TABLE files ADD COLUMN ctime_ns INTEGER")
+        db.executescript(SCHEMA)
+        add_columns(db)  # (a store written before ctime_ns keeps its stat rows, unused)
+        db.executescript(INDEXES)
         if db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() is None:
             db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         return self._load(db)
@@ -209,13 +213,13 @@ class State:
                 f"{self.path} was written by a newer flow (state version {row[0]}, this flow knows {SCHEMA_VERSION})",
                 "Upgrade flow, or remove .flow/ to start over (outputs will count as not made by flow).",
             )
-        self.files = {} if not _has_ctime(db) else {  # (a dry run's view of an older store)
-            p if type(p) is str else _name(p): (s, m, (i, c), h)
+        self.files = {} if not has_ctime(db) else {  # (a dry run's view of an older store)
+            p if type(p) is str else name_of(p): (s, m, (i, c), h)
             for p, s, m, i, c, h in db.execute(
                 "SELECT path, size, mtime_ns, inode, ctime_ns, hash FROM files WHERE ctime_ns IS NOT NULL")
         }
         self.outputs = {
-            p if type(p) is str else _name(p): OutputRecord(j if type(j) is str else _name(j), k, h, t == 1)
+            p if type(p) is str else name_of(p): OutputRecord(j if type(j) is str else name_of(j), k, h, t == 1)
             for p, j, k, h, t in db.execute("SELECT path, job, key, hash, temp FROM outputs")
         }
         return db
@@ -225,7 +229,7 @@ class State:
     def job_parts(self, job_id: str) -> dict | None:
         """The parts of the key the job last ran with, to say why it runs again."""
         try:
-            row = self.db.execute("SELECT parts FROM jobs WHERE id=?", (_db(job_id),)).fetchone()
+            row = self.db.execute("SELECT parts FROM jobs WHERE id=?", (db_name(job_id),)).fetchone()
         except sqlite3.OperationalError as e:
             raise UserError(f"cannot read {self.path}: {e}") from None
         except sqlite3.DatabaseError as e:
@@ -237,49 +241,37 @@ class State:
 
     # writes -------------------------------------------------------------------
 
-    def record_job(
-        self,
-        job_id: str,
-        rule: str,
-        wildcards: dict[str, str],
-        key: str,
-        parts: dict,
-        outputs: list[tuple[str, str | None, bool]],
-        stats: dict[str, FileStat],
-        started: float,
-        ended: float,
-    ) -> None:
-        """Record a finished job in one transaction."""
+    def record_job(self, attempt: AttemptRecord, key: str, parts: dict,
+                   outputs: list[tuple[str, str | None, bool]], stats: dict[str, FileStat],
+                   command: str | None = None, ran: bool = True) -> None:
+        """Record a finished job in one transaction: its outputs, its key and
+        (unless it did not run: ``--touch``) its attempt."""
         if self.readonly:
             return
+        job_id = attempt.job
 
         def write(db: sqlite3.Connection) -> None:
             db.executemany(
                 "INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)",
-                [(_db(p), _db(job_id), key, h, int(t)) for p, h, t in outputs],
+                [(db_name(p), db_name(job_id), key, h, int(t)) for p, h, t in outputs],
             )
             db.execute(
-                "INSERT OR REPLACE INTO jobs (id, rule, key, parts, finished) VALUES (?,?,?,?,?)",
-                (_db(job_id), rule, key, json.dumps(parts), ended),
+                "INSERT OR REPLACE INTO jobs (id, rule, key, parts, finished, command) VALUES (?,?,?,?,?,?)",
+                (db_name(job_id), attempt.rule, key, json.dumps(parts), attempt.ended, shown(command)),
             )
-            db.execute(
-                "INSERT INTO attempts (job, rule, wildcards, started, ended, status) VALUES (?,?,?,?,?,0)",
-                (_db(job_id), rule, json.dumps(wildcards), started, ended),
-            )
+            if ran:
+                db.execute(f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({PLACES})", attempt.row())
             self._write_stats(db, stats)
 
         self._write(write)
         for p, h, t in outputs:
             self.outputs[p] = OutputRecord(job_id, key, h, t)
 
-    def record_failure(self, job_id: str, rule: str, wildcards: dict[str, str],
-                       started: float, ended: float, status: int) -> None:
+    def record_failure(self, attempt: AttemptRecord) -> None:
         if self.readonly:
             return
-        self._write(lambda db: db.execute(
-            "INSERT INTO attempts (job, rule, wildcards, started, ended, status) VALUES (?,?,?,?,?,?)",
-            (_db(job_id), rule, json.dumps(wildcards), started, ended, status),
-        ))
+        self._write(lambda db: db.execute(f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({PLACES})",
+                                          attempt.row()))
 
     def finished_since(self, when: float) -> int:
         """How many job attempts succeeded since ``when`` (a run's start)."""
@@ -297,8 +289,8 @@ class State:
             return
 
         def write(db: sqlite3.Connection) -> None:
-            db.executemany("DELETE FROM outputs WHERE path=?", [(_db(p),) for p in paths])
-            db.executemany("DELETE FROM files WHERE path=?", [(_db(p),) for p in paths])
+            db.executemany("DELETE FROM outputs WHERE path=?", [(db_name(p),) for p in paths])
+            db.executemany("DELETE FROM files WHERE path=?", [(db_name(p),) for p in paths])
 
         self._write(write)
         for p in paths:
@@ -308,9 +300,14 @@ class State:
     def _write_stats(self, db: sqlite3.Connection, stats: dict[str, FileStat]) -> None:
         db.executemany(
             "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, ctime_ns, hash) VALUES (?,?,?,?,?,?)",
-            [(_db(p), size, mtime, inode, ctime, h) for p, (size, mtime, (inode, ctime), h) in stats.items()],
+            [(db_name(p), size, mtime, inode, ctime, h) for p, (size, mtime, (inode, ctime), h) in stats.items()],
         )
         self.files.update(stats)
+
+    def transaction(self, write: Callable[[sqlite3.Connection], object]) -> None:
+        """Run ``write`` in one transaction (for the run history's rows)."""
+        if not self.readonly:
+            self._write(write)
 
     def _write(self, write: Callable[[sqlite3.Connection], object]) -> None:
         """Run ``write`` in one transaction: all of it is recorded or none.
@@ -356,7 +353,7 @@ class State:
             self._commit(lambda db: (
                 self._write_stats(db, dict(files)),
                 db.executemany("INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)",
-                               [(_db(p), _db(r.job), r.key, r.hash, int(r.temp)) for p, r in outputs.items()]),
+                               [(db_name(p), db_name(r.job), r.key, r.hash, int(r.temp)) for p, r in outputs.items()]),
             ))
         except sqlite3.Error as e:
             raise UserError(f"{self.path} proved damaged ({error}) and a fresh store cannot be written: {e}",
@@ -374,22 +371,3 @@ def _free_bytes(directory: str) -> int | None:
     except OSError:
         return None
     return st.f_bavail * st.f_frsize
-
-
-def _has_ctime(db: sqlite3.Connection) -> bool:
-    """Whether the stat cache has ctime_ns (a store of an older flow has not)."""
-    return any(column[1] == "ctime_ns" for column in db.execute("PRAGMA table_info(files)"))
-
-
-def _db(name: str) -> str | bytes:
-    """A path or job id as SQLite can store it: text, or, for a file name
-    that is not UTF-8 (Python keeps its bytes as surrogates), those bytes."""
-    try:
-        name.encode("utf-8")
-        return name
-    except UnicodeEncodeError:
-        return os.fsencode(name)
-
-
-def _name(value: str | bytes) -> str:
-    return value if isinstance(value, str) else os.fsdecode(value)

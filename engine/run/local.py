@@ -269,13 +269,14 @@ class _Worker:
         threading.Thread(target=self._read, daemon=True).start()
 
     def send(self, task: Task, measure: bool = False) -> None:
-        """Send a job; with ``measure``, it says what it used, and its memory
-        (the worker's process group: the worker and what the job starts) is
-        sampled while it runs."""
+        """Send a job; it says what it used (for the run history: a few system
+        calls). With ``measure`` (a ``benchmark:``), its memory (the worker's
+        process group: the worker and what the job starts) is also sampled
+        while it runs."""
         self.job_id = task.job_id
         if measure:
             self.sampler.start(task.job_id, self.proc.pid)
-        write_message(self.wfd, (task.job_id, task.kind, task.payload, task.ctx, measure))
+        write_message(self.wfd, (task.job_id, task.kind, task.payload, task.ctx, True))
 
     def send_warm(self, kinds: set[str]) -> None:
         write_message(self.wfd, (None, "warm", sorted(kinds), None, False))  # no answer comes

@@ -130,6 +130,10 @@ class RunLock:
         finally:
             os.close(fd)
 
+    def holder_run(self) -> str | None:
+        """The id of the run holding the lock now, or None (without taking it)."""
+        return self._holder()[1] if self.running() is not None else None
+
     def wait_until_free(self, poll: float = 0.2) -> None:
         """Return once no run holds the lock (without taking it)."""
         while True:

@@ -20,11 +20,13 @@ import stat
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flow.rules import contracts
 from flow.rules.base import temp_beside
 
 from ..decide.hashing import Hasher
+from ..decide.schema import AttemptRecord
 from ..decide.state import State
 from ..errors import UserError
 from ..graph.dag import DAG
@@ -35,6 +37,9 @@ from .files import make_readonly, remove_empty_parents, remove_output
 from .prepare import Preparer
 from .processes import TAIL_BYTES, Usage, tail_text
 
+if TYPE_CHECKING:
+    from ..decide.rebuild import Reason
+
 
 @dataclass
 class Attempt:
@@ -44,6 +49,8 @@ class Attempt:
     key: str
     parts: dict
     started: float  # time.time() when it started
+    reason: Reason | None = None  # why it runs
+    number: int = 1  # the how-manieth attempt of the job in this run
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class Outcome:
     error: str | None = None  # why the attempt failed
     status: int = 1  # recorded with the failed attempt
     retry: bool = True  # worth another attempt (a broken contract is not: the same outputs break it again)
+    usage: Usage | None = None  # what the failed attempt used, as far as it was measured
 
     @property
     def checking(self) -> bool:
@@ -75,6 +83,7 @@ class Outputs:
         self.preparer = preparer
         self.executor = executor
         self.events = events
+        self.run_id: str | None = None  # the run the attempts recorded belong to (``history``)
         self.checking: dict[str, tuple[float, Completion]] = {}  # job id -> when it ended, how
 
     # before a run ----------------------------------------------------------------
@@ -129,10 +138,10 @@ class Outputs:
             ended, c = checked
             return self._record(a, ended, c, retry=False)
         if not c.ok:
-            return Outcome(False, self._failure_text(a, c), status=c.returncode or 1)
+            return Outcome(False, self._failure_text(a, c), status=c.returncode or 1, usage=c.usage)
         problem = touch_flags(a.job)
         if problem is not None:
-            return Outcome(False, problem, c.returncode or 1)
+            return Outcome(False, problem, c.returncode or 1, usage=c.usage)
         if a.job.rule.schema and self._submit_check(a.job, c):
             return CHECKING
         return self._record(a, time.time(), c, retry=True)
@@ -177,8 +186,10 @@ class Outputs:
             outputs += self._logs(job)
         except OSError as e:
             return Outcome(False, f"cannot write or read its log {e.filename}: {e.strerror}", c.returncode or 1, retry)
-        self.state.record_job(job.id, job.rule.name, job.wildcards, a.key, a.parts, outputs,
-                              hasher.take_learned(), a.started, ended)
+        record = self.attempt_record(a, ended, 0, c.usage, sum(hasher.size(p) or 0 for p, _, _ in outputs))
+        prepared = self.preparer.prepared(job)
+        self.state.record_job(record, a.key, a.parts, outputs, hasher.take_learned(),
+                              prepared.display if prepared is not None else None)
         try:
             self._after_recorded(job)
         except OSError as e:
@@ -212,8 +223,8 @@ class Outputs:
         outputs = [(out, hasher.digest(out), "temp" in job.output_flags(i)) for i, out in enumerate(job.outputs)]
         outputs += self._logs(job)  # (as after a run: else the missing logs would make it run)
         now = time.time()
-        self.state.record_job(job.id, job.rule.name, job.wildcards, key, parts, outputs,
-                              hasher.take_learned(), now, now)
+        record = AttemptRecord(job.id, job.rule.name, job.wildcards, now, now, 0, self.run_id)
+        self.state.record_job(record, key, parts, outputs, hasher.take_learned(), ran=False)
 
     # failures ----------------------------------------------------------------------
 
@@ -226,11 +237,20 @@ class Outputs:
             error += f"\ncommand: {prepared.display}"
         return error + _last_words(a, c)
 
-    def discard(self, a: Attempt, status: int) -> None:
+    def discard(self, a: Attempt, outcome: Outcome) -> None:
         """A failed attempt: remove what it wrote, and record that it failed."""
-        job = a.job
-        self.remove(job)
-        self.state.record_failure(job.id, job.rule.name, job.wildcards, a.started, time.time(), status)
+        self.remove(a.job)
+        self.state.record_failure(self.attempt_record(a, time.time(), outcome.status, outcome.usage, None))
+
+    def attempt_record(self, a: Attempt, ended: float, status: int, usage: Usage | None,
+                       bytes_out: int | None) -> AttemptRecord:
+        """What the history keeps of an attempt: when, how it ended, why it ran,
+        and what it used (its inputs' sizes are known: they were hashed)."""
+        job, size = a.job, self.hasher.size
+        return AttemptRecord(
+            job.id, job.rule.name, job.wildcards, a.started, ended, status, self.run_id, a.number,
+            usage.cpu_seconds if usage else None, usage.max_rss_kb if usage else None,
+            sum(size(p) or 0 for p in job.inputs), bytes_out, str(a.reason) if a.reason is not None else None)
 
     def remove(self, job: Job) -> None:
         """Remove what a job that did not finish wrote (it was stopped)."""

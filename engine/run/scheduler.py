@@ -48,9 +48,7 @@ class Options:
 
 @dataclass
 class Running(Attempt):
-    reason: Reason | None = None
     deadline: float | None = None  # time.monotonic() past which it is stopped (runtime=)
-    number: int = 1  # the how-manieth attempt
     threads: int = 1
 
 
@@ -64,6 +62,7 @@ class Summary:
     would_run: list[tuple[Job, Reason]] = field(default_factory=list)
     undetermined: list[Job] = field(default_factory=list)
     seconds: float = 0.0
+    interrupted: int | None = None  # the signal that stopped the run
 
 
 class Scheduler:
@@ -98,7 +97,7 @@ class Scheduler:
             if self.plan.unexpanded:  # checkpoints that did not run: no new consumer can appear now
                 self._delete(self.plan.expanded(None))
         except (KeyboardInterrupt, Terminated) as e:
-            interrupted = e.signum if isinstance(e, Terminated) else 2
+            interrupted = self.summary.interrupted = e.signum if isinstance(e, Terminated) else 2
             self._stop_running()
         finally:
             self.outputs.close()
@@ -261,8 +260,8 @@ class Scheduler:
         number = self.attempts[job.id] = self.attempts.get(job.id, 0) + 1
         runtime = job.resources.get("runtime")
         threads = self._threads(job)
-        self.running[job.id] = Running(job, entry.key, entry.parts, time.time(), entry.reason,
-                                       time.monotonic() + runtime * 60 if runtime else None, number, threads)
+        self.running[job.id] = Running(job, entry.key, entry.parts, time.time(), entry.reason, number,
+                                       time.monotonic() + runtime * 60 if runtime else None, threads)
         self.plan.start(job)
         self.free_threads -= threads
         for name in self.opt.resources:
@@ -301,7 +300,7 @@ class Scheduler:
     def _fail(self, r: Running, outcome: Outcome) -> None:
         """A job attempt failed: remove what it wrote, record the attempt, retry or stop."""
         job = r.job
-        self.outputs.discard(r, outcome.status)
+        self.outputs.discard(r, outcome)
         if outcome.retry and r.number <= job.rule.retries and not self.stopping:
             if job.rule.per_job_numbers:
                 set_threads_and_resources(job, attempt=r.number + 1)

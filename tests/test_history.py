@@ -1,0 +1,398 @@
+"""The run history: what every job attempt and every run records in
+``.flow/state.db``, the console log kept under ``.flow/logs/``, pruning,
+and reading it back (``run.records``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import time
+
+import pytest
+from conftest import Project
+from flow.engine.errors import UserError
+from flow.engine.run.records import Records, parse_since, percentile
+
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    return Project(tmp_path)
+
+
+def attempts(p: Project) -> list[dict]:
+    db = sqlite3.connect(p.root / ".flow/state.db")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM attempts ORDER BY id")]
+    finally:
+        db.close()
+
+
+def runs(p: Project) -> list[dict]:
+    db = sqlite3.connect(p.root / ".flow/state.db")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT rowid AS number, * FROM runs ORDER BY rowid")]
+    finally:
+        db.close()
+
+
+# what an attempt records ---------------------------------------------------------------
+
+
+def test_a_job_that_sleeps_half_a_second_records_about_half_a_second(project):
+    project.flowfile("""
+        rule nap:
+            output: "nap.txt"
+            shell: "sleep 0.5; echo done > {output}"
+    """)
+    project.run()
+    (a,) = attempts(project)
+    assert 0.45 <= a["ended"] - a["started"] < 3.0
+    assert a["status"] == 0 and a["attempt"] == 1
+
+
+def test_a_shell_job_that_allocates_200_mb_records_at_least_that_peak(project):
+    project.flowfile("""
+        rule big:
+            output: "big.txt"
+            shell: "python3 -c 'x = bytearray(200 * 1024 * 1024); open(\\"{output}\\", \\"w\\").write(\\"ok\\")'"
+    """)
+    project.run()
+    (a,) = attempts(project)
+    assert a["rss_kb"] * 1024 >= 200 * MB
+    assert a["cpu"] is not None and a["cpu"] > 0
+
+
+def test_a_run_block_that_allocates_200_mb_records_at_least_that_peak(project):
+    project.flowfile("""
+        rule big:
+            output: "big.txt"
+            run:
+                x = bytearray(200 * 1024 * 1024)
+                open(output[0], "w").write("ok")
+    """)
+    project.run()
+    (a,) = attempts(project)
+    assert a["rss_kb"] * 1024 >= 200 * MB
+
+
+def test_bytes_in_and_out_are_the_sizes_of_the_inputs_and_outputs(project):
+    project.write("a.txt", "x" * 1000)
+    project.write("b.txt", "y" * 234)
+    project.flowfile("""
+        rule cat:
+            input: "a.txt", "b.txt"
+            output: "ab.txt", "twice.txt"
+            shell: "cat {input} > {output[0]}; cat {input} {input} > {output[1]}"
+    """)
+    project.run()
+    (a,) = attempts(project)
+    assert a["bytes_in"] == 1234
+    assert a["bytes_out"] == 1234 + 2468
+
+
+def test_a_directory_output_counts_the_bytes_of_its_files(project):
+    project.flowfile("""
+        rule parts:
+            output: directory("parts")
+            shell: "mkdir -p parts/sub; printf 12345 > parts/a; printf 123 > parts/sub/b"
+    """)
+    project.run()
+    (a,) = attempts(project)
+    assert a["bytes_out"] == 8
+
+
+def test_the_reason_a_job_ran_is_recorded(project):
+    project.write("in.txt", "1")
+    project.flowfile("""
+        rule copy:
+            input: "in.txt"
+            output: "out.txt"
+            shell: "cp {input} {output}"
+    """)
+    project.run()
+    project.write("in.txt", "2")
+    project.run()
+    first, second = attempts(project)
+    assert first["reason"] == "output out.txt is missing"
+    assert "in.txt" in second["reason"]
+
+
+def test_a_retried_job_records_each_attempt_with_its_number_and_status(project):
+    project.flowfile("""
+        rule flaky:
+            output: "out.txt"
+            retries: 1
+            shell: "if [ -e tried ]; then echo ok > {output}; else touch tried; exit 3; fi"
+    """)
+    project.run()
+    first, second = attempts(project)
+    assert (first["attempt"], first["status"]) == (1, 3)
+    assert (second["attempt"], second["status"]) == (2, 0)
+    assert first["run"] == second["run"] == runs(project)[0]["id"]
+
+
+def test_a_touched_job_records_no_attempt(project):
+    project.write("out.txt", "made by hand")
+    project.flowfile("""
+        rule make:
+            output: "out.txt"
+            shell: "echo x > {output}"
+    """)
+    project.run("--touch")
+    assert attempts(project) == []
+
+
+# what a run records ------------------------------------------------------------------
+
+
+def test_a_run_records_its_command_targets_counts_and_outcome(project):
+    project.flowfile("""
+        rule all:
+            input: "a.txt", "b.txt"
+        rule make:
+            output: "{name}.txt"
+            shell: "echo {wildcards.name} > {output}"
+    """)
+    project.run("all", "-j", "2")
+    project.run("all")
+    first, second = runs(project)
+    assert json.loads(first["command"]) == ["flow", "run", "all", "-j", "2"]
+    assert json.loads(first["targets"]) == ["all"]
+    assert (first["total"], first["ran"], first["failed"], first["up_to_date"]) == (2, 2, 0, 0)
+    assert first["outcome"] == "ok" and first["cores"] == 2
+    assert first["ended"] >= first["started"]
+    assert (second["ran"], second["up_to_date"]) == (0, 2)
+    assert second["number"] == first["number"] + 1
+
+
+def test_a_run_with_a_failed_job_records_the_outcome_failed(project):
+    project.flowfile("""
+        rule bad:
+            output: "out.txt"
+            shell: "exit 1"
+    """)
+    assert project.flow("run").returncode == 1
+    (run,) = runs(project)
+    assert (run["outcome"], run["failed"]) == ("failed", 1)
+    (a,) = attempts(project)
+    assert a["status"] == 1
+
+
+def test_an_interrupted_run_records_the_outcome_interrupted(project):
+    project.flowfile("""
+        rule slow:
+            output: "out.txt"
+            shell: "sleep 30; touch {output}"
+    """)
+    proc = project.start("run")
+    _wait_for_attempt_start(project)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    (run,) = runs(project)
+    assert run["outcome"] == "interrupted"
+
+
+def test_a_run_killed_with_sigkill_reads_back_as_killed(project):
+    project.flowfile("""
+        rule slow:
+            output: "out.txt"
+            shell: "sleep 30; touch {output}"
+    """)
+    proc = project.start("run")
+    _wait_for_attempt_start(project)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    (run,) = runs(project)
+    assert run["outcome"] == "running"  # its row was never completed
+    records = Records.open(str(project.root / ".flow"))
+    assert records.runs()[0].outcome == "killed"
+
+
+def _wait_for_attempt_start(p: Project) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if (p.root / "flow.err").exists() and "run   slow" in (p.root / "flow.err").read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError("the job did not start")
+
+
+def test_a_run_keeps_its_console_output_in_a_log_under_dot_flow(project):
+    project.flowfile("""
+        rule make:
+            output: "out.txt"
+            shell: "echo x > {output}"
+    """)
+    project.run()
+    (run,) = runs(project)
+    log = (project.root / ".flow" / run["log"]).read_text()
+    assert "run   make: output out.txt is missing" in log
+    assert "echo x > out.txt" in log  # the commands, as -p prints them
+    assert "done  make" in log
+    assert "flow: 1 job ran" in log
+
+
+def test_a_dry_run_records_no_run(project):
+    project.flowfile("""
+        rule make:
+            output: "out.txt"
+            shell: "echo x > {output}"
+    """)
+    project.run("-n")
+    assert not (project.root / ".flow/state.db").exists() or runs(project) == []
+
+
+# pruning -------------------------------------------------------------------------------
+
+
+def test_history_keeps_the_last_flow_history_runs_runs_with_their_attempts_and_logs(project):
+    project.flowfile("""
+        rule make:
+            output: "out.txt"
+            shell: "date +%N > {output}"
+    """)
+    for _ in range(4):
+        project.run("-F", env={"FLOW_HISTORY_RUNS": "2"})
+    kept = runs(project)
+    assert len(kept) == 2
+    assert {a["run"] for a in attempts(project)} == {r["id"] for r in kept}
+    logs = sorted(os.listdir(project.root / ".flow/logs"))
+    assert logs == sorted(os.path.basename(r["log"]) for r in kept)
+
+
+def test_history_older_than_flow_history_days_is_pruned(project):
+    project.flowfile("""
+        rule make:
+            output: "out.txt"
+            shell: "date +%N > {output}"
+    """)
+    project.run()
+    db = sqlite3.connect(project.root / ".flow/state.db")
+    with db:
+        db.execute("UPDATE runs SET started = started - 10 * 86400")
+        db.execute("UPDATE attempts SET started = started - 10 * 86400, ended = ended - 10 * 86400")
+    db.close()
+    project.run("-F", env={"FLOW_HISTORY_DAYS": "5"})
+    assert len(runs(project)) == 1
+    assert len(attempts(project)) == 1
+
+
+def test_a_history_limit_that_is_not_a_positive_number_is_refused(project):
+    project.flowfile("""
+        rule make:
+            output: "out.txt"
+            shell: "echo x > {output}"
+    """)
+    r = project.flow("run", env={"FLOW_HISTORY_RUNS": "lots"})
+    assert r.returncode == 2
+    assert "FLOW_HISTORY_RUNS=lots" in r.stderr and "positive number" in r.stderr
+    assert not project.exists("out.txt")
+
+
+def test_a_store_of_an_older_flow_gains_the_history_columns(project):
+    project.flowfile("""
+        rule make:
+            output: "out.txt"
+            shell: "echo x > {output}"
+    """)
+    (project.root / ".flow").mkdir()
+    db = sqlite3.connect(project.root / ".flow/state.db")
+    db.executescript("""
+        CREATE TABLE attempts (id INTEGER PRIMARY KEY, job TEXT NOT NULL, rule TEXT NOT NULL,
+            wildcards TEXT NOT NULL, started REAL NOT NULL, ended REAL NOT NULL, status INTEGER NOT NULL);
+    """)
+    now = time.time()
+    db.execute("INSERT INTO attempts (job, rule, wildcards, started, ended, status) VALUES ('old', 'old', '{}', ?, ?, 0)",
+               (now - 60, now - 59))
+    db.commit()
+    db.close()
+    project.run()
+    old, new = attempts(project)
+    assert old["run"] is None and old["job"] == "old"
+    assert new["run"] == runs(project)[0]["id"] and new["cpu"] is not None
+
+
+# reading it back -----------------------------------------------------------------------
+
+
+def test_percentiles_interpolate_between_the_nearest_values():
+    values = [1.0, 2.0, 3.0, 4.0, 10.0]
+    assert percentile(values, 50) == 3.0
+    assert percentile(values, 95) == pytest.approx(4 + 0.8 * 6)  # rank 3.8
+    assert percentile(values, 99) == pytest.approx(4 + 0.96 * 6)
+    assert percentile([7.0], 99) == 7.0
+
+
+def _store(tmp_path) -> Records:
+    from flow.engine.decide.schema import SCHEMA, add_columns
+
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.executescript(SCHEMA)
+    add_columns(db)
+    return Records(db)
+
+
+def _attempt(db, rule, seconds, status=0, run="r1", cpu=None, rss=None, b_in=0, b_out=0, ended=1000.0):
+    db.execute("INSERT INTO attempts (job, rule, wildcards, started, ended, status, run, attempt, cpu, rss_kb, "
+               "bytes_in, bytes_out, reason) VALUES (?,?,'{}',?,?,?,?,1,?,?,?,?,'x')",
+               (rule, rule, ended - seconds, ended, status, run, cpu, rss, b_in, b_out))
+
+
+def test_rule_statistics_match_hand_computed_percentiles(tmp_path):
+    records = _store(tmp_path)
+    for seconds in (1, 2, 3, 4, 10):
+        _attempt(records.db, "fit", seconds, cpu=seconds / 2, rss=100 * seconds, b_in=5, b_out=7)
+    _attempt(records.db, "fit", 99, status=1, cpu=1.0, rss=50)
+    (stats,) = records.rule_stats()
+    assert (stats.runs, stats.failures) == (6, 1)
+    assert stats.p50 == pytest.approx(3.0)
+    assert stats.p95 == pytest.approx(8.8)
+    assert stats.p99 == pytest.approx(9.76)
+    assert stats.max == pytest.approx(10.0)
+    assert stats.mean_cpu == pytest.approx((0.5 + 1 + 1.5 + 2 + 5 + 1) / 6)
+    assert stats.peak_rss_kb == 1000
+    assert (stats.bytes_in, stats.bytes_out) == (25, 35)
+
+
+def test_rule_statistics_since_a_time_leave_out_older_attempts(tmp_path):
+    records = _store(tmp_path)
+    _attempt(records.db, "fit", 5, ended=100.0)
+    _attempt(records.db, "fit", 1, ended=2000.0)
+    (stats,) = records.rule_stats(since=1000.0)
+    assert stats.runs == 1 and stats.max == pytest.approx(1.0)
+
+
+def test_typical_seconds_is_the_median_of_a_rules_successful_attempts(tmp_path):
+    records = _store(tmp_path)
+    for seconds in (1, 2, 30):
+        _attempt(records.db, "fit", seconds)
+    _attempt(records.db, "fit", 500, status=1)
+    assert records.typical_seconds() == {"fit": pytest.approx(2.0)}
+
+
+def test_a_run_is_found_by_number_by_counting_back_or_by_id_prefix(tmp_path):
+    records = _store(tmp_path)
+    for run_id in ("aaaa1111", "bbbb2222", "bbbb3333"):
+        records.db.execute("INSERT INTO runs (id, started, outcome) VALUES (?, 1, 'ok')", (run_id,))
+    assert records.run("1").id == "aaaa1111"
+    assert records.run("last").id == "bbbb3333"
+    assert records.run("-2").id == "bbbb2222"
+    assert records.run("aaaa").id == "aaaa1111"
+    with pytest.raises(UserError, match="2 runs"):
+        records.run("bbbb")
+    with pytest.raises(UserError, match="no such run"):
+        records.run("9")
+
+
+def test_since_reads_spans_and_dates():
+    assert parse_since("90m", now=10_000.0) == 10_000.0 - 5400
+    assert parse_since("2d", now=200_000.0) == 200_000.0 - 172_800
+    assert parse_since("2026-12-01") == time.mktime(time.strptime("2026-12-01", "%Y-%m-%d"))
+    with pytest.raises(UserError, match="--since soon"):
+        parse_since("soon")
