@@ -396,3 +396,119 @@ def test_since_reads_spans_and_dates():
     assert parse_since("2026-12-01") == time.mktime(time.strptime("2026-12-01", "%Y-%m-%d"))
     with pytest.raises(UserError, match="--since soon"):
         parse_since("soon")
+
+
+# flow history and flow stats -------------------------------------------------------------
+
+PAIR = """
+    rule all:
+        input: "a.txt", "b.txt"
+    rule make:
+        output: "{name}.txt"
+        shell: "echo {wildcards.name} > {output}"
+"""
+
+
+def test_flow_history_lists_the_runs_newest_first(project):
+    project.flowfile(PAIR)
+    project.run()
+    project.run()
+    r = project.flow("history")
+    assert r.returncode == 0, r.output
+    header, newest, oldest = r.stdout.splitlines()
+    assert header.split()[:3] == ["RUN", "STARTED", "OUTCOME"]
+    assert newest.split()[0] == "2" and oldest.split()[0] == "1"
+    assert newest.split()[3:7] == ["ok", "0", "0", "2"]  # ran, failed, up to date
+    assert oldest.split()[3:7] == ["ok", "2", "0", "0"]
+
+
+def test_flow_history_json_gives_each_runs_counts_and_outcome(project):
+    project.flowfile(PAIR)
+    project.run("all")
+    (run,) = json.loads(project.flow("history", "--json").stdout)
+    assert (run["run"], run["outcome"], run["ran"], run["targets"]) == (1, "ok", 2, ["all"])
+    assert run["seconds"] >= 0
+
+
+def test_flow_history_of_a_run_lists_its_jobs_and_where_its_log_is(project):
+    project.flowfile(PAIR)
+    project.run()
+    r = project.flow("history", "last")
+    assert r.returncode == 0, r.output
+    assert "make (name=a)" in r.stdout and "make (name=b)" in r.stdout
+    log = next(line.split(": ", 1)[1] for line in r.stdout.splitlines() if line.strip().startswith("log:"))
+    assert (project.root / log).is_file()
+    detail = json.loads(project.flow("history", "1", "--json").stdout)
+    assert sorted(j["label"] for j in detail["jobs"]) == ["make (name=a)", "make (name=b)"]
+    assert all(j["reason"] == f"output {j['wildcards']['name']}.txt is missing" for j in detail["jobs"])
+
+
+def test_flow_history_of_an_unknown_run_exits_2_saying_which_runs_there_are(project):
+    project.flowfile(PAIR)
+    project.run()
+    r = project.flow("history", "7")
+    assert r.returncode == 2
+    assert "run 7: no such run" in r.stderr and "runs 1 to 1" in r.stderr
+
+
+def test_flow_history_before_any_run_says_none_is_recorded(project):
+    project.flowfile(PAIR)
+    r = project.flow("history")
+    assert r.returncode == 0 and "No run is recorded yet" in r.stdout
+
+
+def test_flow_stats_json_matches_percentiles_computed_from_the_attempts(project):
+    project.flowfile("""
+        rule nap:
+            output: "out.txt"
+            shell: "sleep 0.$(( RANDOM % 3 )); echo > {output}"
+    """)
+    for _ in range(4):
+        project.run("-F")
+    (stats,) = json.loads(project.flow("stats", "--json").stdout)
+    durations = sorted(a["ended"] - a["started"] for a in attempts(project))
+    assert stats["rule"] == "nap" and stats["runs"] == 4 and stats["failures"] == 0
+    assert stats["p50"] == pytest.approx((durations[1] + durations[2]) / 2)
+    assert stats["p95"] == pytest.approx(durations[2] + 0.85 * (durations[3] - durations[2]))
+    assert stats["max"] == pytest.approx(durations[3])
+
+
+def test_flow_stats_counts_failures_per_rule(project):
+    project.flowfile("""
+        rule all:
+            input: "good.txt", "bad.txt"
+        rule good:
+            output: "good.txt"
+            shell: "echo > {output}"
+        rule bad:
+            output: "bad.txt"
+            shell: "exit 1"
+    """)
+    project.flow("run", "-k")
+    r = project.flow("stats")
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:]}
+    assert rows["bad"][1:3] == ["1", "1"] and rows["good"][1:3] == ["1", "0"]
+
+
+def test_flow_stats_of_a_misspelt_rule_exits_2_with_a_suggestion(project):
+    project.flowfile(PAIR)
+    project.run()
+    r = project.flow("stats", "mkae")
+    assert r.returncode == 2 and "Did you mean `make`?" in r.stderr
+
+
+def test_flow_stats_since_a_span_leaves_out_older_jobs(project):
+    project.flowfile(PAIR)
+    project.run()
+    db = sqlite3.connect(project.root / ".flow/state.db")
+    with db:
+        db.execute("UPDATE attempts SET started = started - 7200, ended = ended - 7200")
+    db.close()
+    assert "No job is recorded in that time" in project.flow("stats", "--since", "1h").stdout
+    assert json.loads(project.flow("stats", "--since", "3h", "--json").stdout)[0]["runs"] == 2
+
+
+def test_flow_stats_since_something_that_is_not_a_time_exits_2(project):
+    project.flowfile(PAIR)
+    r = project.flow("stats", "--since", "yesterdayish")
+    assert r.returncode == 2 and "--since yesterdayish" in r.stderr

@@ -237,6 +237,56 @@ def clean(dry_run, force, directory, flowfile, config_items, configfiles, _debug
 
 
 @cli.command(context_settings=CONTEXT)
+@click.argument("run", required=False, metavar="[RUN]")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many of the last runs to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for tools.")
+@_common
+def history(run, limit, as_json, directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
+    """The last runs (when, outcome, jobs run, failed and up to date, how long);
+    with RUN (a number from the list, last, -2, or an id), that run's jobs and its log."""
+    from .history import show_run, show_runs
+
+    records = _records(directory, flowfile, config_items, configfiles)
+    if run is None:
+        show_runs(records, limit, as_json, _say)
+    else:
+        show_run(records, run, as_json, _say)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("rule", required=False)
+@click.option("--since", metavar="WHEN", help="Only jobs that ended since WHEN: a span (30m, 12h, 7d) or a date.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for tools.")
+@_common
+def stats(rule, since, as_json, directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
+    """Per rule, from the run history: runs, failures, duration P50/P95/P99 and
+    max, mean CPU, peak memory, bytes read and written."""
+    from ..run.records import parse_since
+    from .history import show_stats
+
+    records = _records(directory, flowfile, config_items, configfiles, rule)
+    show_stats(records, rule, parse_since(since) if since else None, as_json, _say)
+
+
+def _records(directory, flowfile, config_items, configfiles, rule: str | None = None):
+    """The run history of the project here (its Flowfile's workdir: followed);
+    ``rule``, if given, must be one of its rules or in its history."""
+    from ..load.loader import FLOWFILE_NAMES
+    from ..run.records import Records
+    from .build import check_rule_names
+
+    _chdir(directory)
+    wf = None
+    if flowfile or any(os.path.isfile(n) for n in FLOWFILE_NAMES):
+        wf = _load(None, flowfile, config_items, configfiles)  # to follow its workdir:, where its .flow/ is
+    records = Records.open(".flow")
+    if rule is not None and wf is not None and not records.rule_stats(rule):
+        check_rule_names(wf, "flow stats", [rule])
+    return records
+
+
+@cli.command(context_settings=CONTEXT)
 @_common
 def cancel(directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
     """Stop the run in this directory, from another terminal, as Ctrl-C would."""
