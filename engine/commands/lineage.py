@@ -213,7 +213,7 @@ def _job(job: JobEntry) -> str:
     if job.finished is not None:
         text += f", made {_local(job.finished)}"
     if job.command:
-        text += f" · {one_line(job.command)}"
+        text += f" · {one_line(_in_a_line(job.command))}"
     return text
 
 
@@ -283,3 +283,10 @@ def to_json(lineage: Lineage) -> dict:
         } for job in lineage.jobs.values()],
         "sources": [{"path": s.path, "hash": s.hash, "status": s.status} for s in lineage.sources.values()],
     }
+
+
+def _in_a_line(command: str, width: int = 100) -> str:
+    """A command in a tree's line: its whitespace runs as one space (SQL and
+    scripts span lines), cut at ``width`` characters (``--json`` has it whole)."""
+    flat = " ".join(command.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
