@@ -435,3 +435,22 @@ def test_walk_of_a_long_chain_needs_no_recursion(store):
 @pytest.mark.parametrize("wildcards", [{}, {"s": "a"}, {"a": "x,y", "b": "p=q]", "c": "back\\slash"}, {"e": ""}])
 def test_wildcards_are_read_back_from_a_job_id(wildcards):
     assert wildcards_of(job_id("rule", wildcards), "rule") == wildcards
+
+
+def test_a_command_over_several_lines_is_one_line_of_the_tree_and_whole_in_json(project):
+    project.write("in.txt", "1")
+    project.flowfile("""
+        rule two_lines:
+            input: "in.txt"
+            output: "out.txt"
+            shell:
+                \"\"\"
+                cat {input} \\
+                    > {output}
+                \"\"\"
+    """)
+    project.run()
+    text = project.flow("lineage", "out.txt").stdout
+    assert "· cat in.txt > out.txt" in text.splitlines()[0]
+    (job,) = json.loads(project.flow("lineage", "out.txt", "--json").stdout)["jobs"]
+    assert "\n" in job["command"]
