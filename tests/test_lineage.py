@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 from flow.engine.commands.lineage import MAX_INDENT, text_lines
 from flow.engine.decide.hashing import file_digest
-from flow.engine.decide.lineage import CHANGED, MISSING, OK, NotRecorded, Records, wildcards_of
+from flow.engine.decide.lineage import CHANGED, MISSING, OK, JobRecords, NotRecorded, wildcards_of
 from flow.engine.decide.state import State
 from flow.engine.load.model import job_id
 
@@ -319,7 +319,7 @@ class Store:
     def records(self):
         self.db.commit()
         self.db.close()
-        return Records(State(str(self.root / ".flow"), readonly=True))
+        return JobRecords(State(str(self.root / ".flow"), readonly=True))
 
 
 @pytest.fixture

@@ -23,9 +23,9 @@ from ..decide.lineage import (
     FileEntry,
     InputEntry,
     JobEntry,
+    JobRecords,
     Lineage,
     NotRecorded,
-    Records,
 )
 from ..decide.state import State
 from ..errors import UserError
@@ -54,7 +54,7 @@ def show_lineage(name: str, downstream: bool, as_json: bool, workflow, echo: Cal
     # they grow (as it would the job graph: see build.py): a third of the time.
     gc.disable()
     try:
-        lineage = _walk(Records(state), path, name, downstream)
+        lineage = _walk(JobRecords(state), path, name, downstream)
         if workflow is not None:
             jobs = [*lineage.jobs.values(), *([lineage.maker] if lineage.downstream and lineage.maker else [])]
             commands_from_flowfile([j for j in jobs if j.command is None], workflow)
@@ -69,7 +69,7 @@ def show_lineage(name: str, downstream: bool, as_json: bool, workflow, echo: Cal
     warn(summary(lineage))
 
 
-def _walk(records: Records, path: str, name: str, downstream: bool) -> Lineage:
+def _walk(records: JobRecords, path: str, name: str, downstream: bool) -> Lineage:
     try:
         return records.downstream(path) if downstream else records.upstream(path)
     except NotRecorded:

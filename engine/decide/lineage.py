@@ -98,7 +98,7 @@ class NotRecorded(LookupError):
         self.path = path
 
 
-class Records:
+class JobRecords:
     """Flow's records in a store opened read-only, walked from a file."""
 
     def __init__(self, state: State):
