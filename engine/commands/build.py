@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from flow.grammar.errors import did_you_mean
 
+from flow import FlowError
+
 from ..decide.triggers import TRIGGERS
 from ..errors import UserError
 from ..load.resources import ResourceError, normalized
@@ -134,6 +136,10 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         outputs = Outputs(dag, state, hasher, preparer, executor, events)
         outputs.run_id = history.run_id if history is not None else None
         plan = Plan(dag, target_paths, dry_run=o.dry_run, release_temps=not o.notemp)
+        if reporter.draws_bar and not o.dry_run:
+            from ..run.eta import Eta
+
+            reporter.eta = Eta(lambda: plan.jobs.values(), typical_seconds, cores)
         scheduler = Scheduler(plan, rebuilder, preparer, outputs, executor, events, options)
         stopped = True
         try:
@@ -177,6 +183,26 @@ def record_history(events, state, lock, o: RunOptions, cores: int):
     log = Reporter(printshellcmds=True, stream=stream, plan_stream=stream, live=False)
     events.add(log)
     return history, log
+
+
+def typical_seconds() -> dict[str, float]:
+    """What each rule's jobs usually take, from the run history, for the ETA
+    (read once a bar is drawn; none if the history cannot be read: the ETA
+    is a convenience, never a reason to stop)."""
+    import sqlite3
+
+    from ..run.records import Records
+
+    try:
+        records = Records.open(".flow")
+    except FlowError:
+        return {}
+    try:
+        return records.typical_seconds()
+    except (FlowError, sqlite3.Error):
+        return {}
+    finally:
+        records.db.close()
 
 
 def check_rule_names(wf, flag: str, names) -> None:

@@ -1,5 +1,6 @@
-"""What a run prints: a live progress line on a terminal, otherwise one line
-per finished job, and a summary at the end. Nothing here decides anything.
+"""What a run prints: one line per job that runs and per finished job, a
+progress bar below them on a terminal (``progress``, drawn with rich; its
+ETA is ``run.eta``'s), and a summary at the end. Nothing here decides anything.
 
 The line that ends a build, ``flow status``, a failed run or a stopped one
 is composed here and nowhere else:
@@ -10,8 +11,8 @@ is composed here and nowhere else:
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 import signal
 import sys
 import time
@@ -24,7 +25,9 @@ from ..errors import JobsFailed
 if TYPE_CHECKING:
     from ..decide.rebuild import Reason
     from ..graph.job import Job
+    from ..run.eta import Eta
     from ..run.scheduler import Summary
+    from .progress import LiveDisplay
 
 # What a terminal acts on rather than shows: C0 controls but newline and tab,
 # DEL, C1 controls, the bidi marks, embeddings, overrides and isolates, the
@@ -95,6 +98,12 @@ def _label(job: Job | str) -> str:
     return job if isinstance(job, str) else job.label
 
 
+def on_a_terminal(stream: TextIO) -> bool:
+    """Whether ``stream`` is a terminal that can keep a progress bar (a dumb
+    one gets plain lines)."""
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
 class Reporter:
     """The terminal observer of a run (``events.RunObserver``)."""
 
@@ -106,17 +115,20 @@ class Reporter:
         self.quiet = quiet
         self.printshellcmds = printshellcmds
         self.explain = explain  # a dry run lists every file behind each reason
-        self.live = self.out.isatty() if live is None else live
+        self.live = on_a_terminal(self.out) if live is None else live
         self.total = 0
         self.finished = 0  # done, up to date or ran
         self.ran = 0
         self.failed = 0
         self.running: dict[str, float] = {}
         self.start = time.monotonic()
-        self._line_shown = False
+        self.eta: Eta | None = None  # what is left, fed the run's events (build sets it for a bar)
+        self._display: LiveDisplay | None = None
         self._last_draw = 0.0
-        self._durations: list[float] = []
-        self._first_start: float | None = None  # when the first job started (the ETA's pace runs from there)
+
+    @property
+    def draws_bar(self) -> bool:
+        return self.live and not self.quiet
 
     # events (a RunObserver: see events.py) ----------------------------------------
 
@@ -133,14 +145,13 @@ class Reporter:
         """(The terminal shows a job by its label: a label will do for ``job``.)"""
         label = _label(job)
         self.running[label] = time.monotonic()
-        if self._first_start is None:
-            self._first_start = self.running[label]
+        if self.eta is not None and not isinstance(job, str):
+            self.eta.started(job, self.running[label])
         if self.quiet:
             return
         self._print(message or f"run   {one_line(label)}: {reason}")
         if self.printshellcmds and command:
             self._print(f"      {command}")
-        self._draw()
 
     def up_to_date(self) -> None:
         """A job needed nothing (or, in a dry run, is planned)."""
@@ -148,6 +159,8 @@ class Reporter:
         self._draw()
 
     def job_skipped(self, job: Job, reason: Reason | None, command: str | None) -> None:
+        if self.eta is not None and reason is None:
+            self.eta.skipped(job)
         if reason is not None:
             self._would_run(job, reason, command)
         if job.rule.action is not None:  # (the total counts only jobs with an action)
@@ -164,26 +177,29 @@ class Reporter:
         self.ran += 1
         started = self.running.pop(label, None)
         took = time.monotonic() - started if started is not None else 0.0
-        self._durations.append(took)
-        if not self.quiet and not self.live:
+        if self.eta is not None and not isinstance(job, str):
+            self.eta.finished(job, seconds)
+        if not self.quiet:  # (on a terminal too: the scroll-back keeps each job's time)
             self._print(f"done  {one_line(label)} ({_fmt_seconds(took)}) [{self.finished}/{self.total}]")
-        self._draw()
 
     def job_reopened(self, job: Job) -> None:
         """A job counted as done must run after all (a temp() file is needed again)."""
         self.finished -= 1
+        if self.eta is not None:
+            self.eta.reopened(job)
 
     def job_failed(self, job: Job | str, error: str, will_retry: bool) -> None:
         label = _label(job)
         self.running.pop(label, None)
+        if self.eta is not None and not isinstance(job, str):
+            self.eta.failed_attempt(job, will_retry)
         if will_retry:
             first = error.partition("\n")[0] if error else "failed"
-            self._print(f"retry {one_line(label)}: {first}")
+            self._print(f"retry {one_line(label)}: {first}", style="yellow")
             return
         self.failed += 1
         lines = failure_lines(error or "failed")
-        self._write(f"error {one_line(label)}:\n" + "\n".join("      " + ln for ln in lines))
-        self._draw()
+        self._write((f"error {one_line(label)}:", "red"), "\n".join("      " + ln for ln in lines))
 
     def _would_run(self, job: Job, reason: Reason, command: str | None) -> None:
         self.plan(f"would run  {one_line(job.label)}: {reason}")
@@ -207,67 +223,73 @@ class Reporter:
         self._print(text)
 
     def tick(self) -> None:
-        """Time passed: refresh the live line (its running jobs and ETA)."""
+        """Time passed: refresh the bar (its running jobs, elapsed time and ETA)."""
+        if self.eta is not None:
+            self.eta.decided()
         self._draw()
 
     # output ---------------------------------------------------------------------
 
-    def _print(self, text: str) -> None:
-        """A line of flow's own, escaped (see ``printable``)."""
-        self._write(printable(text))
+    def _print(self, text: str, style: str | None = None) -> None:
+        """A line of flow's own, escaped (see ``printable``), in ``style`` on a
+        terminal that shows colours."""
+        self._write((printable(text), style) if style else printable(text))
 
-    def _write(self, text: str) -> None:
-        """A line as given: its parts already escaped, or the job's own."""
-        self._clear()
-        print(text, file=self.out, flush=True)
-        self._draw(force=True)
+    def _write(self, *lines: str | tuple[str, str]) -> None:
+        """Lines as given: their parts already escaped, or the job's own,
+        written raw; a (text, style) pair is styled on a terminal."""
+        if not self.draws_bar:
+            for line in lines:
+                print(line if isinstance(line, str) else line[0], file=self.out, flush=True)
+            return
+        self._screen().write(lines)
+        self._draw()  # (at most ten times a second: the lines keep the last bar below them)
 
-    def _clear(self) -> None:
-        if self._line_shown:
-            self.out.write("\r\x1b[2K")
-            self._line_shown = False
+    def _screen(self) -> LiveDisplay:
+        """The bar, set up when first drawn (rich is imported then); the jobs'
+        stderr goes through it meanwhile, so that the bar stays below it."""
+        if self._display is None:
+            from ..run import processes
+            from .progress import LiveDisplay
 
-    def _draw(self, force: bool = False) -> None:
-        if not self.live or self.quiet:
+            self._display = LiveDisplay(self.out)
+            processes.stderr_sink = self._display.job_output
+        return self._display
+
+    def _draw(self) -> None:
+        """The bar drawn anew, at most ten times a second."""
+        if not self.draws_bar:
             return
         now = time.monotonic()
-        if not force and now - self._last_draw < 0.1:
+        if now - self._last_draw < 0.1:
             return
         self._last_draw = now
         if not self.running and self.finished == 0:
             return
-        parts = [f"[{self.finished}/{self.total}]", f"{self.ran} ran"]
-        if self.failed:
-            parts.append(f"{self.failed} failed")
-        eta = self._eta()
-        if eta is not None:
-            parts.append(f"ETA {_fmt_seconds(eta)}")
-        if self.running:
-            oldest = sorted(self.running, key=self.running.__getitem__)
-            shown = [one_line(label) for label in oldest[:3]]
-            parts.append(f"running {len(oldest)}: " + ", ".join(shown) + (", ..." if len(oldest) > 3 else ""))
-        width = shutil.get_terminal_size().columns - 1
-        self.out.write("\r\x1b[2K" + "  ".join(parts)[:width])
-        self.out.flush()
-        self._line_shown = True
+        from .progress import Status
 
-    def _eta(self) -> float | None:
-        """The jobs left at the pace of the jobs that ran: up-to-date jobs
-        take no time and would make the pace look faster than it is."""
-        if self._first_start is None or self.ran < 2:
-            return None
-        elapsed = time.monotonic() - self._first_start
-        if elapsed < 1:
-            return None
-        return max(0.0, (self.total - self.finished) * elapsed / self.ran)
+        oldest = sorted(self.running, key=self.running.__getitem__)
+        eta = self.eta.seconds(now) if self.eta is not None else None
+        self._screen().draw(Status(self.finished, self.total, self.failed, now - self.start, eta,
+                                   [one_line(label) for label in oldest]))
+
+    def _hide(self) -> None:
+        """Take the bar away for good (the run is over)."""
+        if self._display is not None:
+            from ..run import processes
+
+            if processes.stderr_sink == self._display.job_output:
+                processes.stderr_sink = None
+            self._display.close()
+            self._display = None
 
     def summary(self, text: str) -> None:
-        self._clear()
+        self._hide()
         self.plan_out.flush()
         print(printable(text), file=self.out, flush=True)
 
     def close(self) -> None:
-        self._clear()
+        self._hide()
         self.out.flush()
         self.plan_out.flush()
 

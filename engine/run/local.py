@@ -221,7 +221,7 @@ class StderrTail:
         fd = self.pipe.fileno()
         try:
             while chunk := os.read(fd, 65536):
-                processes.write_all(2, chunk)
+                processes.pass_stderr(chunk)
                 self.kept += chunk
                 del self.kept[:-processes.TAIL_BYTES]
         finally:

@@ -34,6 +34,10 @@ TAIL_BYTES = 16 * 1024
 TAIL_LINES = 10
 PIPE_GRACE_SECONDS = 0.5  # a process the job left behind may hold its stderr open
 
+# Where the jobs' stderr goes: flow's stderr, or, while a progress bar is
+# drawn there, the bar's display, which writes it above the bar.
+stderr_sink: Callable[[bytes], None] | None = None
+
 
 def available() -> bool:
     """Whether this system has process file descriptors."""
@@ -274,7 +278,7 @@ class JobWatcher:
         except OSError:
             chunk = b""
         if chunk:
-            write_all(2, chunk)
+            pass_stderr(chunk)
             w.kept += chunk
             del w.kept[:-TAIL_BYTES]
             return
@@ -316,6 +320,15 @@ def end_leftovers(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def pass_stderr(chunk: bytes) -> None:
+    """What a job wrote to its stderr, passed on as it came (see ``stderr_sink``)."""
+    sink = stderr_sink
+    if sink is None:
+        write_all(2, chunk)
+    else:
+        sink(chunk)
 
 
 def write_all(fd: int, data: bytes) -> None:
