@@ -69,6 +69,7 @@ class Node:
 class Graph:
     nodes: list[Node]
     edges: list[tuple[str, str]]  # (dependency, dependant), each once
+    node_of: dict[str, str] = field(default_factory=dict)  # job id -> the key of the node it is drawn in
 
     @property
     def statuses(self) -> list[str]:
@@ -106,7 +107,7 @@ def graph(jobs: list[Job], rules: bool = False, group_above: int = 0,
         node_of[job.id] = key
     edges = list(dict.fromkeys(
         (node_of[dep.id], node_of[job.id]) for job in jobs for dep in job.deps if dep.id in node_of))
-    return Graph(nodes, edges)
+    return Graph(nodes, edges, node_of)
 
 
 def _job_lines(job: Job) -> list[str]:
