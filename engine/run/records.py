@@ -193,6 +193,13 @@ class Records:
             by_rule.setdefault(rule, []).append(max(0.0, seconds))
         return {rule: percentile(sorted(values), 50) for rule, values in by_rule.items()}
 
+    # outputs ------------------------------------------------------------------------
+
+    def recorded_jobs(self) -> set[str]:
+        """The ids of the jobs whose outputs the store holds as made by them
+        (``flow report`` counts a job a run did not run as up to date by it)."""
+        return {name_of(job) for (job,) in self._query("SELECT DISTINCT job FROM outputs")}
+
 
 def percentile(ordered: list[float], p: float) -> float:
     """The ``p``-th percentile of sorted values, interpolated linearly."""
