@@ -367,6 +367,24 @@ def dag(targets, fmt, output, rules, group_above, with_status, directory, flowfi
         sys.stdout.buffer.flush()
 
 
+@cli.command(context_settings=CONTEXT)
+@click.option("-o", "--output", "output", default="report.html", show_default=True, metavar="FILE",
+              help="The HTML file to write.")
+@click.option("--run", "run_ref", default="last", show_default=True, metavar="REF",
+              help="The run to report: its number (see the report's runs), last, -2 (the one before), "
+                   "or the start of its id.")
+@_common
+def report(output, run_ref, directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
+    """Write one HTML file, which opens offline, on a run (the last by default):
+    its job graph coloured by what became of each job, its timeline by worker
+    slot, per-rule statistics and the history of runs."""
+    from .html_report import write_report
+
+    _chdir(directory)
+    output = os.path.abspath(output)  # (as given here; a Flowfile's workdir: moves where .flow is)
+    _say(write_report(output, run_ref, lambda: _load(None, flowfile, config_items, configfiles)), err=True)
+
+
 def _on_sigterm(signum, frame):
     raise Terminated(signum)
 
