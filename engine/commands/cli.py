@@ -371,7 +371,7 @@ def dag(targets, fmt, output, rules, group_above, with_status, directory, flowfi
 @click.option("-o", "--output", "output", default="report.html", show_default=True, metavar="FILE",
               help="The HTML file to write.")
 @click.option("--run", "run_ref", default="last", show_default=True, metavar="REF",
-              help="The run to report: its number (see the report's runs), last, -2 (the one before), "
+              help="The run to report: its number (`flow history`), last, -2 (the one before), "
                    "or the start of its id.")
 @_common
 def report(output, run_ref, directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
