@@ -512,3 +512,17 @@ def test_flow_stats_since_something_that_is_not_a_time_exits_2(project):
     project.flowfile(PAIR)
     r = project.flow("stats", "--since", "yesterdayish")
     assert r.returncode == 2 and "--since yesterdayish" in r.stderr
+
+
+def test_a_warning_before_the_first_job_is_kept_in_the_runs_log_too(project):
+    project.flowfile("""
+        rule make:
+            output: "out.txt"
+            shell: "echo x > {output}"
+    """)
+    (project.root / ".flow").mkdir()
+    (project.root / ".flow/state.db").write_bytes(b"not a database, at all" * 100)
+    r = project.run()
+    assert "was damaged" in r.stderr
+    (run,) = runs(project)
+    assert "was damaged" in (project.root / ".flow" / run["log"]).read_text()

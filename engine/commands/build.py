@@ -113,11 +113,15 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
             clear_scratch()
         state = State(".flow", readonly=o.dry_run)
         reporter = Reporter(quiet=o.quiet or o.log_format == "json", printshellcmds=o.printshellcmds, explain=o.explain)
+        events = Observers(reporter)  # with the run history and an event stream: further observers
+        if stream is not None:
+            events.add(stream.in_run(lock))
+        history, log = record_history(events, state, lock, o, cores)
         if lock is not None and lock.stopped_text():
-            reporter.note(lock.stopped_text())
+            events.note(lock.stopped_text())
         for w in state.warnings:
-            reporter.note(f"warning: {w}")
-        state.warn = lambda w: reporter.note(f"warning: {w}")
+            events.note(f"warning: {w}")
+        state.warn = lambda w: events.note(f"warning: {w}")
         # As in Snakemake, temp() files a target rule without outputs gathers
         # (`rule all: input: ...`) are kept.
         target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
@@ -129,10 +133,6 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
             executor.warm(worker_kinds(wf))
         options = Options(cores=cores, resources=o.resources, keep_going=o.keep_going,
                           dry_run=o.dry_run, notemp=o.notemp, touch=o.touch)
-        events = Observers(reporter)  # (a run history, an event stream: further observers)
-        if stream is not None:
-            events.add(stream.in_run(lock))
-        history, log = record_history(events, state, lock, o, cores)
         outputs = Outputs(dag, state, hasher, preparer, executor, events)
         outputs.run_id = history.run_id if history is not None else None
         plan = Plan(dag, target_paths, dry_run=o.dry_run, release_temps=not o.notemp)
