@@ -31,6 +31,8 @@ from ..errors import (
     UsageError,
     UserError,
 )
+from . import recorded
+from .common import CONTEXT, chdir, common_options, load_workflow, project_workflow, say
 from .options import (
     build_flags,
     profile_defaults,
@@ -40,28 +42,6 @@ from .options import (
     spread_values,
 )
 from .report import one_line, printable, status_text
-
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def _common(fn):
-    # main() looks for --debug and --profile anywhere in the arguments; here they are only accepted.
-    fn = click.option("--debug", "_debug", is_flag=True, hidden=True)(fn)
-    fn = click.option("--profile", "_profile", metavar="DIR",
-                      help="Take option defaults from DIR/config.yaml (keys are long option names, as in a "
-                           "Snakemake profile; also $FLOW_PROFILE; a name alone is looked for in "
-                           "~/.config/flow/).")(fn)
-    fn = click.option("--configfile", "configfiles", multiple=True, metavar="FILE...",
-                      help="Config files (YAML or JSON) merged over the Flowfile's configfile:, "
-                           "in order, before --config.")(fn)
-    fn = click.option("--config", "config_items", multiple=True, metavar="KEY=VALUE...",
-                      help="Override config values: an int, a float, True/False, or YAML whose "
-                           "values are strings, as Snakemake reads them.")(fn)
-    fn = click.option("-f", "--flowfile", "-s", "--snakefile", "flowfile", metavar="PATH",
-                      help="The Flowfile to use (default: Flowfile, workflow/Flowfile, Snakefile, workflow/Snakefile).")(fn)
-    fn = click.option("-C", "--directory", "directory", metavar="DIR",
-                      help="Run as if started in DIR.")(fn)
-    return fn
 
 
 @click.group(context_settings=CONTEXT)
@@ -76,30 +56,6 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
-def _say(text: str, err: bool = False) -> None:
-    """Write a line of flow's own, escaped (``printable``): the names and
-    values in it come from files and must not act on the terminal."""
-    click.echo(printable(text), err=err)
-
-
-def _load(directory: str | None, flowfile: str | None, config_items: tuple[str, ...],
-          configfiles: tuple[str, ...] = ()):
-    from ..load.config import parse_config_overrides
-    from ..load.loader import find_flowfile, load
-
-    _chdir(directory)
-    overrides = parse_config_overrides(list(config_items), configfiles)
-    return load(find_flowfile(flowfile), overrides)
-
-
-def _chdir(directory: str | None) -> None:
-    if directory:
-        try:
-            os.chdir(directory)
-        except OSError as e:
-            raise UserError(f"-C {directory}: {e.strerror}") from None
-
-
 @cli.command(context_settings=CONTEXT)
 @build_flags
 @selection_flags
@@ -108,16 +64,16 @@ def _chdir(directory: str | None) -> None:
 @click.option("--touch", is_flag=True, help="Record existing outputs as up to date without running.")
 @click.option("--list-target-rules", "--lt", "list_targets", is_flag=True,
               help="List the rules that can be targets by name (those without wildcards), and exit.")
-@_common
+@common_options
 def run(directory, dry_run, explain, list_targets, _debug, _profile, **options) -> None:
     """Build TARGETS (files or rule names; default: the first rule)."""
     from .build import build
 
-    _chdir(directory)
+    chdir(directory)
     if list_targets:
-        wf = _load(None, options["flowfile"], options["config_items"], options["configfiles"])
+        wf = load_workflow(None, options["flowfile"], options["config_items"], options["configfiles"])
         for name in sorted(n for n, rule in wf.rules.items() if not rule.wildcard_names):
-            _say(name)
+            say(name)
         return
     build(run_options(dry_run=dry_run or explain, explain=explain, **options))
 
@@ -134,13 +90,13 @@ _STATUS_HEADINGS = {
 @click.argument("targets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="Print the out-of-date jobs as JSON, for tools.")
 @selection_flags
-@_common
+@common_options
 def status(targets, as_json, directory, flowfile, config_items, configfiles, _debug, _profile, **selected) -> None:
     """What is out of date for TARGETS, and why, grouped by reason; runs nothing.
     Exits 1 if anything is out of date, 0 if all is up to date (as `make -q`)."""
     from .build import RunOptions, build
 
-    _chdir(directory)
+    chdir(directory)
     o = RunOptions(targets=tuple(targets), dry_run=True, quiet=True, flowfile=flowfile,
                    config_items=tuple(config_items), configfiles=tuple(configfiles), **selection(**selected))
     summary = build(o, summary_line=False).summary
@@ -167,11 +123,11 @@ def _show_status(summary, as_json: bool) -> None:
     for job, reason in summary.would_run:
         groups.setdefault(reason.kind, []).append((job, reason))
     for kind, entries in groups.items():
-        _say(f"{_STATUS_HEADINGS.get(kind, kind)} ({len(entries)}):")
+        say(f"{_STATUS_HEADINGS.get(kind, kind)} ({len(entries)}):")
         for job, reason in entries:
             why = "; ".join(map(one_line, reason.files)) if reason.files else reason.detail
-            _say(f"  {one_line(job.label)}: {why}")
-    _say(status_text(summary), err=True)
+            say(f"  {one_line(job.label)}: {why}")
+    say(status_text(summary), err=True)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -180,142 +136,67 @@ def _show_status(summary, as_json: bool) -> None:
 @click.option("--debounce", type=click.FloatRange(min=0), default=0.2, show_default=True, metavar="SECONDS",
               help="Wait until changes have settled this long before building.")
 @click.option("--clear", is_flag=True, help="Clear the screen before each build.")
-@_common
+@common_options
 def watch(directory, debounce, clear, _debug, _profile, **options) -> None:
     """Build TARGETS, then build again what each change of a source, script,
     config or Flowfile affects, until Ctrl-C."""
     from .watch import Watcher
 
-    _chdir(directory)
+    chdir(directory)
     Watcher(run_options(**options), click.echo, debounce=debounce, clear=clear).run()
 
 
 @cli.command(name="list", context_settings=CONTEXT)
-@_common
+@common_options
 def list_rules(directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
     """List the rules, what they make and what they read."""
     from .report import format_schema
 
-    wf = _load(directory, flowfile, config_items, configfiles)
+    wf = load_workflow(directory, flowfile, config_items, configfiles)
     width = max((len(n) for n in wf.rules), default=0)
     for name, rule in wf.rules.items():
         kind = "checkpoint" if rule.checkpoint else "rule"
         action = rule.action.kind if rule.action is not None else "-"
         outs = ", ".join(one_line(s.text) for s in rule.outputs.specs) or "(no outputs)"
-        _say(f"{name:<{width}}  {kind:<10} {action:<6}  {outs}")
+        say(f"{name:<{width}}  {kind:<10} {action:<6}  {outs}")
         if rule.inputs is not None and rule.inputs.specs:
             ins = [one_line(s.text) for s in rule.inputs.specs]
             shown = ", ".join(ins[:4]) + (f", ... ({len(ins)} in all)" if len(ins) > 4 else "")
-            _say(f"{'':<{width}}  {'':<10} {'':<6}  <- {shown}")
+            say(f"{'':<{width}}  {'':<10} {'':<6}  <- {shown}")
         elif rule.input_expr is not None:
-            _say(f"{'':<{width}}  {'':<10} {'':<6}  <- (known after a checkpoint)")
+            say(f"{'':<{width}}  {'':<10} {'':<6}  <- (known after a checkpoint)")
         if rule.schema:
-            _say(f"{'':<{width}}  {'':<10} {'':<6}  schema {format_schema(rule.schema)}")
+            say(f"{'':<{width}}  {'':<10} {'':<6}  schema {format_schema(rule.schema)}")
 
 
 @cli.command(context_settings=CONTEXT)
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be removed.")
 @click.option("--force", is_flag=True, help="Also remove protected() outputs.")
-@_common
+@common_options
 def clean(dry_run, force, directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
     """Remove the outputs flow made (never any other file)."""
-    from ..load.loader import FLOWFILE_NAMES
     from ..run.lock import RunLock
     from .clean import clean_outputs
 
-    _chdir(directory)
-    if flowfile or any(os.path.isfile(n) for n in FLOWFILE_NAMES):
-        _load(None, flowfile, config_items, configfiles)  # to follow its workdir:, where its .flow/ is
+    project_workflow(directory, flowfile, config_items, configfiles)
     lock = None if dry_run else RunLock(".flow").acquire()
     if lock is not None and lock.stopped_text():
-        _say(lock.stopped_text(), err=True)
+        say(lock.stopped_text(), err=True)
     try:
-        clean_outputs(dry_run=dry_run, force=force, echo=_say)
+        clean_outputs(dry_run=dry_run, force=force, echo=say)
     finally:
         if lock is not None:
             lock.release()
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("run", required=False, metavar="[RUN]")
-@click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True,
-              help="How many of the last runs to list.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON, for tools.")
-@_common
-def history(run, limit, as_json, directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
-    """The last runs (when, outcome, jobs run, failed and up to date, how long);
-    with RUN (a number from the list, last, -2, or an id), that run's jobs and its log."""
-    from .history import show_run, show_runs
-
-    records = _records(directory, flowfile, config_items, configfiles)
-    if run is None:
-        show_runs(records, limit, as_json, _say)
-    else:
-        show_run(records, run, as_json, _say)
-
-
-@cli.command(context_settings=CONTEXT)
-@click.argument("rule", required=False)
-@click.option("--since", metavar="WHEN", help="Only jobs that ended since WHEN: a span (30m, 12h, 7d) or a date.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON, for tools.")
-@_common
-def stats(rule, since, as_json, directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
-    """Per rule, from the run history: runs, failures, duration P50/P95/P99 and
-    max, mean CPU, peak memory, bytes read and written."""
-    from ..run.records import parse_since
-    from .history import show_stats
-
-    records = _records(directory, flowfile, config_items, configfiles, rule)
-    show_stats(records, rule, parse_since(since) if since else None, as_json, _say)
-
-
-def _records(directory, flowfile, config_items, configfiles, rule: str | None = None):
-    """The run history of the project here (its Flowfile's workdir: followed);
-    ``rule``, if given, must be one of its rules or in its history."""
-    from ..load.loader import FLOWFILE_NAMES
-    from ..run.records import Records
-    from .build import check_rule_names
-
-    _chdir(directory)
-    wf = None
-    if flowfile or any(os.path.isfile(n) for n in FLOWFILE_NAMES):
-        wf = _load(None, flowfile, config_items, configfiles)  # to follow its workdir:, where its .flow/ is
-    records = Records.open(".flow")
-    if rule is not None and wf is not None and not records.rule_stats(rule):
-        check_rule_names(wf, "flow stats", [rule])
-    return records
-
-
-@cli.command(context_settings=CONTEXT)
-@_common
+@common_options
 def cancel(directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
     """Stop the run in this directory, from another terminal, as Ctrl-C would."""
-    from ..load.loader import FLOWFILE_NAMES
     from .cancel import cancel as cancel_run
 
-    _chdir(directory)
-    if flowfile or any(os.path.isfile(n) for n in FLOWFILE_NAMES):
-        _load(None, flowfile, config_items, configfiles)  # to follow its workdir:, where its .flow/ is
-    cancel_run(echo=lambda text: _say(text, err=True))
-
-
-@cli.command(context_settings=CONTEXT)
-@click.argument("file")
-@click.option("--downstream", is_flag=True, help="Show what derives from FILE instead.")
-@click.option("--json", "as_json", is_flag=True, help="Print the lineage as JSON (full hashes), for tools.")
-@_common
-def lineage(file, downstream, as_json, directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
-    """What FILE derives from, as flow recorded it: the jobs that made it and
-    its inputs (their commands, when they were made), the source files, each
-    with its recorded hash and whether it changed since."""
-    from ..load.loader import FLOWFILE_NAMES
-    from .lineage import show_lineage
-
-    _chdir(directory)
-    wf = None
-    if flowfile or any(os.path.isfile(n) for n in FLOWFILE_NAMES):
-        wf = _load(None, flowfile, config_items, configfiles)  # its workdir:, and commands not recorded
-    show_lineage(file, downstream, as_json, wf, echo=click.echo, warn=lambda text: _say(text, err=True))
+    project_workflow(directory, flowfile, config_items, configfiles)
+    cancel_run(echo=lambda text: say(text, err=True))
 
 
 @cli.command(context_settings=CONTEXT)
@@ -329,7 +210,7 @@ def lineage(file, downstream, as_json, directory, flowfile, config_items, config
               help="Draw the jobs of a rule that has more than N as one node with a count (0: never).")
 @click.option("--status", "with_status", is_flag=True,
               help="Colour the nodes by what `flow run` would do now (would run, up to date), with a legend.")
-@_common
+@common_options
 def dag(targets, fmt, output, rules, group_above, with_status, directory, flowfile, config_items, configfiles,
         _debug, _profile) -> None:
     """Print the job graph (Graphviz DOT or Mermaid text, or an SVG or PNG picture)."""
@@ -339,7 +220,7 @@ def dag(targets, fmt, output, rules, group_above, with_status, directory, flowfi
     if with_status:  # a dry run decides, as `flow run -n` and `flow status` do; nothing runs
         from .build import RunOptions, build
 
-        _chdir(directory)
+        chdir(directory)
         b = build(RunOptions(targets=tuple(targets), dry_run=True, quiet=True, flowfile=flowfile,
                              config_items=tuple(config_items), configfiles=tuple(configfiles)), summary_line=False)
         d, jobs = b.dag, b.jobs
@@ -347,7 +228,7 @@ def dag(targets, fmt, output, rules, group_above, with_status, directory, flowfi
     else:
         from ..graph.dag import DAG
 
-        d = DAG(_load(directory, flowfile, config_items, configfiles))
+        d = DAG(load_workflow(directory, flowfile, config_items, configfiles))
         jobs = d.targets(list(targets))
     draw = to_mermaid if fmt == "mermaid" else to_dot
     text = draw(d.reachable(jobs), rules=rules, group_above=group_above, statuses=statuses)
@@ -367,22 +248,8 @@ def dag(targets, fmt, output, rules, group_above, with_status, directory, flowfi
         sys.stdout.buffer.flush()
 
 
-@cli.command(context_settings=CONTEXT)
-@click.option("-o", "--output", "output", default="report.html", show_default=True, metavar="FILE",
-              help="The HTML file to write.")
-@click.option("--run", "run_ref", default="last", show_default=True, metavar="REF",
-              help="The run to report: its number (`flow history`), last, -2 (the one before), "
-                   "or the start of its id.")
-@_common
-def report(output, run_ref, directory, flowfile, config_items, configfiles, _debug, _profile) -> None:
-    """Write one HTML file, which opens offline, on a run (the last by default):
-    its job graph coloured by what became of each job, its timeline by worker
-    slot, per-rule statistics and the history of runs."""
-    from .html_report import write_report
-
-    _chdir(directory)
-    output = os.path.abspath(output)  # (as given here; a Flowfile's workdir: moves where .flow is)
-    _say(write_report(output, run_ref, lambda: _load(None, flowfile, config_items, configfiles)), err=True)
+for command in recorded.COMMANDS:  # (history, stats, lineage, report: what runs recorded, read back)
+    cli.add_command(command)
 
 
 def _on_sigterm(signum, frame):
@@ -437,7 +304,7 @@ def _fail(error: FlowError, debug: bool) -> int:
     if text:
         if debug:
             traceback.print_exc()
-        _say(text, err=True)
+        say(text, err=True)
     return error.exit_code
 
 
