@@ -283,6 +283,23 @@ def test_a_source_directory_made_again_is_watched_again(project, watch):
     assert w.proc.poll() is None
 
 
+def test_a_source_directory_made_again_while_a_build_runs_is_taken_in_after_it(project, watch):
+    _sources(project, a="1\n")
+    project.flowfile(CHAINS.replace('input: "out/total.txt"', 'input: "out/total.txt", "out/slow.txt"') + '''
+rule slow:
+    input: "out/total.txt"
+    output: "out/slow.txt"
+    shell: "sleep 2; cp {input} {output}"
+''')
+    w = watch()
+    w.wait_builds(1)
+    shutil.rmtree(project.root / "src")
+    _total_becomes(project, "")  # the build the deletion started runs its slow job now
+    _sources(project, a="2\n")  # (its events come before the directory is watched again)
+    _total_becomes(project, "2\n")
+    assert w.proc.poll() is None
+
+
 def test_a_source_directory_made_again_with_a_new_file_takes_it_in(project, watch):
     _sources(project, a="1\n")
     project.flowfile(CHAINS)

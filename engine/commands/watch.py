@@ -174,8 +174,7 @@ class Watcher:
             while True:
                 started = time.time_ns()
                 watched = self._build(changed)
-                self._schedule(watched)
-                self._changed_since(started, watched)
+                self._changed_since(started, watched, self._schedule(watched))
                 dirs = counted(len(watched.globs) + len(watched.trees), "directory", "directories")
                 self._say(f"flow watch: waiting for changes ({counted(len(watched.files), 'file')}, "
                           f"{dirs}; Ctrl-C to stop)")
@@ -221,10 +220,11 @@ class Watcher:
         self.last = watched
         return watched
 
-    def _schedule(self, watched: Watched) -> None:
+    def _schedule(self, watched: Watched) -> list[tuple[str, bool]]:
         """Watch the directories the next change may come from. A directory
         watched already stays watched, so no change falls between two builds,
-        unless it was deleted and made again (its watch ended with it)."""
+        unless it was deleted and made again (its watch ended with it). The
+        watches made now: what changed in them before is not in their events."""
         wanted = watched.directories()
         gone = set()
         while not self.handler.deleted_dirs.empty():
@@ -236,6 +236,7 @@ class Watcher:
                     self.observer.unschedule(watch)
                 except (KeyError, OSError):  # its directory is gone, and its watch with it
                     pass
+        made = []
         for directory, recursive in wanted.items():
             if (directory, recursive) in self.watches:
                 continue
@@ -243,6 +244,7 @@ class Watcher:
                 watch = self.observer.schedule(self.handler, directory, recursive=recursive)
                 self.watches[(directory, recursive)] = (watch, _inode(directory))
                 self.unwatchable.discard(directory)
+                made.append((directory, recursive))
             except OSError as e:
                 if directory not in self.unwatchable:
                     self.unwatchable.add(directory)
@@ -250,12 +252,18 @@ class Watcher:
                             if e.errno == errno.ENOSPC else "")
                     self._say(f"flow watch: cannot watch {one_line(directory)}: {e.strerror}{hint}; "
                               "changes there go unnoticed")
+        return made
 
-    def _changed_since(self, started_ns: int, watched: Watched) -> None:
+    def _changed_since(self, started_ns: int, watched: Watched, made: list[tuple[str, bool]]) -> None:
         """Files changed while the build ran, in a directory not watched
-        then: as if their events had come (a time in the future is not a change)."""
+        then (a watched file's, or any in a directory watched only now, such
+        as one deleted and made again during the build): as if their events
+        had come (a time in the future is not a change)."""
         now = time.time_ns()
-        for path in watched.files:
+        paths = set(watched.files)
+        for directory, recursive in made:
+            paths.update(_files_in(directory, recursive))
+        for path in paths:
             try:
                 if started_ns < os.stat(path).st_mtime_ns <= now:
                     self.events.put(path)
@@ -270,12 +278,9 @@ class Watcher:
         if not os.path.isdir(path) or not (watched.holds(path) or path in watched.trees
                                            or any(path == base for base, _ in watched.globs)):
             return
-        before = dict(self.watches)
-        self._schedule(watched)
-        for (directory, recursive), value in self.watches.items():
-            if before.get((directory, recursive)) != value:
-                for f in _files_in(directory, recursive):
-                    self.events.put(f)
+        for directory, recursive in self._schedule(watched):
+            for f in _files_in(directory, recursive):
+                self.events.put(f)
 
     def _wait(self, watched: Watched) -> list[str]:
         """The paths that matter of the next changes, once they have settled."""
