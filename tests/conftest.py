@@ -151,3 +151,41 @@ def wait_for(condition, timeout: float = 15, what: str = "condition") -> None:
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
     return Project(tmp_path)
+
+
+def on_a_terminal(root: Path, *args: str, env: dict[str, str | None] | None = None, raw: bool = False) -> str:
+    """``flow ARGS`` in ``root`` with stdout and stderr on a pseudo-terminal
+    (so that it draws its live display), and everything it wrote there;
+    ``env`` over the environment (None removes a name); ``raw``: the bytes as
+    written, no newline made CR LF."""
+    import pty
+    import select
+    import termios
+
+    master, slave = pty.openpty()
+    if raw:
+        attrs = termios.tcgetattr(slave)
+        attrs[1] &= ~termios.OPOST
+        termios.tcsetattr(slave, termios.TCSANOW, attrs)
+    full = {**os.environ, **(env or {})}
+    proc = subprocess.Popen([*FLOW, *args], cwd=root, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave,
+                            env={k: v for k, v in full.items() if v is not None})
+    os.close(slave)
+    written = bytearray()
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            chunk = b""
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: every process has closed the terminal
+                    break
+            if not chunk and proc.poll() is not None:
+                break
+            written += chunk
+    finally:
+        proc.wait(timeout=60)
+        os.close(master)
+    return written.decode(errors="replace")
+

@@ -11,7 +11,7 @@ import sqlite3
 import time
 
 import pytest
-from conftest import Project
+from conftest import Project, processes_in
 from flow.engine.errors import UserError
 from flow.engine.run.records import Records, parse_since, percentile
 
@@ -185,42 +185,37 @@ def test_a_run_with_a_failed_job_records_the_outcome_failed(project):
 
 
 def test_an_interrupted_run_records_the_outcome_interrupted(project):
-    project.flowfile("""
-        rule slow:
-            output: "out.txt"
-            shell: "sleep 30; touch {output}"
-    """)
-    proc = project.start("run")
-    _wait_for_attempt_start(project)
-    os.killpg(proc.pid, signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
+    assert _slow_run_stopped_by(project, signal.SIGINT) == 130
     (run,) = runs(project)
     assert run["outcome"] == "interrupted"
 
 
 def test_a_run_killed_with_sigkill_reads_back_as_killed(project):
-    project.flowfile("""
-        rule slow:
-            output: "out.txt"
-            shell: "sleep 30; touch {output}"
-    """)
-    proc = project.start("run")
-    _wait_for_attempt_start(project)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    _slow_run_stopped_by(project, signal.SIGKILL)
     (run,) = runs(project)
     assert run["outcome"] == "running"  # its row was never completed
     records = Records.open(str(project.root / ".flow"))
     assert records.runs()[0].outcome == "killed"
 
 
-def _wait_for_attempt_start(p: Project) -> None:
+def _slow_run_stopped_by(p: Project, sig: int) -> int:
+    """Start a run whose job sleeps, send its process group ``sig`` once the
+    job runs, and give flow's exit status (what it left running is ended)."""
+    p.flowfile("""
+        rule slow:
+            output: "out.txt"
+            shell: "sleep 30; touch {output}"
+    """)
+    proc = p.start("run")
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if (p.root / "flow.err").exists() and "run   slow" in (p.root / "flow.err").read_text():
-            return
+    while "run   slow" not in ((p.root / "flow.err").read_text() if (p.root / "flow.err").exists() else ""):
+        assert time.monotonic() < deadline, "the job did not start"
         time.sleep(0.05)
-    raise AssertionError("the job did not start")
+    os.killpg(proc.pid, sig)
+    code = proc.wait(timeout=30)
+    for pid in processes_in(p.root):
+        os.kill(pid, signal.SIGKILL)
+    return code
 
 
 def test_a_run_keeps_its_console_output_in_a_log_under_dot_flow(project):

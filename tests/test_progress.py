@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import io
 import os
-import pty
 import re
-import select
 import subprocess
 import sys
 import time
 
-from conftest import FLOW
+from conftest import on_a_terminal as run_on_a_terminal
 from flow.engine.commands.build import typical_seconds
 from flow.engine.commands.progress import LiveDisplay, Status
 from flow.engine.commands.report import Reporter
@@ -60,30 +58,8 @@ def test_the_total_counts_only_jobs_with_an_action(project):
 
 
 def on_a_terminal(project, *args: str, **env: str) -> str:
-    """``flow ARGS`` with its stdout and stderr on a pseudo-terminal, and
-    everything it wrote there (``env`` over the environment)."""
-    master, slave = pty.openpty()
-    env = {**os.environ, "COLUMNS": "200", "TERM": "xterm-256color", **env}
-    proc = subprocess.Popen([*FLOW, *args], cwd=project.root, stdin=subprocess.DEVNULL, stdout=slave,
-                            stderr=slave, env={k: v for k, v in env.items() if v is not None})
-    os.close(slave)
-    written = bytearray()
-    try:
-        while True:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            chunk = b""
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: every process has closed the terminal
-                    break
-            if not chunk and proc.poll() is not None:
-                break
-            written += chunk
-    finally:
-        proc.wait(timeout=60)
-        os.close(master)
-    return written.decode(errors="replace")
+    """``flow ARGS`` on a pseudo-terminal 200 columns wide (``env`` over the environment)."""
+    return run_on_a_terminal(project.root, *args, env={"COLUMNS": "200", "TERM": "xterm-256color", **env})
 
 
 def bars(screen: str) -> list[str]:

@@ -8,14 +8,10 @@ Each test runs the real ``flow`` command on real files with such names."""
 
 from __future__ import annotations
 
-import os
-import pty
-import select
 import subprocess
-import termios
 import unicodedata
 
-from conftest import FLOW, Result, wait_for
+from conftest import FLOW, Result, on_a_terminal, wait_for
 
 # ESC (a clear-screen sequence), BEL, CR, DEL, C1 CSI, RIGHT-TO-LEFT OVERRIDE
 NASTY = "a\x1b[2J\x07\rb\x7f\x9b\u202ec"
@@ -144,32 +140,9 @@ def test_a_newline_in_a_wildcard_value_is_shown_as_backslash_n_in_job_labels(pro
 
 
 def _on_a_terminal(project, *args: str) -> str:
-    """``flow ARGS`` with stdout and stderr on a pseudo-terminal (so that it
-    draws its live progress line), and everything it wrote there."""
-    master, slave = pty.openpty()
-    attrs = termios.tcgetattr(slave)
-    attrs[1] &= ~termios.OPOST  # the bytes as written: no newline made CR LF
-    termios.tcsetattr(slave, termios.TCSANOW, attrs)
-    proc = subprocess.Popen([*FLOW, *args], cwd=project.root, stdin=subprocess.DEVNULL, stdout=slave,
-                            stderr=slave, env={**os.environ, "COLUMNS": "400"})
-    os.close(slave)
-    written = bytearray()
-    try:
-        while True:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            chunk = b""
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: every process has closed the terminal
-                    break
-            if not chunk and proc.poll() is not None:
-                break
-            written += chunk
-    finally:
-        proc.wait(timeout=60)
-        os.close(master)
-    return written.decode(errors="replace")
+    """``flow ARGS`` on a pseudo-terminal (so that it draws its live progress
+    line), the bytes as written."""
+    return on_a_terminal(project.root, *args, env={"COLUMNS": "400"}, raw=True)
 
 
 def test_the_live_progress_line_escapes_control_characters(project, monkeypatch):
