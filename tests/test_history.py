@@ -23,22 +23,21 @@ def project(tmp_path) -> Project:
     return Project(tmp_path)
 
 
-def attempts(p: Project) -> list[dict]:
+def rows(p: Project, sql: str) -> list[dict]:
     db = sqlite3.connect(p.root / ".flow/state.db")
     db.row_factory = sqlite3.Row
     try:
-        return [dict(r) for r in db.execute("SELECT * FROM attempts ORDER BY id")]
+        return [dict(r) for r in db.execute(sql)]
     finally:
         db.close()
+
+
+def attempts(p: Project) -> list[dict]:
+    return rows(p, "SELECT * FROM attempts ORDER BY id")
 
 
 def runs(p: Project) -> list[dict]:
-    db = sqlite3.connect(p.root / ".flow/state.db")
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute("SELECT rowid AS number, * FROM runs ORDER BY rowid")]
-    finally:
-        db.close()
+    return rows(p, "SELECT rowid AS number, * FROM runs ORDER BY rowid")
 
 
 # what an attempt records ---------------------------------------------------------------
