@@ -264,3 +264,51 @@ class _Unkeyed:
 def bash_argv(command: str) -> list[str]:
     """How a shell job runs: strict bash, as Snakemake does."""
     return ["bash", "-euo", "pipefail", "-c", command]
+
+
+# A word bash passes on unchanged but for its quotes: letters, digits and
+# _ . / : , + @ % = -, and single-quoted strings (how flow quotes a value).
+_PLAIN_WORD = re.compile(r"(?:[A-Za-z0-9_./:,+@%=-]+|'[^']*')+")
+_BLANKS = re.compile(r"[ \t]+")
+# Builtins and keywords (`compgen -b -k`): bash gives these words a meaning of its own.
+_BASH_WORDS = frozenset("""
+    . : [ [[ ]] ! { } alias bg bind break builtin caller case cd command compgen complete compopt continue
+    coproc declare dirs disown do done echo elif else enable esac eval exec exit export false fc fg fi for
+    function getopts hash help history if in jobs kill let local logout mapfile popd printf pushd pwd read
+    readarray readonly return select set shift shopt source suspend test then time times trap true type
+    typeset ulimit umask unalias unset until wait while
+""".split())
+
+
+def direct_argv(command: str) -> list[str] | None:
+    """The program and arguments of a command that is one program run with
+    plain words (``python3 fit.py 'data/a b.csv' out/model.bin``), which bash
+    would run as they are; None for anything else: a redirection, a pipe, a
+    variable, a glob, a newline, an assignment, a builtin, another quote.
+    Run directly, such a command skips bash's start-up and nothing else (bash
+    runs the last simple command of ``-c`` by exec, without a fork, too)."""
+    words = _plain_words(command.strip(" \t\n"))  # (a newline inside is a second command: not plain)
+    if not words:
+        return None
+    first = words[0]
+    if "=" in first or first.startswith("%") or first.replace("'", "") in _BASH_WORDS:
+        return None
+    argv = [w.replace("'", "") for w in words]  # (no quote inside a quoted part: removing them unquotes)
+    return argv if argv[0] else None
+
+
+def _plain_words(text: str) -> list[str] | None:
+    """``text`` as plain words between blanks; None if anything else is in it."""
+    words, pos = [], 0
+    while pos < len(text):
+        word = _PLAIN_WORD.match(text, pos)
+        if word is None:
+            return None
+        words.append(word.group())
+        pos = word.end()
+        blank = _BLANKS.match(text, pos)
+        if blank is not None:
+            pos = blank.end()
+        elif pos < len(text):
+            return None
+    return words

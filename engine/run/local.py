@@ -16,11 +16,11 @@ import sys
 import threading
 import time
 
-from flow.rules.shell import bash_argv
 from flow.rules.worker import read_message, write_message
 
 from . import processes
 from .executor import Completion, Task
+from .launch import ShellLauncher
 from .processes import Usage
 
 KILL_GRACE_SECONDS = 3.0
@@ -83,6 +83,7 @@ class LocalExecutor:
         self.keep_fds = keep_fds
         self.env = env
         self.done: queue.SimpleQueue[Completion] = queue.SimpleQueue()
+        self.launcher = ShellLauncher(env)
         self.procs: dict[str, subprocess.Popen] = {}
         self.sampler = processes.Sampler()
         self.measured: set[str] = set()  # jobs to benchmark, until they are submitted
@@ -106,8 +107,8 @@ class LocalExecutor:
     def _spawn_shell(self, task: Task, measure: bool) -> None:
         with self.held:
             try:
-                proc = subprocess.Popen(bash_argv(task.payload), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        start_new_session=True, pass_fds=self.keep_fds, env=self.env)
+                proc = self.launcher.start(task.payload, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                           start_new_session=True, pass_fds=self.keep_fds)
             except OSError as e:
                 self.done.put(Completion(task.job_id, False, f"cannot start bash: {e.strerror}"))
                 return

@@ -1,0 +1,72 @@
+"""How a shell job's process is started: a command of plain words runs as
+its program directly, anything else through ``bash -euo pipefail -c``.
+
+For a command that is one program with plain words (``rules.shell.
+direct_argv``), bash would only start, set up its environment and exec the
+program: flow does the same without bash, and saves its start-up (about a
+millisecond a job, as make does for commands without shell syntax). The
+program sees what it would under bash: its argv[0] as written, found on the
+job's ``PATH``; ``PWD`` the working directory (kept when the inherited one
+names it, as bash keeps a path through a symbolic link); ``SHLVL`` as
+inherited (0 when unset); ``_`` the program's path. Whatever bash alone
+would settle goes through bash: a program not found, not executable or
+without a ``#!`` line (bash says so, or runs it as a script), and a name
+that an exported bash function takes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+
+from flow.rules.shell import bash_argv, direct_argv
+
+Start = Callable[..., subprocess.Popen]
+
+
+class ShellLauncher:
+    """Starts shell jobs in the environment ``env`` (None: flow's own)."""
+
+    def __init__(self, env: dict[str, str] | None = None):
+        base = dict(os.environ if env is None else env)
+        self.env = env
+        self.path = base.get("PATH", os.defpath)
+        self.functions = {name[len("BASH_FUNC_"):-2] for name in base
+                          if name.startswith("BASH_FUNC_") and name.endswith("%%")}
+        base["PWD"] = _pwd(base.get("PWD"))
+        base.setdefault("SHLVL", "0")
+        self.direct_env = base
+
+    def start(self, command: str, **popen) -> subprocess.Popen:
+        """The job's process, started with ``popen``'s arguments (an OSError
+        when bash itself cannot be started)."""
+        argv = direct_argv(command)
+        program = self.program(argv[0]) if argv is not None else None
+        if program is not None:
+            try:
+                return subprocess.Popen(argv, executable=program, env={**self.direct_env, "_": program}, **popen)
+            except OSError:
+                pass  # not executable, no #! line, gone since: bash says what, or runs it as a script
+        return subprocess.Popen(bash_argv(command), env=self.env, **popen)
+
+    def program(self, name: str) -> str | None:
+        """Where bash would find ``name``; None where bash must decide."""
+        if name in self.functions:
+            return None
+        if "/" in name:
+            return name if os.path.isfile(name) else None
+        return shutil.which(name, path=self.path)
+
+
+def _pwd(inherited: str | None) -> str:
+    """The working directory as bash names it: the inherited ``PWD`` if it
+    is an absolute path to it, else the path the system gives."""
+    if inherited and os.path.isabs(inherited):
+        try:
+            if os.path.samestat(os.stat(inherited), os.stat(".")):
+                return inherited
+        except OSError:
+            pass
+    return os.getcwd()

@@ -1,0 +1,140 @@
+"""Shell commands of plain words run without bash, and nothing else changes:
+which commands qualify (``rules.shell.direct_argv``), and what the program
+sees when run directly against what it sees under bash (``run.launch``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from conftest import Project
+from flow.engine.run.launch import ShellLauncher, _pwd
+from flow.rules.shell import direct_argv
+
+
+@pytest.fixture
+def project(tmp_path) -> Project:
+    return Project(tmp_path)
+
+
+@pytest.mark.parametrize(("command", "argv"), [
+    ("python3 fit.py data/a.csv out/model.bin", ["python3", "fit.py", "data/a.csv", "out/model.bin"]),
+    ("cp 'my file.txt' out/copy.txt", ["cp", "my file.txt", "out/copy.txt"]),
+    ("tool --size=3 a,b x:y +z @w 50%", ["tool", "--size=3", "a,b", "x:y", "+z", "@w", "50%"]),
+    ("\n    sort -o out.txt in.txt\n", ["sort", "-o", "out.txt", "in.txt"]),
+    ("x'a b'c", ["xa bc"]),
+])
+def test_a_command_of_plain_words_runs_directly(command, argv):
+    assert direct_argv(command) == argv
+
+
+@pytest.mark.parametrize("command", [
+    "cat a > b", "cat < a", "a | b", "a && b", "a; b", "a & b", "a\nb", "x $HOME", "x ${y}", "ls *.txt",
+    "ls a?", "ls [ab]", "cp ~/a b", "echo {a,b}", "x 'it'\"'\"'s'", 'x "q"', "x a\\ b", "x `y`", "x $(y)",
+    "A=1 prog", "echo hi", "cd dir", "exit 3", "test -f a", "[ -f a ]", "true", "time prog", "'echo' hi",
+    "if", "! prog", "%1", "'' x", "", "   ", "prog\r", "prog # comment", "(prog)", "{ prog; }",
+])
+def test_a_command_with_any_shell_syntax_or_a_builtin_goes_through_bash(command):
+    assert direct_argv(command) is None
+
+
+def test_an_exported_bash_function_keeps_its_name_from_being_run_directly():
+    launcher = ShellLauncher({"PATH": os.defpath, "BASH_FUNC_cp%%": "() {  echo function\n}"})
+    assert launcher.program("cp") is None
+    assert launcher.program("ls") is not None
+
+
+def test_pwd_is_kept_when_it_names_the_working_directory_else_it_is_the_real_path(tmp_path, monkeypatch):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.chdir(tmp_path / "link")
+    assert _pwd(str(tmp_path / "link")) == str(tmp_path / "link")
+    assert _pwd("/nonexistent") == os.getcwd()
+    assert _pwd("relative/path") == os.getcwd()
+    assert _pwd(None) == os.getcwd()
+
+
+DUMP = """\
+import json, os, sys
+with open(sys.argv[1], "w") as f:
+    json.dump({"argv": sys.argv[1:], "env": dict(os.environ), "cwd": os.getcwd()}, f)
+"""
+
+
+def test_a_program_run_directly_sees_what_it_would_see_under_bash(project):
+    project.write("dump.py", DUMP)
+    project.flowfile("""
+        rule all:
+            input: "direct.json", "bash.json"
+        rule direct:
+            output: "direct.json"
+            shell: "python3 dump.py {output} 'two words' --x=1"
+        rule under_bash:
+            output: "bash.json"
+            shell: "bash -euo pipefail -c 'python3 dump.py {output} \\"two words\\" --x=1'"
+    """)
+    project.run(env={"PWD": "/nowhere", "SHLVL": "4"})
+    direct = json.loads(project.read("direct.json"))
+    bash = json.loads(project.read("bash.json"))
+    assert direct["argv"][1:] == bash["argv"][1:] == ["two words", "--x=1"]
+    assert direct["cwd"] == bash["cwd"]
+    assert direct["env"] == bash["env"]
+    assert direct["env"]["PWD"] == os.path.realpath(project.root)
+    assert direct["env"]["SHLVL"] == "4"
+
+
+def test_a_program_that_is_not_found_fails_as_under_bash(project):
+    project.flowfile("""
+        rule x:
+            output: "out.txt"
+            shell: "no-such-program-anywhere out.txt"
+    """)
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "exit status 127" in r.stderr
+    assert "no-such-program-anywhere: command not found" in r.stderr
+
+
+def test_an_executable_script_without_a_hash_bang_line_runs_as_bash_runs_it(project):
+    script = project.write("make-it", "echo made > out.txt\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    project.flowfile("""
+        rule x:
+            output: "out.txt"
+            shell: "./make-it"
+    """)
+    project.run()
+    assert project.read("out.txt") == "made\n"
+
+
+def test_an_exported_bash_function_runs_instead_of_the_program_of_its_name(project):
+    project.flowfile("""
+        rule x:
+            output: "out.txt"
+            shell: "cp nothing out.txt"
+    """)
+    project.run(env={"BASH_FUNC_cp%%": "() {  echo function > \"$2\"\n}"})
+    assert project.read("out.txt") == "function\n"
+
+
+def test_bash_starts_only_for_commands_that_need_it(project):
+    spy = project.write("spy/bash", f'#!/bin/sh\necho "$4" >> {project.root}/bash-ran\nexec /bin/bash "$@"\n')
+    spy.chmod(0o755)
+    project.write("in.txt", "x\n")
+    project.flowfile("""
+        rule all:
+            input: "plain.txt", "redirected.txt"
+        rule plain:
+            input: "in.txt"
+            output: "plain.txt"
+            shell: "cp {input} {output}"
+        rule redirected:
+            input: "in.txt"
+            output: "redirected.txt"
+            shell: "cat {input} > {output}"
+    """)
+    project.run(env={"PATH": f"{project.root / 'spy'}:{os.environ['PATH']}"})
+    assert project.read("bash-ran") == "cat in.txt > redirected.txt\n"
+    assert project.read("plain.txt") == project.read("redirected.txt") == "x\n"
