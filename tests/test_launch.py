@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 
 import pytest
 from conftest import Project
@@ -138,3 +139,17 @@ def test_bash_starts_only_for_commands_that_need_it(project):
     project.run(env={"PATH": f"{project.root / 'spy'}:{os.environ['PATH']}"})
     assert project.read("bash-ran") == "cat in.txt > redirected.txt\n"
     assert project.read("plain.txt") == project.read("redirected.txt") == "x\n"
+
+
+def test_a_program_found_once_is_looked_up_again_only_through_bash_when_it_is_gone(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "tool"
+    tool.write_text("#!/bin/sh\necho direct > \"$1\"\n")
+    tool.chmod(0o755)
+    launcher = ShellLauncher({"PATH": f"{bin_dir}:{os.defpath}"})
+    assert launcher.program("tool") == str(tool)
+    tool.unlink()  # found before, gone now: the start fails over to bash, which says so
+    proc = launcher.start(f"tool {tmp_path / 'out'}", stderr=subprocess.PIPE, cwd=tmp_path)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 127 and b"tool: command not found" in err

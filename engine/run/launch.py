@@ -38,6 +38,7 @@ class ShellLauncher:
         base["PWD"] = _pwd(base.get("PWD"))
         base.setdefault("SHLVL", "0")
         self.direct_env = base
+        self.found: dict[str, str | None] = {}  # name -> where it was found on PATH (bash keeps such a table too)
 
     def start(self, command: str, **popen) -> subprocess.Popen:
         """The job's process, started with ``popen``'s arguments (an OSError
@@ -57,7 +58,9 @@ class ShellLauncher:
             return None
         if "/" in name:
             return name if os.path.isfile(name) else None
-        return shutil.which(name, path=self.path)
+        if name not in self.found:  # (one found and gone since fails to start: bash then says what)
+            self.found[name] = shutil.which(name, path=self.path)
+        return self.found[name]
 
 
 def _pwd(inherited: str | None) -> str:
