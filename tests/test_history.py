@@ -285,7 +285,7 @@ def test_a_history_limit_that_is_not_a_positive_number_is_refused(project):
     """)
     r = project.flow("run", env={"FLOW_HISTORY_RUNS": "lots"})
     assert r.returncode == 2
-    assert "FLOW_HISTORY_RUNS=lots" in r.stderr and "positive number" in r.stderr
+    assert "FLOW_HISTORY_RUNS=lots" in r.stderr and "whole number" in r.stderr
     assert not project.exists("out.txt")
 
 
@@ -520,3 +520,109 @@ def test_a_warning_before_the_first_job_is_kept_in_the_runs_log_too(project):
     assert "was damaged" in r.stderr
     (run,) = runs(project)
     assert "was damaged" in (project.root / ".flow" / run["log"]).read_text()
+
+
+# what the review found ---------------------------------------------------------------------
+
+
+def test_a_small_shell_job_is_not_given_flows_own_memory_as_its_peak(project):
+    project.flowfile("""
+        rule small:
+            output: "out.txt"
+            shell: "cp Flowfile {output}"
+    """)
+    project.run()
+    (a,) = attempts(project)
+    assert a["rss_kb"] is None or a["rss_kb"] < 20 * 1024  # cp itself needs a few MB; flow has tens
+
+
+def test_a_pruned_runs_number_finds_no_other_run(tmp_path):
+    records = _store(tmp_path)
+    for run_id in ("4021f97d", "5bbb2222"):
+        records.db.execute("INSERT INTO runs (id, started, outcome) VALUES (?, 1, 'ok')", (run_id,))
+    records.db.execute("DELETE FROM runs WHERE id = '4021f97d'")
+    with pytest.raises(UserError, match="run 1: no such run"):
+        records.run("1")
+    with pytest.raises(UserError, match="run 4: no such run"):
+        records.run("4")
+    assert records.run("5bbb").id == "5bbb2222"
+
+
+def test_a_run_ended_by_an_error_of_its_own_is_recorded_as_error_and_logged(tmp_path):
+    from flow.engine.commands.build import ended_badly
+    from flow.engine.commands.report import Reporter
+    from flow.engine.decide.state import State
+    from flow.engine.run.history import RunRecorder
+
+    state = State(str(tmp_path / ".flow"))
+    history = RunRecorder(state, "abcd1234", ["flow", "run"], (), 2)
+    stream = history.open_log()
+    log = Reporter(stream=stream, plan_stream=stream, live=False)
+    ended_badly(history, log, UserError("cannot write .flow/state.db: disk I/O error"))
+    stream.close()
+    (run,) = Records(state.db).runs()
+    assert run.outcome == "error"
+    assert "cannot write .flow/state.db" in (tmp_path / ".flow" / run.log).read_text()
+
+
+def test_a_failed_runs_log_ends_with_what_flow_said_last(project):
+    project.flowfile("""
+        rule bad:
+            output: "out.txt"
+            shell: "exit 1"
+    """)
+    project.flow("run")
+    (run,) = runs(project)
+    log = (project.root / ".flow" / run["log"]).read_text()
+    assert log.rstrip().splitlines()[-1].startswith("flow: 1 job failed (bad)")
+
+
+def test_a_log_that_cannot_be_written_ends_the_log_not_the_run():
+    from flow.engine.run.history import LogFile
+
+    class Full:
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+        def close(self):
+            pass
+
+    log = LogFile(Full())
+    assert log.write("run   a\n") == 0
+    log.write("done  a\n")  # (nothing raised: the log has ended)
+    assert log.file is None
+
+
+def test_flow_history_counts_back_with_a_negative_number(project):
+    project.flowfile(PAIR)
+    project.run()
+    project.run()
+    r = project.flow("history", "-2")
+    assert r.returncode == 0, r.output
+    assert r.stdout.startswith("run 1 (")
+
+
+def test_a_damaged_store_is_a_message_not_a_traceback(project):
+    project.flowfile(PAIR)
+    (project.root / ".flow").mkdir()
+    (project.root / ".flow/state.db").write_bytes(b"\xff" * 8192)
+    for command in (["history"], ["stats"]):
+        r = project.flow(*command)
+        assert r.returncode == 2, r.output
+        assert "cannot read .flow/state.db" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_history_limit_of_runs_must_be_a_whole_number(project):
+    project.flowfile(PAIR)
+    r = project.flow("run", env={"FLOW_HISTORY_RUNS": "0.5"})
+    assert r.returncode == 2 and "whole number" in r.stderr
+
+
+def test_flow_history_reads_the_records_when_the_flowfile_is_broken(project):
+    project.flowfile(PAIR)
+    project.run()
+    project.write("Flowfile", "rule broken:\n    output \"x\"\n")
+    r = project.flow("history")
+    assert r.returncode == 0, r.output
+    assert "warning: the Flowfile does not load" in r.stderr
+    assert len(r.stdout.splitlines()) == 2

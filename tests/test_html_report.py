@@ -169,7 +169,7 @@ def test_the_timeline_has_a_bar_per_attempt_with_its_tooltip(failed_run):
     assert len(bars) == 2
     (ok_fill, ok_tip), (bad_fill, bad_tip) = bars
     assert ok_tip.startswith("a") and "why: output a &lt;b&gt;" in ok_tip and ok_fill != bad_fill
-    assert bad_tip.startswith("bad\nfailed (status 3)\n0.2") and "peak memory" in bad_tip
+    assert bad_tip.startswith("bad\nfailed (status 3)\n0.2") and "CPU" in bad_tip
     assert "2 job attempts on 1 worker slot" in text
 
 

@@ -153,3 +153,15 @@ def test_a_program_found_once_is_looked_up_again_only_through_bash_when_it_is_go
     proc = launcher.start(f"tool {tmp_path / 'out'}", stderr=subprocess.PIPE, cwd=tmp_path)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 127 and b"tool: command not found" in err
+
+
+def test_with_bash_env_set_every_command_goes_through_bash_which_runs_that_file_first(project):
+    project.write("dump.py", DUMP)
+    project.write("setup.sh", "export GREETING=from-bash-env\n")
+    project.flowfile("""
+        rule x:
+            output: "out.json"
+            shell: "python3 dump.py {output}"
+    """)
+    project.run(env={"BASH_ENV": str(project.root / "setup.sh")})
+    assert json.loads(project.read("out.json"))["env"]["GREETING"] == "from-bash-env"

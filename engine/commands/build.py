@@ -145,6 +145,9 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         try:
             summary = result.summary = scheduler.run(jobs)
             stopped = False
+        except BaseException as e:
+            ended_badly(history, log, e)
+            raise
         finally:
             if executor is not None:
                 executor.shutdown()
@@ -183,6 +186,22 @@ def record_history(events, state, lock, o: RunOptions, cores: int):
     log = Reporter(printshellcmds=True, stream=stream, plan_stream=stream, live=False)
     events.add(log)
     return history, log
+
+
+def ended_badly(history, log, e: BaseException) -> None:
+    """A run that ended by an exception: its last words in its log, and, if
+    not failed jobs or a signal (those the history tells itself), the
+    outcome ``error`` in the history."""
+    from ..errors import Interrupted, JobsFailed, Terminated
+
+    text = e.render() if isinstance(e, FlowError) else f"flow: internal error: {type(e).__name__}: {e}"
+    if log is not None and text:
+        log.summary(text)
+    if history is not None and not isinstance(e, (JobsFailed, Interrupted, KeyboardInterrupt, Terminated)):
+        try:
+            history.ended_by_error()
+        except FlowError:
+            pass  # the store itself failed: the run's row stays "running", read back as killed
 
 
 def typical_seconds() -> dict[str, float]:

@@ -59,13 +59,23 @@ def chdir(directory: str | None) -> None:
             raise UserError(f"-C {directory}: {e.strerror}") from None
 
 
-def project_workflow(directory, flowfile, config_items, configfiles):
+def project_workflow(directory, flowfile, config_items, configfiles, tolerant: bool = False):
     """Move into the project (-C) and load its Flowfile, if it has one, to
     follow its ``workdir:``, where its ``.flow/`` is; None without one (the
-    records can still be read)."""
+    records can still be read). ``tolerant``: a Flowfile that does not load
+    is said in a warning, and None returned (reading the records is what a
+    broken Flowfile sends people to)."""
+    from flow import FlowError
+
     from ..load.loader import FLOWFILE_NAMES
 
     chdir(directory)
     if flowfile or any(os.path.isfile(n) for n in FLOWFILE_NAMES):
-        return load_workflow(None, flowfile, config_items, configfiles)
+        try:
+            return load_workflow(None, flowfile, config_items, configfiles)
+        except FlowError as e:
+            if not tolerant:
+                raise
+            first = e.render().partition("\n")[0]
+            say(f"warning: the Flowfile does not load, so .flow/ is read here ({first})", err=True)
     return None

@@ -11,7 +11,7 @@ import click
 from .common import CONTEXT, chdir, common_options, load_workflow, project_workflow, say
 
 
-@click.command(context_settings=CONTEXT)
+@click.command(context_settings={**CONTEXT, "ignore_unknown_options": True})  # (RUN may be -2)
 @click.argument("run", required=False, metavar="[RUN]")
 @click.option("-n", "--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="How many of the last runs to list.")
@@ -50,7 +50,7 @@ def _records(directory, flowfile, config_items, configfiles, rule: str | None = 
     from ..run.records import Records
     from .build import check_rule_names
 
-    wf = project_workflow(directory, flowfile, config_items, configfiles)
+    wf = project_workflow(directory, flowfile, config_items, configfiles, tolerant=True)
     records = Records.open(".flow")
     if rule is not None and wf is not None and not records.rule_stats(rule):
         check_rule_names(wf, "flow stats", [rule])
@@ -68,7 +68,7 @@ def lineage(file, downstream, as_json, directory, flowfile, config_items, config
     with its recorded hash and whether it changed since."""
     from .lineage import show_lineage
 
-    wf = project_workflow(directory, flowfile, config_items, configfiles)  # (also for commands not recorded)
+    wf = project_workflow(directory, flowfile, config_items, configfiles, tolerant=True)  # (commands not recorded)
     show_lineage(file, downstream, as_json, wf, echo=click.echo, warn=lambda text: say(text, err=True))
 
 

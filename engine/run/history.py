@@ -36,7 +36,8 @@ DEFAULTS = {"FLOW_HISTORY_RUNS": 100, "FLOW_HISTORY_DAYS": 90, "FLOW_HISTORY_ATT
 
 def limits(environ: dict[str, str] | None = None) -> dict[str, float]:
     """How much history to keep, from the environment; a value that is not a
-    positive number is the user's mistake, named with what to write."""
+    positive number (a whole one for runs and attempts) is the user's
+    mistake, named with what to write."""
     environ = os.environ if environ is None else environ
     out: dict[str, float] = {}
     for name, default in DEFAULTS.items():
@@ -44,12 +45,14 @@ def limits(environ: dict[str, str] | None = None) -> dict[str, float]:
         if not text:
             out[name] = default
             continue
+        whole = name != "FLOW_HISTORY_DAYS"  # (runs and attempts are counted)
         try:
-            value = float(text)
+            value = float(int(text)) if whole else float(text)
         except ValueError:
             value = -1.0
         if not value > 0 or value == float("inf"):
-            raise UserError(f"{name}={text}: not a positive number",
+            kind = "a whole number of at least 1" if whole else "a positive number"
+            raise UserError(f"{name}={text}: not {kind}",
                             f"Set it to how much history to keep (the default is {default}), or unset it.")
         out[name] = value
     return out
@@ -78,13 +81,13 @@ class RunRecorder:
             "VALUES (?,?,?,?,?,0,'running',?)",
             (run_id, self.started, json.dumps(argv), json.dumps(list(targets)), cores, self.log)))
 
-    def open_log(self) -> TextIO | None:
+    def open_log(self) -> LogFile | None:
         """The file the run's console output is copied to; None if it cannot
         be made (the run goes on: a log is a convenience)."""
         path = os.path.join(self.state.directory, self.log)
         try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            return open(path, "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115 - closed by the build
+            return LogFile(open(path, "w", encoding="utf-8", errors="backslashreplace"))  # noqa: SIM115
         except OSError:
             return None
 
@@ -130,6 +133,12 @@ class RunRecorder:
             (ended, self.total, summary.ran, len(summary.failed), summary.up_to_date, outcome, self.run_id)))
         self.prune(ended)
 
+    def ended_by_error(self) -> None:
+        """The run ended by an error of its own (not failed jobs, not a
+        signal): its outcome says so, whatever its jobs did."""
+        self.state.transaction(lambda db: db.execute(
+            "UPDATE runs SET outcome='error', ended=coalesce(ended, ?) WHERE id=?", (time.time(), self.run_id)))
+
     def prune(self, now: float) -> None:
         """Drop the runs past the limits, their attempts and logs, and the
         oldest attempts past the cap."""
@@ -155,3 +164,37 @@ class RunRecorder:
                     os.remove(os.path.join(self.state.directory, log))
                 except OSError:
                     pass  # removed by hand already
+
+
+class LogFile:
+    """A run's log, as the stream of a reporter: a write that fails (a full
+    disk) ends the log, never the run."""
+
+    def __init__(self, file: TextIO):
+        self.file: TextIO | None = file
+
+    def write(self, text: str) -> int:
+        return self._do(lambda f: f.write(text)) or 0
+
+    def flush(self) -> None:
+        self._do(lambda f: f.flush())
+
+    def isatty(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self._do(lambda f: f.close())
+        self.file = None
+
+    def _do(self, act):
+        if self.file is None:
+            return None
+        try:
+            return act(self.file)
+        except (OSError, ValueError):
+            file, self.file = self.file, None
+            try:
+                file.close()
+            except OSError:
+                pass
+            return None

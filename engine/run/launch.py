@@ -8,10 +8,12 @@ millisecond a job, as make does for commands without shell syntax). The
 program sees what it would under bash: its argv[0] as written, found on the
 job's ``PATH``; ``PWD`` the working directory (kept when the inherited one
 names it, as bash keeps a path through a symbolic link); ``SHLVL`` as
-inherited (0 when unset); ``_`` the program's path. Whatever bash alone
+inherited (0 when unset); ``_`` the program's path; no ``OLDPWD`` that is
+not a directory. Whatever bash alone
 would settle goes through bash: a program not found, not executable or
-without a ``#!`` line (bash says so, or runs it as a script), and a name
-that an exported bash function takes.
+without a ``#!`` line (bash says so, or runs it as a script), a name
+that an exported bash function takes, and every command when ``BASH_ENV``
+names a file for bash to run first (as module systems and conda set up).
 """
 
 from __future__ import annotations
@@ -35,8 +37,11 @@ class ShellLauncher:
         self.path = base.get("PATH", os.defpath)
         self.functions = {name[len("BASH_FUNC_"):-2] for name in base
                           if name.startswith("BASH_FUNC_") and name.endswith("%%")}
+        self.sourced = bool(base.get("BASH_ENV"))  # bash runs that file first: every command needs bash
         base["PWD"] = _pwd(base.get("PWD"))
         base.setdefault("SHLVL", "0")
+        if "OLDPWD" in base and not os.path.isdir(base["OLDPWD"]):
+            del base["OLDPWD"]  # (as bash drops it)
         self.direct_env = base
         self.found: dict[str, str | None] = {}  # name -> where it was found on PATH (bash keeps such a table too)
 
@@ -54,7 +59,7 @@ class ShellLauncher:
 
     def program(self, name: str) -> str | None:
         """Where bash would find ``name``; None where bash must decide."""
-        if name in self.functions:
+        if self.sourced or name in self.functions:
             return None
         if "/" in name:
             return name if os.path.isfile(name) else None

@@ -19,6 +19,7 @@ schedule, summed over the job's process group.
 from __future__ import annotations
 
 import os
+import resource
 import selectors
 import signal
 import subprocess
@@ -79,9 +80,18 @@ class Usage:
 
 def rusage_usage(usage) -> Usage:
     """A waited-for process tree's use, as ``wait4`` counts it: its largest
-    process's peak RSS, its CPU time, and its block I/O (in 512-byte units)."""
-    rss = usage.ru_maxrss // 1024 if sys.platform == "darwin" else usage.ru_maxrss  # (bytes there)
+    process's peak RSS, its CPU time, and its block I/O (in 512-byte units).
+    A child's peak counts the memory of flow it was forked from (the kernel
+    carries it over the exec), so a peak no higher than flow's own says
+    nothing of the job: it is left unknown (None)."""
+    rss: int | None = _kb(usage.ru_maxrss)
+    if rss <= _kb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss):
+        rss = None
     return Usage(rss, usage.ru_utime + usage.ru_stime, usage.ru_inblock * 512, usage.ru_oublock * 512)
+
+
+def _kb(maxrss: int) -> int:
+    return maxrss // 1024 if sys.platform == "darwin" else maxrss  # (bytes there)
 
 
 @dataclass

@@ -82,6 +82,8 @@ class RuleStats:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
+RECENT = 20_000  # attempts the ETA reads the rules' durations from
+_DAMAGED = "If it is damaged, the next `flow run` moves it aside and starts a new one."
 _RUN_COLUMNS = "rowid, id, started, ended, command, targets, cores, total, ran, failed, up_to_date, outcome, log"
 _ATTEMPT_COLUMNS = ("job, rule, wildcards, started, ended, status, attempt, cpu, rss_kb, bytes_in, bytes_out, "
                     "reason")
@@ -106,8 +108,7 @@ class Records:
             db = sqlite3.connect(f"file:{path}?{query}", uri=True, timeout=30)
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as e:
-            raise UserError(f"cannot read {path}: {e}",
-                            "If it is damaged, the next `flow run` moves it aside and starts a new one.") from None
+            raise UserError(f"cannot read {path}: {e}", _DAMAGED) from None
         return cls(db, RunLock(directory).holder_run())
 
     def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
@@ -117,6 +118,8 @@ class Records:
             if "no such" in str(e):  # a store an older flow wrote: no history in it yet
                 return []
             raise UserError(f"cannot read .flow/state.db: {e}") from None
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"cannot read .flow/state.db: {e}", _DAMAGED) from None
 
     # runs --------------------------------------------------------------------------
 
@@ -128,7 +131,9 @@ class Records:
 
     def run(self, ref: str) -> RunRow:
         """A run by its number, ``last`` (or -1, -2: counting back), or a
-        prefix of its id; a UserError naming what there is otherwise."""
+        prefix of its id with a letter in it (digits alone are a number:
+        a pruned run's number never finds another run); a UserError naming
+        what there is otherwise."""
         ref = ref.strip()
         rows: list[tuple] = []
         if ref == "last" or (ref.startswith("-") and ref[1:].isdigit() and int(ref[1:]) > 0):
@@ -136,7 +141,7 @@ class Records:
             rows = self._query(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY rowid DESC LIMIT 1 OFFSET ?", (back - 1,))
         elif ref.isdigit():
             rows = self._query(f"SELECT {_RUN_COLUMNS} FROM runs WHERE rowid = ?", (int(ref),))
-        if not rows and ref and all(c in "0123456789abcdef" for c in ref.lower()):
+        if not rows and ref and not ref.isdigit() and all(c in "0123456789abcdef" for c in ref.lower()):
             rows = self._query(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id LIKE ? ORDER BY rowid DESC",
                                (ref.lower() + "%",))
             if len(rows) > 1:
@@ -183,14 +188,16 @@ class Records:
 
     def typical_seconds(self, per_rule: int = 50) -> dict[str, float]:
         """Each rule's median duration over its last ``per_rule`` successful
-        attempts: what the ETA expects a job of it to take."""
-        rows = self._query(
-            "SELECT rule, ended - started FROM (SELECT rule, started, ended, "
-            "row_number() OVER (PARTITION BY rule ORDER BY id DESC) AS n FROM attempts WHERE status = 0) "
-            "WHERE n <= ?", (per_rule,))
+        attempts among the last ``RECENT`` attempts (one range of the
+        primary key, however long the history): what the ETA expects a job
+        of it to take."""
+        rows = self._query("SELECT rule, ended - started FROM attempts WHERE status = 0 "
+                           "AND id > (SELECT max(id) FROM attempts) - ? ORDER BY id DESC", (RECENT,))
         by_rule: dict[str, list[float]] = {}
         for rule, seconds in rows:
-            by_rule.setdefault(rule, []).append(max(0.0, seconds))
+            kept = by_rule.setdefault(rule, [])
+            if len(kept) < per_rule:
+                kept.append(max(0.0, seconds))
         return {rule: percentile(sorted(values), 50) for rule, values in by_rule.items()}
 
     # outputs ------------------------------------------------------------------------
