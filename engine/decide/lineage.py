@@ -19,12 +19,12 @@ prints.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..load.model import job_id
 from .hashing import Hasher
+from .schema import db_name, name_of
 from .state import OutputRecord, State
 
 # Whether a file is still what the records say: the same content, changed
@@ -187,10 +187,10 @@ class JobRecords:
             return {jid: self._rows[jid] for jid in ids if jid in self._rows}
         rows = {}
         for i in range(0, len(ids), _BATCH):
-            batch = [_db(jid) for jid in ids[i:i + _BATCH]]
+            batch = [db_name(jid) for jid in ids[i:i + _BATCH]]
             query = f"SELECT id, rule, key, parts, finished, {self._command} FROM jobs WHERE id IN ({','.join('?' * len(batch))})"
             for jid, *row in self.db.execute(query, batch):
-                rows[jid if type(jid) is str else os.fsdecode(jid)] = tuple(row)
+                rows[name_of(jid)] = tuple(row)
         return rows
 
     def _entry(self, jid: str, row: tuple | None) -> JobEntry:
@@ -248,7 +248,7 @@ class JobRecords:
 
     def _all_jobs(self) -> Iterator[tuple[str, tuple]]:
         for jid, *row in self.db.execute(f"SELECT id, rule, key, parts, finished, {self._command} FROM jobs"):
-            yield (jid if type(jid) is str else os.fsdecode(jid)), tuple(row)
+            yield name_of(jid), tuple(row)
 
     # the files now -------------------------------------------------------------------
 
@@ -305,13 +305,3 @@ def wildcards_of(jid: str, rule: str) -> dict[str, str]:
             part.append(c)
     values["" if name is None else name] = "".join(part)
     return values if job_id(rule, values) == jid else {}
-
-
-def _db(name: str) -> str | bytes:
-    """A job id as the store holds it: text, or the bytes of a name that is not UTF-8."""
-    try:
-        name.encode("utf-8")
-        return name
-    except UnicodeEncodeError:
-        return os.fsencode(name)
-

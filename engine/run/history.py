@@ -23,11 +23,10 @@ import time
 from typing import TYPE_CHECKING, TextIO
 
 from ..errors import UserError
+from .events import RunObserver
 
 if TYPE_CHECKING:
-    from ..decide.rebuild import Reason
     from ..decide.state import State
-    from ..graph.job import Job
     from .scheduler import Summary
 
 LOGS = "logs"
@@ -64,8 +63,8 @@ def log_name(run_id: str, started: float) -> str:
     return os.path.join(LOGS, f"{stamp}.{run_id[:8]}.log")
 
 
-class RunRecorder:
-    """Records a run in the history (a ``RunObserver``)."""
+class RunRecorder(RunObserver):
+    """Records a run in the history."""
 
     live = False
 
@@ -91,37 +90,13 @@ class RunRecorder:
         except OSError:
             return None
 
-    # events ---------------------------------------------------------------------------
+    # events (the others are RunObserver's, which do nothing) ----------------------------
 
     def run_started(self, total: int) -> None:
         self.total = total
 
     def planned(self, total: int) -> None:
         self.total = total
-
-    def job_started(self, job: Job, reason: Reason, command: str | None, message: str | None) -> None:
-        pass
-
-    def job_finished(self, job: Job, seconds: float) -> None:
-        pass
-
-    def job_failed(self, job: Job, error: str, will_retry: bool) -> None:
-        pass
-
-    def job_skipped(self, job: Job, reason: Reason | None, command: str | None) -> None:
-        pass
-
-    def job_undetermined(self, job: Job, checkpoint: Job) -> None:
-        pass
-
-    def job_reopened(self, job: Job) -> None:
-        pass
-
-    def note(self, text: str) -> None:
-        pass
-
-    def tick(self) -> None:
-        pass
 
     def run_ended(self, summary: Summary) -> None:
         """Complete the run's row, then prune what is past the limits."""
