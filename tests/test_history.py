@@ -626,3 +626,13 @@ def test_flow_history_reads_the_records_when_the_flowfile_is_broken(project):
     assert r.returncode == 0, r.output
     assert "warning: the Flowfile does not load" in r.stderr
     assert len(r.stdout.splitlines()) == 2
+
+
+def test_json_of_a_name_that_is_not_utf8_is_valid_unicode(project):
+    project.write("Flowfile", 'NAMES = glob_wildcards("{n}.txt").n\nrule all:\n    input: expand("out/{n}.txt", n=NAMES)\n'
+                  'rule copy:\n    input: "{n}.txt"\n    output: "out/{n}.txt"\n    shell: "cp {input} {output}"\n')
+    (project.root / os.fsdecode(b"caf\xe9.txt")).write_text("x")
+    project.run()
+    out = project.flow("history", "last", "--json").stdout
+    out.encode("utf-8")  # (a lone surrogate would not encode)
+    assert json.loads(out)["jobs"][0]["label"] == "copy (n=caf\\xe9)"

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..run.records import AttemptRow, Records, RuleStats, RunRow
+from ..run.stream import text_safe
 from .report import one_line
 
 Echo = Callable[[str], None]
@@ -19,7 +20,7 @@ def show_runs(records: Records, limit: int, as_json: bool, echo: Echo) -> None:
     """The last runs, the newest first."""
     runs = records.runs(limit)
     if as_json:
-        echo(json.dumps([_run_dict(r) for r in runs], indent=2))
+        echo(json.dumps(text_safe([_run_dict(r) for r in runs]), indent=2))
         return
     if not runs:
         echo("No run is recorded yet: `flow run` records one.")
@@ -37,7 +38,7 @@ def show_run(records: Records, ref: str, as_json: bool, echo: Echo, directory: s
     attempts = records.attempts(run.id)
     log = os.path.join(directory, run.log) if run.log else None
     if as_json:
-        echo(json.dumps({**_run_dict(run), "log": log, "jobs": [_attempt_dict(a) for a in attempts]}, indent=2))
+        echo(json.dumps(text_safe({**_run_dict(run), "log": log, "jobs": [_attempt_dict(a) for a in attempts]}), indent=2))
         return
     echo(f"run {run.number} ({run.id[:8]}): {run.outcome}, started {_when(run.started)}, "
          f"took {_seconds(run.seconds)}")
@@ -62,7 +63,7 @@ def show_stats(records: Records, rule: str | None, since: float | None, as_json:
     """Per rule: runs, failures, duration percentiles, CPU, memory, bytes."""
     stats = records.rule_stats(rule, since)
     if as_json:
-        echo(json.dumps([s.as_dict() for s in stats], indent=2))
+        echo(json.dumps(text_safe([s.as_dict() for s in stats]), indent=2))
         return
     if not stats:
         scope = f" of rule {one_line(rule)}" if rule else ""

@@ -29,6 +29,7 @@ from ..decide.lineage import (
 )
 from ..decide.state import State
 from ..errors import UserError
+from ..run.stream import text_safe
 from .report import one_line
 
 SHORT = 12  # hex digits of a hash shown as text
@@ -59,7 +60,7 @@ def show_lineage(name: str, downstream: bool, as_json: bool, workflow, echo: Cal
             jobs = [*lineage.jobs.values(), *([lineage.maker] if lineage.downstream and lineage.maker else [])]
             commands_from_flowfile([j for j in jobs if j.command is None], workflow)
         if as_json:  # (indented for people unless huge: the indenting encoder is Python, five times slower)
-            echo(json.dumps(to_json(lineage), indent=2 if len(lineage.jobs) <= INDENTED_JOBS else None))
+            echo(json.dumps(text_safe(to_json(lineage)), indent=2 if len(lineage.jobs) <= INDENTED_JOBS else None))
             return
         for line in text_lines(lineage):
             echo(line)

@@ -145,7 +145,7 @@ class EventStream:
 
     def emit(self, event: str, **fields) -> None:
         record = {"event": event, "time": time.time(), "run": self.run, **fields}
-        line = (json.dumps(_text_safe(record), ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
+        line = (json.dumps(text_safe(record), ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
         for name, out in list(self.outs):
             try:
                 _write_all(out, line)
@@ -233,15 +233,15 @@ def _ending(error: BaseException | None) -> tuple[str, str | None]:
     return "error", error.render()
 
 
-def _text_safe(value):
+def text_safe(value):
     """``value`` with every string valid Unicode: a name's undecodable bytes
     (kept by Python as lone surrogates) written as ``\\xff``."""
     if isinstance(value, str):
         return _unsurrogate(value) if _SURROGATE.search(value) else value
     if isinstance(value, dict):
-        return {_text_safe(k): _text_safe(v) for k, v in value.items()}
+        return {text_safe(k): text_safe(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_text_safe(v) for v in value]
+        return [text_safe(v) for v in value]
     return value
 
 
