@@ -636,3 +636,16 @@ def test_json_of_a_name_that_is_not_utf8_is_valid_unicode(project):
     out = project.flow("history", "last", "--json").stdout
     out.encode("utf-8")  # (a lone surrogate would not encode)
     assert json.loads(out)["jobs"][0]["label"] == "copy (n=caf\\xe9)"
+
+
+def test_a_job_that_could_not_start_is_in_the_history_as_failed(project):
+    project.flowfile("""
+        rule bad:
+            output: "out.txt"
+            shell: "echo {nosuch} > {output}"
+    """)
+    assert project.flow("run").returncode == 2
+    (a,) = attempts(project)
+    assert a["status"] == 2 and a["reason"].startswith("could not start: ")
+    assert "nosuch" in a["reason"]
+    assert json.loads(project.flow("stats", "--json").stdout)[0]["failures"] == 1

@@ -71,6 +71,7 @@ class Outcome:
 
 
 RECORDED = Outcome(recorded=True)
+NOT_STARTED = 2  # the status a job that could not start is recorded with (flow's exit code for it)
 CHECKING = Outcome(recorded=False)
 
 
@@ -241,6 +242,14 @@ class Outputs:
         """A failed attempt: remove what it wrote, and record that it failed."""
         self.remove(a.job)
         self.state.record_failure(self.attempt_record(a, time.time(), outcome.status, outcome.usage, None))
+
+    def not_started(self, job: Job, error: str) -> None:
+        """A job that could not start (a mistake in its rule, an output it may
+        not write): its history says so, as a failure of status 2."""
+        now = time.time()
+        first = error.partition("\n")[0]
+        self.state.record_failure(AttemptRecord(job.id, job.rule.name, job.wildcards, now, now, NOT_STARTED,
+                                                self.run_id, reason=f"could not start: {first}"))
 
     def attempt_record(self, a: Attempt, ended: float, status: int, usage: Usage | None,
                        bytes_out: int | None) -> AttemptRecord:

@@ -138,6 +138,7 @@ class Scheduler:
             try:
                 self._decide(job)
             except FlowError as e:  # this job cannot run (a bad placeholder, ...)
+                self.outputs.not_started(job, e.render())
                 self._refuse(job, e.render(), user_error=True)
 
     # deciding ------------------------------------------------------------------------
@@ -254,6 +255,7 @@ class Scheduler:
         job = entry.job
         problem = self.outputs.prepare(job)
         if problem is not None:  # nothing ran, and the old outputs stay: they are not this attempt's
+            self.outputs.not_started(job, problem)
             self._refuse(job, problem, user_error=True)
             return
         prepared = self.preparer.prepared(job)
