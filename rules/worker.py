@@ -110,26 +110,36 @@ def measured_job(kind: str, payload, ctx) -> tuple[str | None, dict]:
     return error, usage
 
 
+_PROC_FDS: dict[str, int | None] = {}  # /proc/self files kept open: a job's measure costs two calls
+
+
+def _proc_fd(name: str, flags: int) -> int | None:
+    if name not in _PROC_FDS:
+        try:
+            _PROC_FDS[name] = os.open(f"/proc/self/{name}", flags)
+        except OSError:
+            _PROC_FDS[name] = None
+    return _PROC_FDS[name]
+
+
 def _reset_peak_rss() -> bool:
     """Set this process's peak RSS to its current RSS (Linux 4.0+), so that
     the peak read after a job is the job's."""
+    fd = _proc_fd("clear_refs", os.O_WRONLY)
     try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
+        return fd is not None and os.write(fd, b"5") == 1
     except OSError:
         return False
 
 
 def _peak_rss_kb() -> int | None:
+    fd = _proc_fd("status", os.O_RDONLY)
     try:
-        with open("/proc/self/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+        text = os.pread(fd, 8192, 0) if fd is not None else b""
+        start = text.index(b"VmHWM:") + 6
+        return int(text[start:text.index(b"kB", start)])
+    except (OSError, ValueError):
+        return None
 
 
 def warm(kinds: list[str]) -> None:
