@@ -98,7 +98,7 @@ def measured_job(kind: str, payload, ctx) -> tuple[str | None, dict]:
         return (getattr(self_after, name) - getattr(self_before, name)
                 + getattr(children_after, name) - getattr(children_before, name))
 
-    peaks = [_peak_rss_kb()] if fresh_peak else []
+    peaks = [peak_rss_kb()] if fresh_peak else []
     if children_after.ru_maxrss > children_before.ru_maxrss:  # (a child of this job's set a new peak)
         peaks.append(children_after.ru_maxrss // (1024 if sys.platform == "darwin" else 1))  # (bytes on macOS)
     usage = {
@@ -132,7 +132,8 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def _peak_rss_kb() -> int | None:
+def peak_rss_kb() -> int | None:
+    """This process's memory high-water mark (``VmHWM``, Linux); None elsewhere."""
     fd = _proc_fd("status", os.O_RDONLY)
     try:
         text = os.pread(fd, 8192, 0) if fd is not None else b""

@@ -67,6 +67,19 @@ def test_a_shell_job_that_allocates_200_mb_records_at_least_that_peak(project):
     assert a["cpu"] is not None and a["cpu"] > 0
 
 
+def test_a_jobs_peak_is_recorded_when_flow_was_started_by_a_bigger_process(project):
+    ballast = bytearray(400 * MB)  # this process's peak: flow, started from it, inherits it through its exec
+    project.flowfile("""
+        rule big:
+            output: "big.txt"
+            shell: "python3 -c 'x = bytearray(200 * 1024 * 1024); open(\\"{output}\\", \\"w\\").write(\\"ok\\")'"
+    """)
+    project.run()
+    del ballast
+    (a,) = attempts(project)
+    assert a["rss_kb"] is not None and a["rss_kb"] * 1024 >= 200 * MB
+
+
 def test_a_run_block_that_allocates_200_mb_records_at_least_that_peak(project):
     project.flowfile("""
         rule big:

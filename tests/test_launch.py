@@ -41,10 +41,10 @@ def test_a_command_with_any_shell_syntax_or_a_builtin_goes_through_bash(command)
     assert direct_argv(command) is None
 
 
-def test_an_exported_bash_function_keeps_its_name_from_being_run_directly():
-    launcher = ShellLauncher({"PATH": os.defpath, "BASH_FUNC_cp%%": "() {  echo function\n}"})
-    assert launcher.program("cp") is None
-    assert launcher.program("ls") is not None
+@pytest.mark.parametrize("name", ["BASH_FUNC_cp%%", "BASH_ENV", "IFS", "SHELLOPTS", "BASHOPTS", "PS4", "OPTIND"])
+def test_what_bash_would_act_on_or_rewrite_in_the_environment_sends_every_command_through_bash(name):
+    assert ShellLauncher({"PATH": os.defpath}).program("ls") is not None
+    assert ShellLauncher({"PATH": os.defpath, name: "x"}).program("ls") is None
 
 
 def test_pwd_is_kept_when_it_names_the_working_directory_else_it_is_the_real_path(tmp_path, monkeypatch):
@@ -76,7 +76,7 @@ def test_a_program_run_directly_sees_what_it_would_see_under_bash(project):
             output: "bash.json"
             shell: "bash -euo pipefail -c 'python3 dump.py {output} \\"two words\\" --x=1'"
     """)
-    project.run(env={"PWD": "/nowhere", "SHLVL": "4"})
+    project.run(env={"PWD": "/nowhere", "SHLVL": "4", "PS1": "(venv) $ ", "PS2": "> "})
     direct = json.loads(project.read("direct.json"))
     bash = json.loads(project.read("bash.json"))
     assert direct["argv"][1:] == bash["argv"][1:] == ["two words", "--x=1"]
@@ -84,6 +84,7 @@ def test_a_program_run_directly_sees_what_it_would_see_under_bash(project):
     assert direct["env"] == bash["env"]
     assert direct["env"]["PWD"] == os.path.realpath(project.root)
     assert direct["env"]["SHLVL"] == "4"
+    assert "PS1" not in direct["env"]  # (as bash drops it: a venv's activate exports it)
 
 
 def test_a_program_that_is_not_found_fails_as_under_bash(project):

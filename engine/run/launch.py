@@ -11,9 +11,11 @@ names it, as bash keeps a path through a symbolic link); ``SHLVL`` as
 inherited (0 when unset); ``_`` the program's path; no ``OLDPWD`` that is
 not a directory. Whatever bash alone
 would settle goes through bash: a program not found, not executable or
-without a ``#!`` line (bash says so, or runs it as a script), a name
-that an exported bash function takes, and every command when ``BASH_ENV``
-names a file for bash to run first (as module systems and conda set up).
+without a ``#!`` line (bash says so, or runs it as a script); and every
+command when the environment holds what bash acts on or rewrites: a
+``BASH_ENV`` file to run first (as module systems and conda set up), an
+exported function, or one of the variables bash sets for itself
+(``_BASH_SETS``). ``PS1`` and ``PS2`` are dropped, as bash drops them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from collections.abc import Callable
 from flow.rules.shell import bash_argv, direct_argv
 
 Start = Callable[..., subprocess.Popen]
+# Variables bash sets for itself, resets or acts on: present in the job's
+# environment, bash would pass on another value, or do something first.
+_BASH_SETS = ("BASH", "BASHOPTS", "BASH_VERSION", "BASH_XTRACEFD", "BASH_ARGV0", "SHELLOPTS",
+              "IFS", "OPTIND", "OPTERR", "PS4", "POSIXLY_CORRECT")
 
 
 class ShellLauncher:
@@ -35,9 +41,12 @@ class ShellLauncher:
         base = dict(os.environ if env is None else env)
         self.env = env
         self.path = base.get("PATH", os.defpath)
-        self.functions = {name[len("BASH_FUNC_"):-2] for name in base
-                          if name.startswith("BASH_FUNC_") and name.endswith("%%")}
-        self.sourced = bool(base.get("BASH_ENV"))  # bash runs that file first: every command needs bash
+        # What bash would change in the environment beyond PWD, SHLVL and _ :
+        # then every command goes through bash (rare in an environment).
+        self.bash_only = bool(base.get("BASH_ENV")) or any(name in base for name in _BASH_SETS) or any(
+            name.startswith("BASH_FUNC_") for name in base)
+        for name in ("PS1", "PS2"):  # (a non-interactive bash drops them: a venv's activate exports PS1)
+            base.pop(name, None)
         base["PWD"] = _pwd(base.get("PWD"))
         base.setdefault("SHLVL", "0")
         if "OLDPWD" in base and not os.path.isdir(base["OLDPWD"]):
@@ -59,7 +68,7 @@ class ShellLauncher:
 
     def program(self, name: str) -> str | None:
         """Where bash would find ``name``; None where bash must decide."""
-        if self.sourced or name in self.functions:
+        if self.bash_only:
             return None
         if "/" in name:
             return name if os.path.isfile(name) else None

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from flow.rules.worker import group_members
+from flow.rules.worker import group_members, peak_rss_kb
 
 TAIL_BYTES = 16 * 1024
 TAIL_LINES = 10
@@ -85,9 +85,18 @@ def rusage_usage(usage) -> Usage:
     carries it over the exec), so a peak no higher than flow's own says
     nothing of the job: it is left unknown (None)."""
     rss: int | None = _kb(usage.ru_maxrss)
-    if rss <= _kb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss):
+    if rss <= own_peak_kb():
         rss = None
     return Usage(rss, usage.ru_utime + usage.ru_stime, usage.ru_inblock * 512, usage.ru_oublock * 512)
+
+
+def own_peak_kb() -> int:
+    """flow's own peak RSS, as a child forked now would inherit it: its
+    memory's high-water mark (``VmHWM``), not ``getrusage``'s, which also
+    holds the peak of whatever flow was itself started from (pytest, a
+    notebook) and would hide a job's figure below it."""
+    peak = peak_rss_kb()
+    return peak if peak is not None else _kb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def _kb(maxrss: int) -> int:
