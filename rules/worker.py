@@ -4,10 +4,14 @@ action kind but shell, and the checks of ``schema:``.
 
 Protocol, over two pipes whose descriptors are given as arguments:
 each message is a 4-byte big-endian length and a pickle. The engine sends
-``(job_id, kind, payload, ctx, measure)``; the worker answers ``(job_id,
+``(job_id, kind, payload, ctx, shared)``; the worker answers ``(job_id,
 error, usage)`` with ``error`` None on success, else the text to show the
-user, and ``usage`` what the job used (for its ``benchmark:`` file) if
-``measure`` asked for it, else None.
+user, and ``usage`` what the job used (for the run history and a
+``benchmark:`` file). The Flowfile's globals and config are the same for
+every job of a build and may be large (a list of every sample): they are
+sent once, as ``shared`` = the pickle of ``(globals, config)``, and left
+out of the contexts; each job unpickles its own copy (``shared`` None: the
+last one sent).
 Stdout and stderr stay the job's own. What a job leaves running in the
 worker's process group is killed when the job ends, as for shell jobs.
 """
@@ -214,18 +218,20 @@ def main(argv: list[str]) -> None:
     rfd, wfd = int(argv[0]), int(argv[1])
     home = os.getcwd()
     reaper = become_subreaper()
+    shared = pickle.dumps(({}, {}))  # the build's globals and config, as last sent
     while True:
         message = read_message(rfd)
         if message is None:
             return
-        job_id, kind, payload, ctx, measure = message
+        job_id, kind, payload, ctx, sent = message
         if job_id is None:  # a warm-up: import what the coming jobs need; nothing to answer
             warm(payload)
             continue
-        if measure:
-            error, usage = measured_job(kind, payload, ctx)
-        else:
-            error, usage = run_job(kind, payload, ctx), None
+        if sent is not None:
+            shared = sent
+        if ctx is not None:  # (each job its own copy: what one job changes, the next does not see)
+            ctx.globals, ctx.config = pickle.loads(shared)
+        error, usage = measured_job(kind, payload, ctx)
         os.chdir(home)  # a job may change directory (scripts often do); the next starts where flow runs
         if reaper:
             end_leftovers()

@@ -132,3 +132,39 @@ def test_importing_flow_rules_imports_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
+
+
+def test_what_a_run_block_changes_in_the_globals_or_config_the_next_job_does_not_see(tmp_path):
+    from conftest import Project
+
+    p = Project(tmp_path)
+    p.flowfile("""
+        SEEN = []
+        rule all:
+            input: expand("out/{i}.txt", i=range(6))
+        rule make:
+            output: "out/{i}.txt"
+            run:
+                SEEN.append(wildcards.i)
+                config["n"] += 1
+                open(output[0], "w").write(f"{len(SEEN)} {config['n']}")
+    """)
+    p.run("-j", "1", "--config", "n=0")
+    assert {p.read(f"out/{i}.txt") for i in range(6)} == {"1 1"}
+
+
+def test_a_run_block_reads_a_large_global_in_every_job(tmp_path):
+    from conftest import Project
+
+    p = Project(tmp_path)
+    p.flowfile("""
+        NAMES = [f"sample{i}" for i in range(50000)]
+        rule all:
+            input: expand("out/{i}.txt", i=range(4))
+        rule make:
+            output: "out/{i}.txt"
+            run:
+                open(output[0], "w").write(NAMES[int(wildcards.i) * 1000])
+    """)
+    p.run("-j", "2")
+    assert [p.read(f"out/{i}.txt") for i in range(4)] == ["sample0", "sample1000", "sample2000", "sample3000"]

@@ -81,6 +81,20 @@ class CheckpointRefs:
     def __repr__(self) -> str:
         return "checkpoints"
 
+    def __reduce__(self):
+        """What a worker's job receives: the checkpoint rules alone and the
+        checkpoint jobs completed so far (not every rule and index: a
+        ``run:`` block's globals are sent to its worker)."""
+        checkpoints = {name: rule for name, rule in self.rules.items() if rule.checkpoint}
+        return (CheckpointRefs, (checkpoints, _Completed(set(self.guard.completed))))
+
+
+class _Completed:
+    """A checkpoint guard as a worker sees it: which checkpoint jobs had completed."""
+
+    def __init__(self, completed: set[str]):
+        self.completed = completed
+
 
 class _Checkpoint:
     def __init__(self, rule: Rule, guard: CheckpointGuard):

@@ -9,12 +9,14 @@ DuckDB, MLX or pyarrow once for many jobs.
 from __future__ import annotations
 
 import os
+import pickle
 import queue
 import signal
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 
 from flow.rules.worker import read_message, write_message
 
@@ -267,6 +269,7 @@ class _Worker:
         self.done = done
         self.on_exit = on_exit
         self.sampler = sampler or processes.Sampler()
+        self.shared: tuple | None = None  # the globals and config this worker holds
         threading.Thread(target=self._read, daemon=True).start()
 
     def send(self, task: Task, measure: bool = False) -> None:
@@ -277,7 +280,13 @@ class _Worker:
         self.job_id = task.job_id
         if measure:
             self.sampler.start(task.job_id, self.proc.pid)
-        write_message(self.wfd, (task.job_id, task.kind, task.payload, task.ctx, True))
+        ctx, sent = task.ctx, None
+        if ctx is not None:  # (the build's globals and config go once, pickled: see rules.worker)
+            if self.shared is None or self.shared[0] is not ctx.globals or self.shared[1] is not ctx.config:
+                self.shared = (ctx.globals, ctx.config)
+                sent = pickle.dumps(self.shared, protocol=pickle.HIGHEST_PROTOCOL)
+            ctx = replace(ctx, globals=None, config=None)
+        write_message(self.wfd, (task.job_id, task.kind, task.payload, ctx, sent))
 
     def send_warm(self, kinds: set[str]) -> None:
         write_message(self.wfd, (None, "warm", sorted(kinds), None, False))  # no answer comes
