@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable, Sequence
 
 from ..run.records import AttemptRow, Records, RuleStats, RunRow
 from ..run.stream import text_safe
+from ..run.timeline import seconds_text, size_text, when_text
 from .report import one_line
 
 Echo = Callable[[str], None]
@@ -25,7 +25,7 @@ def show_runs(records: Records, limit: int, as_json: bool, echo: Echo) -> None:
     if not runs:
         echo("No run is recorded yet: `flow run` records one.")
         return
-    rows = [(f"{r.number}", _when(r.started), r.outcome, f"{r.ran}", f"{r.failed}", f"{r.up_to_date}",
+    rows = [(f"{r.number}", when_text(r.started), r.outcome, f"{r.ran}", f"{r.failed}", f"{r.up_to_date}",
              _seconds(r.seconds), one_line(" ".join(r.targets) or "(default)")) for r in runs]
     for line in table(("RUN", "STARTED", "OUTCOME", "RAN", "FAILED", "UP TO DATE", "TOOK", "TARGETS"), rows,
                       right=(0, 3, 4, 5, 6)):
@@ -40,7 +40,7 @@ def show_run(records: Records, ref: str, as_json: bool, echo: Echo, directory: s
     if as_json:
         echo(json.dumps(text_safe({**_run_dict(run), "log": log, "jobs": [_attempt_dict(a) for a in attempts]}), indent=2))
         return
-    echo(f"run {run.number} ({run.id[:8]}): {run.outcome}, started {_when(run.started)}, "
+    echo(f"run {run.number} ({run.id[:8]}): {run.outcome}, started {when_text(run.started)}, "
          f"took {_seconds(run.seconds)}")
     echo(f"  command: {one_line(' '.join(run.command))}")
     echo(f"  jobs: {run.ran} ran, {run.failed} failed, {run.up_to_date} up to date (of {run.total})")
@@ -50,9 +50,9 @@ def show_run(records: Records, ref: str, as_json: bool, echo: Echo, directory: s
         echo("  no job ran.")
         return
     echo("")
-    rows = [(one_line(label(a)), "ok" if a.status == 0 else f"failed ({a.status})", f"{a.attempt}",
-             _seconds(a.seconds), _cpu(a.cpu), size_text(a.rss_kb * 1024 if a.rss_kb is not None else None),
-             size_text(a.bytes_in), size_text(a.bytes_out), one_line(a.reason or ""))
+    rows = [(one_line(a.label), "ok" if a.status == 0 else f"failed ({a.status})", f"{a.attempt}",
+             _seconds(a.seconds), _seconds(a.cpu), _size(a.rss_kb * 1024 if a.rss_kb is not None else None),
+             _size(a.bytes_in), _size(a.bytes_out), one_line(a.reason or ""))
             for a in attempts]
     for line in table(("JOB", "STATUS", "TRY", "TOOK", "CPU", "PEAK MEM", "READ", "WROTE", "WHY"), rows,
                       right=(2, 3, 4, 5, 6, 7)):
@@ -77,8 +77,8 @@ def show_stats(records: Records, rule: str | None, since: float | None, as_json:
 
 def _stats_row(s: RuleStats) -> tuple[str, ...]:
     return (one_line(s.rule), f"{s.runs}", f"{s.failures}", _seconds(s.p50), _seconds(s.p95), _seconds(s.p99),
-            _seconds(s.max), _cpu(s.mean_cpu), size_text(s.peak_rss_kb * 1024 if s.peak_rss_kb is not None else None),
-            size_text(s.bytes_in), size_text(s.bytes_out))
+            _seconds(s.max), _seconds(s.mean_cpu), _size(s.peak_rss_kb * 1024 if s.peak_rss_kb is not None else None),
+            _size(s.bytes_in), _size(s.bytes_out))
 
 
 def table(header: Sequence[str], rows: list[Sequence[str]], right: tuple[int, ...] = ()) -> list[str]:
@@ -93,46 +93,12 @@ def table(header: Sequence[str], rows: list[Sequence[str]], right: tuple[int, ..
     return [line(header), *(line(r) for r in rows)]
 
 
-def label(a: AttemptRow) -> str:
-    """A job as flow names it: ``extract (year=2022)``."""
-    if not a.wildcards:
-        return a.rule
-    return f"{a.rule} ({', '.join(f'{k}={v}' for k, v in a.wildcards.items())})"
-
-
-def size_text(n: int | None) -> str:
-    """Bytes for people: ``512 B``, ``1.5 MB`` (powers of 1024)."""
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"
+def _size(n: int | None) -> str:
+    return "-" if n is None else size_text(n)
 
 
 def _seconds(s: float | None) -> str:
-    """A duration for a table: to the hundredth below ten seconds (a rule's
-    jobs may take milliseconds), then 12.3s, 4:05, 1:02:03."""
-    if s is None:
-        return "-"
-    s = max(0.0, s)
-    if s < 10:
-        return f"{s:.2f}s"
-    if s < 60:
-        return f"{s:.1f}s"
-    m, sec = divmod(int(s), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
-
-
-def _cpu(s: float | None) -> str:
-    return "-" if s is None else f"{s:.2f}s"
-
-
-def _when(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+    return "-" if s is None else seconds_text(max(0.0, s))
 
 
 def _run_dict(r: RunRow) -> dict:
@@ -142,7 +108,7 @@ def _run_dict(r: RunRow) -> dict:
 
 
 def _attempt_dict(a: AttemptRow) -> dict:
-    return {"job": a.job, "label": label(a), "rule": a.rule, "wildcards": a.wildcards, "status": a.status,
+    return {"job": a.job, "label": a.label, "rule": a.rule, "wildcards": a.wildcards, "status": a.status,
             "attempt": a.attempt, "started": a.started, "ended": a.ended, "seconds": a.seconds,
             "cpu_seconds": a.cpu, "max_rss_kb": a.rss_kb, "bytes_in": a.bytes_in, "bytes_out": a.bytes_out,
             "reason": a.reason}

@@ -26,7 +26,7 @@ from ..errors import UserError
 from ..graph.drawing import RUN_STATUS, count_text, esc, graph_svg
 from ..graph.render import GROUP_ABOVE, Graph, graph
 from ..run.records import AttemptRow, Records, RuleStats, RunRow
-from ..run.timeline import attempt_label, seconds_text, size_text, timeline, timeline_svg
+from ..run.timeline import seconds_text, size_text, timeline, timeline_svg, when_text
 
 MAX_NODES = 60  # the finest graph shape with at most this many nodes is drawn
 HISTORY_ROWS = 100
@@ -161,13 +161,13 @@ def page(run: RunRow, attempts: list[AttemptRow], stats: list[RuleStats], runs: 
         '<link rel="icon" href="data:,">', f"<title>{esc(title)}</title>", f"<style>{CSS}</style></head><body>",
         _header(run, title), _graph_section(shape, problem), _timeline_section(run, attempts),
         _failures_section(attempts), _stats_section(stats, shape), _history_section(runs, run),
-        f'<footer>Written by flow {esc(__version__)} on {_when(time.time())} in {esc(os.getcwd())}.</footer>',
+        f'<footer>Written by flow {esc(__version__)} on {when_text(time.time())} in {esc(os.getcwd())}.</footer>',
         f"<script>{SCRIPT}</script></body></html>", ""])
 
 
 def _header(run: RunRow, title: str) -> str:
     took = seconds_text(run.seconds) if run.seconds is not None else "still running or killed"
-    facts = [f"started {_when(run.started)}", f"took {took}", f"{run.ran:,} ran", f"{run.up_to_date:,} up to date",
+    facts = [f"started {when_text(run.started)}", f"took {took}", f"{run.ran:,} ran", f"{run.up_to_date:,} up to date",
              f"{run.failed:,} failed", _plural(run.total, "job")]
     if run.cores:
         facts.append(f"{run.cores} cores")
@@ -217,7 +217,7 @@ def _failures_section(attempts: list[AttemptRow]) -> str:
     failed = [a for a in last.values() if a.status != 0]
     if not failed:
         return ""
-    rows = "".join(f"<tr><td>{esc(attempt_label(a))}</td>{_num(a.attempt, str(a.attempt))}"
+    rows = "".join(f"<tr><td>{esc(a.label)}</td>{_num(a.attempt, str(a.attempt))}"
                    f"{_num(a.status, str(a.status))}{_num(a.seconds, seconds_text(a.seconds))}"
                    f"<td>{esc(a.reason or '')}</td></tr>" for a in failed[:FAILURES_SHOWN])
     more = (f'<p class="note">and {len(failed) - FAILURES_SHOWN:,} more; the console log has them all.</p>'
@@ -255,7 +255,7 @@ def _history_section(runs: list[RunRow], shown: RunRow) -> str:
     for r in runs:
         mark = ' class="this"' if r.id == shown.id else ""
         took = _seconds_cell(r.seconds)
-        rows.append(f'<tr{mark}>{_num(r.number, str(r.number))}{_num(r.started, _when(r.started))}{took}'
+        rows.append(f'<tr{mark}>{_num(r.number, str(r.number))}{_num(r.started, when_text(r.started))}{took}'
                     f'<td><span class="outcome {esc(r.outcome)}">{esc(r.outcome)}</span></td>'
                     f"{_num(r.ran, f'{r.ran:,}')}{_num(r.up_to_date, f'{r.up_to_date:,}')}"
                     f"{_num(r.failed, f'{r.failed:,}')}{_num(r.total, f'{r.total:,}')}"
@@ -281,10 +281,6 @@ def _seconds_cell(value: float | None) -> str:
 
 def _size_cell(value: float | None) -> str:
     return _num(value, "–" if value is None else size_text(value))
-
-
-def _when(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
 CSS = """

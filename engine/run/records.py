@@ -63,6 +63,13 @@ class AttemptRow:
     def seconds(self) -> float:
         return self.ended - self.started
 
+    @property
+    def label(self) -> str:
+        """How the job is named to people, as ``Job.label``: ``extract (year=2022)``."""
+        if not self.wildcards:
+            return self.rule
+        return f"{self.rule} ({', '.join(f'{k}={v}' for k, v in self.wildcards.items())})"
+
 
 @dataclass(frozen=True)
 class RuleStats:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -92,7 +93,7 @@ def _merged(slot: int, group: list[AttemptRow], started: float) -> Bar:
 
 def attempt_tip(a: AttemptRow, started: float) -> str:
     """What the tooltip of an attempt's bar says."""
-    lines = [attempt_label(a),
+    lines = [a.label,
              (f"attempt {a.attempt}, " if a.attempt > 1 else "") + ("ok" if a.status == 0 else f"failed (status {a.status})"),
              f"{seconds_text(a.seconds)}, from {seconds_text(a.started - started)} to {seconds_text(a.ended - started)}"]
     used = []
@@ -109,13 +110,6 @@ def attempt_tip(a: AttemptRow, started: float) -> str:
     if a.reason:
         lines.append(f"why: {a.reason}")
     return "\n".join(lines)
-
-
-def attempt_label(a: AttemptRow) -> str:
-    """How the job is named to people, as ``Job.label``: ``extract (year=2022)``."""
-    if not a.wildcards:
-        return a.rule
-    return f"{a.rule} ({', '.join(f'{k}={v}' for k, v in a.wildcards.items())})"
 
 
 def size_text(n: float) -> str:
@@ -136,6 +130,11 @@ def seconds_text(s: float) -> str:
     if s < 3600:
         return f"{int(s // 60)} min {int(s % 60):02d} s"
     return f"{int(s // 3600)} h {int(s % 3600 // 60):02d} min"
+
+
+def when_text(t: float) -> str:
+    """A moment in local time: ``2026-12-06 22:46:37``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
 def timeline_svg(t: Timeline) -> str:
