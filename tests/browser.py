@@ -38,17 +38,22 @@ class BrowserError(Exception):
     pass
 
 
+class CannotInstall(BrowserError):
+    """No browser, and no way to install one on this machine (not root, no apt-get)."""
+
+
 def find_browser() -> str | None:
     return next((path for name in NAMES if (path := shutil.which(name))), None)
 
 
 def install_browser(timeout: float = 600) -> str:
-    """Install Debian's chromium (as root, with apt-get); the browser's path,
-    or BrowserError saying why it cannot be had."""
+    """Install Debian's chromium (as root, with apt-get); the browser's path.
+    CannotInstall where this machine gives no way to; BrowserError when the
+    install was tried and gave no browser."""
     if os.name != "posix" or os.geteuid() != 0:
-        raise BrowserError("no chromium, chromium-browser or google-chrome on PATH, and not root to install one")
+        raise CannotInstall("no chromium, chromium-browser or google-chrome on PATH, and not root to install one")
     if shutil.which("apt-get") is None:
-        raise BrowserError("no chromium on PATH, and no apt-get to install it with")
+        raise CannotInstall("no chromium on PATH, and no apt-get to install it with")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
     tried = subprocess.run(install, capture_output=True, text=True, timeout=timeout, env=env)

@@ -14,7 +14,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from browser import Browser, BrowserError, find_browser, ink, install_browser
+from browser import Browser, BrowserError, CannotInstall, find_browser, ink, install_browser
 from conftest import Project
 from flow.engine.graph.layout import layout
 from flow.engine.run.records import AttemptRow
@@ -288,13 +288,17 @@ def test_a_long_edge_runs_between_the_nodes_of_the_layers_it_crosses():
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """A headless-capable Chromium: on PATH, or installed from Debian's
-    packages (root with apt-get); else the browser tests are skipped."""
+    packages (root with apt-get). The browser tests are skipped only on a
+    machine that gives no way to install one (not root, no apt-get); an
+    install that was tried and failed fails them, saying why."""
     path = find_browser()
     if path is None:
         try:
             path = install_browser()
+        except CannotInstall as e:
+            pytest.skip(f"no Chromium to open the report in, and none can be installed here: {e}")
         except (BrowserError, OSError, subprocess.SubprocessError) as e:
-            pytest.skip(f"no Chromium to open the report in: {e}")
+            pytest.fail(f"installing Chromium to open the report in failed: {e}")
     return path
 
 
