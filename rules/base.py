@@ -114,6 +114,9 @@ class Prepared:
     payload: Any = None
     display: str | None = None  # what -p prints
     in_worker: bool = field(kw_only=True)  # run by a Python worker, else as a subprocess (shell)
+    # Files besides the job's inputs whose contents the signature holds (a
+    # script), with their hashes: the engine's memo of keys checks them.
+    sources: tuple[tuple[str, str], ...] = field(default=(), kw_only=True)
 
 
 class ActionError(Exception):
@@ -194,9 +197,10 @@ class ActionBase:
     def warm() -> None:
         """Nothing to import ahead."""
 
-    def prepared(self, signature: str, payload: Any = None, display: str | None = None) -> Prepared:
+    def prepared(self, signature: str, payload: Any = None, display: str | None = None,
+                 sources: tuple[tuple[str, str], ...] = ()) -> Prepared:
         """A ``Prepared`` of this kind, saying where it runs."""
-        return Prepared(self.kind, signature, payload, display, in_worker=self.in_worker)
+        return Prepared(self.kind, signature, payload, display, in_worker=self.in_worker, sources=sources)
 
 
 class JobFailed(Exception):

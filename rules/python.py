@@ -223,7 +223,7 @@ class ScriptAction(ActionBase):
                 raise ActionError(f"cannot read script {path}: {e.strerror}") from None
             self._digests[path] = digest
         # the key names the script as written, so moving the project reruns nothing
-        return self.prepared(f"script {written} {digest}", path)
+        return self.prepared(f"script {written} {digest}", path, sources=((path, digest),))
 
 
 def make_shell(ctx: JobContext):

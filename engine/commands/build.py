@@ -34,6 +34,7 @@ class RunOptions:
     resources: dict[str, float] = field(default_factory=dict)
     touch: bool = False
     notemp: bool = False
+    no_graph_cache: bool = False  # work out every key (decide.memo), read and write no memo
     printshellcmds: bool = False
     quiet: bool = False
     explain: bool = False
@@ -126,8 +127,9 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         # (`rule all: input: ...`) are kept.
         target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
         hasher, preparer = Hasher(state.files), Preparer(wf, cores)
-        rebuilder = Rebuilder(state, hasher, preparer, forceall=o.forceall,
-                              forcerules=set(o.forcerun), targets=target_paths, triggers=o.rerun_triggers)
+        memo = None if o.no_graph_cache else key_memo(wf, hasher, preparer, cores)
+        rebuilder = Rebuilder(state, hasher, preparer, forceall=o.forceall, forcerules=set(o.forcerun),
+                              targets=target_paths, triggers=o.rerun_triggers, memo=memo)
         executor = None if o.dry_run else LocalExecutor(cores, keep_fds=lock.inherited_fds, env=lock.job_env())
         if executor is not None and not o.touch:
             executor.warm(worker_kinds(wf))
@@ -156,6 +158,8 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
                 clear_scratch()
             reporter.close()
             state.close()
+            if memo is not None and lock is not None:  # (a dry run writes nothing)
+                memo.save()
         if summary_line:
             took = time.monotonic() - started
             reporter.summary(summary_text(summary, took, dry_run=o.dry_run, touch=o.touch))
@@ -167,6 +171,13 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         if lock is not None:
             lock.release()
     return result
+
+
+def key_memo(wf, hasher, preparer, cores: int):
+    """The keys worked out in earlier runs of these definitions (``decide.memo``)."""
+    from ..decide.memo import KeyMemo, definitions
+
+    return KeyMemo(".flow", definitions(wf.sources, hasher.digest, wf.config, preparer.globals, cores))
 
 
 def record_history(events, state, lock, o: RunOptions, cores: int):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from ..graph.job import Job
 from ..load.model import job_namespaces
 from ..run.prepare import Preparer
 from .hashing import Hasher
+from .memo import KeyMemo
 from .state import State
 from .triggers import TRIGGERS
 
@@ -45,7 +47,8 @@ class Reason:
 class Rebuilder:
     def __init__(self, state: State, hasher: Hasher, preparer: Preparer,
                  forceall: bool = False, forcerules: set[str] | None = None,
-                 targets: set[str] | None = None, triggers: frozenset[str] = frozenset(TRIGGERS)):
+                 targets: set[str] | None = None, triggers: frozenset[str] = frozenset(TRIGGERS),
+                 memo: KeyMemo | None = None):
         self.state = state
         self.triggers = triggers  # which differences make a job run (--rerun-triggers)
         self.hasher = hasher
@@ -53,12 +56,33 @@ class Rebuilder:
         self.forceall = forceall
         self.forcerules = forcerules or set()
         self.targets = targets or set()
+        self.memo = memo  # keys worked out before (None: work every one out)
 
     # the key ----------------------------------------------------------------------
 
     def key(self, job: Job, recorded_hashes: bool = True) -> tuple[str, dict]:
         """The job's key and its parts. For an input a temp() output that flow
         deleted, the hash recorded when it was made stands in."""
+        return self._key(job, self._input_digests(job, recorded_hashes))
+
+    def _input_digests(self, job: Job, recorded_hashes: bool = True) -> list[str]:
+        """What the key holds of each input: its hash, "missing" or "ancient"."""
+        digests: list[str] = []
+        ancient = job.rule.ancient_inputs
+        digest_of, recorded = self.hasher.digest, self.state.outputs
+        for i, path in enumerate(job.inputs):
+            if ancient and "ancient" in job.input_flags(i):
+                digests.append("ancient")
+                continue
+            digest = digest_of(path)
+            if digest is None and recorded_hashes:
+                rec = recorded.get(path)
+                digest = rec.hash if rec is not None and rec.temp else None
+            digests.append(digest or "missing")
+        return digests
+
+    def _key(self, job: Job, digests: list[str], check: bytes | None = None) -> tuple[str, dict]:
+        """Work the key out (and teach it to the memo)."""
         prepared = self.preparer.prepared(job)
         action = _h(prepared.signature if prepared else "")
         if job.params:
@@ -66,58 +90,67 @@ class Rebuilder:
             params = _h(json.dumps(_plain(dict(params_ns.items())), sort_keys=True, default=repr))
         else:
             params = _NO_PARAMS
-        inputs: list[list[str]] = []
-        ancient = job.rule.ancient_inputs
-        digest_of, recorded = self.hasher.digest, self.state.outputs
-        for i, path in enumerate(job.inputs):
-            if ancient and "ancient" in job.input_flags(i):
-                inputs.append([path, "ancient"])
-                continue
-            digest = digest_of(path)
-            if digest is None and recorded_hashes:
-                rec = recorded.get(path)
-                digest = rec.hash if rec is not None and rec.temp else None
-            inputs.append([path, digest or "missing"])
+        inputs = [[path, digest] for path, digest in zip(job.inputs, digests, strict=True)]
         parts = {"action": action, "params": params, "inputs": inputs, "outputs": job.outputs}
         if job.rule.schema:  # a changed contract must be checked: the job runs again
             parts["schema"] = _h(json.dumps(job.rule.schema, sort_keys=True))
         key = _h(json.dumps(parts, separators=(",", ":")))
+        if self.memo is not None:
+            self.memo.learn(job.id, check or self.memo.check(job, digests), key,
+                            prepared.sources if prepared else ())
         return key, parts
+
+    def _remembered(self, job: Job, digests: list[str]) -> tuple[str, dict | None]:
+        """The key (from the memo if it knows it; then without its parts)."""
+        if self.memo is None:
+            return self._key(job, digests)
+        check = self.memo.check(job, digests)
+        key = self.memo.key(job.id, check, self.hasher.digest)
+        return (key, None) if key is not None else self._key(job, digests, check)
 
     # the decision ------------------------------------------------------------------
 
     def reason(self, job: Job) -> tuple[Reason | None, str, dict]:
-        """Why ``job`` must run (None if it is up to date), with its key and parts.
-        Call once every dependency of the job is done."""
-        key, parts = self.key(job)
+        """Why ``job`` must run (None if it is up to date), with its key and
+        parts (worked out in full for a job that runs, whose record keeps
+        them). Call once every dependency of the job is done."""
+        digests = self._input_digests(job)
+        key, parts = self._remembered(job, digests)
+        reason = self._why(job, key, lambda: parts if parts is not None else self._key(job, digests)[1])
+        if reason is not None and parts is None and job.outputs:
+            key, parts = self._key(job, digests)
+        return reason, key, parts if parts is not None and job.outputs else {}
+
+    def _why(self, job: Job, key: str, parts_of: Callable[[], dict]) -> Reason | None:
         if self.forceall or job.rule.name in self.forcerules:
-            return Reason("forced", "forced by -F/-R"), key, parts
-        for _i, out in enumerate(job.outputs):
+            return Reason("forced", "forced by -F/-R")
+        for out in job.outputs:
             rec = self.state.outputs.get(out)
             digest = self.hasher.digest(out)
             if digest is None:
                 if rec is not None and rec.temp and out not in self.targets:
                     continue  # deleted after use; see needs_temp_inputs
-                return Reason("missing", f"output {out} is missing"), key, parts
+                return Reason("missing", f"output {out} is missing")
             if rec is None:
-                return Reason("unrecorded", f"output {out} exists but was not made by flow"), key, parts
+                return Reason("unrecorded", f"output {out} exists but was not made by flow")
             if rec.hash != digest and "content" in self.triggers:
-                return Reason("modified", f"output {out} was modified outside flow"), key, parts
+                return Reason("modified", f"output {out} was modified outside flow")
         missing_log = next((log for log in job.logs if not os.path.lexists(log)), None)
         if missing_log is not None:  # a log is an output: another rule may read it
-            return Reason("missing", f"log {missing_log} is missing"), key, parts
+            return Reason("missing", f"log {missing_log} is missing")
         if not job.outputs:
-            return self._gather_reason(job, key)
+            return self._gather_reason(job)
         recorded = {self.state.outputs[o].key for o in job.outputs}
         if recorded != {key}:
-            return self._explain(job, parts), key, parts
-        return None, key, parts
+            return self._explain(job, parts_of())
+        return None
 
-    def _gather_reason(self, job: Job, key: str) -> tuple[Reason | None, str, dict]:
+    @staticmethod
+    def _gather_reason(job: Job) -> Reason | None:
         # A rule without outputs (e.g. `all`) only gathers; it has nothing to run.
         if job.rule.action is not None:
-            return Reason("missing", "the rule has no outputs, so it always runs"), key, {}
-        return None, key, {}
+            return Reason("missing", "the rule has no outputs, so it always runs")
+        return None
 
     def _explain(self, job: Job, parts: dict) -> Reason | None:
         """Why the key differs from the one recorded: the first difference

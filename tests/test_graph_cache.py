@@ -1,0 +1,274 @@
+"""What flow remembers between runs in .flow/ never changes a decision.
+
+The key memo (``engine/decide/memo.py``) lets a run find a job's key without
+working it out. These tests run the same workflows and the same edits in two
+copies, one with the memo and one with ``--no-graph-cache``, and require the
+same decisions: the same jobs run (or would run, in a dry run) for the same
+reasons, and the same files. The workflows are the seeded random ones of the
+differential test against Snakemake (``differential_gen``), edited at random
+(a source changed, touched, added where glob_wildcards finds it, removed; an
+output deleted; params and commands changed), run with other targets and
+with -F and -R; and a written one with what those lack: a config file, an
+include, a script named per job, a run: block reading a global found by
+glob_wildcards, {threads} with another -j, a checkpoint, ancient().
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import FLOW
+from differential_gen import ALL_EDITS, generate
+from flow.engine.decide import memo as memo_module
+
+SEEDS = list(range(6))
+NO_CACHE = "--no-graph-cache"
+
+
+def flow_events(root: Path, *args: str) -> list[dict]:
+    """``flow run ARGS`` in ``root``, its events as JSON (docs/events.md)."""
+    proc = subprocess.run([*FLOW, "run", "-j", "2", "--log-format", "json", *args], cwd=root,
+                          capture_output=True, text=True, timeout=120)
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert events and events[-1]["event"] == "run_finished", proc.stdout + proc.stderr
+    return events
+
+
+def decisions(events: list[dict]) -> list[tuple]:
+    """Each job that ran or would run, why, and how the run ended."""
+    out = sorted((e["job"], e["reason"]["kind"], e["reason"]["detail"]) for e in events
+                 if e["event"] in ("job_started", "job_skipped") and e.get("reason"))
+    end = events[-1]
+    return [*out, ("run_finished", end["outcome"], end.get("error"))]
+
+
+def files(root: Path) -> dict[str, bytes]:
+    """Every file of the project but flow's own."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".flow"]
+        for name in filenames:
+            path = Path(dirpath, name)
+            out[str(path.relative_to(root))] = path.read_bytes()
+    return out
+
+
+def compare(cached: Path, uncached: Path, *args: str) -> list[tuple]:
+    """A dry run in ``cached`` decides as one without the memo; then a real
+    run in each copy runs the same jobs for the same reasons and leaves the
+    same files. The decisions, for the caller to look at."""
+    dry = decisions(flow_events(cached, "-n", *args))
+    assert dry == decisions(flow_events(cached, "-n", NO_CACHE, *args)), args
+    ran = decisions(flow_events(cached, *args))
+    assert ran == decisions(flow_events(uncached, NO_CACHE, *args)), args
+    assert files(cached) == files(uncached)
+    return ran
+
+
+def removal(workflow, rng: random.Random) -> tuple | None:
+    """A source glob_wildcards finds, to remove (the graph loses its jobs)."""
+    if not workflow.glob:
+        return None
+    found = sorted(p for p in workflow.sources if p.startswith("src/"))
+    return ("remove_source", rng.choice(found)) if len(found) > 1 else None
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_generated_workflow_decides_the_same_with_and_without_the_memo(seed, tmp_path):
+    workflow = generate(seed)
+    cached, uncached = tmp_path / "cached", tmp_path / "uncached"
+    for root in (cached, uncached):
+        root.mkdir()
+        workflow.write(root)
+    compare(cached, uncached, "-f", "Snakefile")
+    rng = random.Random(f"memo-{seed}")
+    made = sorted(set(files(cached)) - set(workflow.sources) - {"Snakefile"})
+    for _round in range(2):
+        for edit in workflow.edits(made, rng, ALL_EDITS):
+            workflow.apply(edit, [cached, uncached])
+        gone = removal(workflow, rng) if rng.random() < 0.3 else None
+        if gone is not None:
+            del workflow.sources[gone[1]]
+            for root in (cached, uncached):
+                (root / gone[1]).unlink()
+        flags = rng.choice([[], [], ["-F"], ["-R", rng.choice(workflow.rules).name], [rng.choice(made)]])
+        compare(cached, uncached, "-f", "Snakefile", *flags)
+        if flags:
+            compare(cached, uncached, "-f", "Snakefile")  # (and then without them)
+
+
+WRITTEN = {
+    "Flowfile": """\
+        configfile: "config.yaml"
+        include: "more.flow"
+
+        SAMPLES = sorted(glob_wildcards("data/{s}.txt").s)
+
+        rule all:
+            input: expand("out/{s}.{kind}.txt", s=SAMPLES, kind=["up", "rev"]), "count.txt", "parts.txt",
+                   "threads.txt", "old.txt", "stamp.txt"
+
+        rule transform:
+            input: "data/{s}.txt"
+            output: "out/{s}.{kind}.txt"
+            params: tag=config["tag"]
+            script: "scripts/{wildcards.kind}.py"
+
+        rule count:
+            input: expand("out/{s}.up.txt", s=SAMPLES)
+            output: "count.txt"
+            run:
+                with open(output[0], "w") as f:
+                    f.write(f"{len(SAMPLES)} {' '.join(SAMPLES)}\\n")
+
+        rule threads:
+            output: "threads.txt"
+            threads: 8
+            shell: "echo {threads} > {output}"
+
+        rule old:
+            input: ancient("data/ref.dat")
+            output: "old.txt"
+            shell: "cat {input} > {output}"
+
+        checkpoint split:
+            input: "data/split.dat"
+            output: directory("split")
+            shell: "mkdir -p {output}; for w in $(cat {input}); do echo $w > {output}/$w.part; done"
+
+        def parts(wildcards):
+            d = checkpoints.split.get().output[0]
+            return expand("split/{p}.part", p=glob_wildcards(d + "/{p}.part").p)
+
+        rule parts:
+            input: parts
+            output: "parts.txt"
+            shell: "cat {input} > {output}"
+        """,
+    "more.flow": """\
+        rule stamp:
+            output: "stamp.txt"
+            shell: "echo {config[tag]} > {output}"
+        """,
+    "config.yaml": "tag: one\n",
+    "scripts/up.py": "open(snakemake.output[0], 'w').write(open(snakemake.input[0]).read().upper()"
+                     " + snakemake.params.tag)\n",
+    "scripts/rev.py": "open(snakemake.output[0], 'w').write(open(snakemake.input[0]).read()[::-1])\n",
+    "data/a.txt": "alpha\n",
+    "data/b.txt": "beta\n",
+    "data/ref.dat": "ref\n",
+    "data/split.dat": "x y\n",
+}
+
+# What changes (a path and its new text; None removes it), the flags of
+# the run after it, and the jobs that run then.
+EDITS = [
+    ("config.yaml", "tag: two\n", (), {"transform", "count", "stamp"}),
+    ("more.flow", 'rule stamp:\n    output: "stamp.txt"\n    shell: "echo {config[tag]}! > {output}"\n',
+     ("out/b.rev.txt",), set()),
+    (None, None, (), {"stamp"}),
+    ("scripts/rev.py", "open(snakemake.output[0], 'w').write(open(snakemake.input[0]).read()[::-1] + '!')\n",
+     (), {"transform"}),
+    ("data/c.txt", "gamma\n", (), {"transform", "count"}),
+    (None, None, ("-j", "1"), set()),  # ({threads} is not part of a key)
+    ("data/split.dat", "x y z\n", (), {"split", "parts"}),
+    ("data/ref.dat", "changed\n", (), set()),  # (ancient)
+    ("data/a.txt", None, (), {"count"}),
+    (None, None, ("-R", "count"), {"count"}),
+    (None, None, (), set()),
+]
+
+
+def test_a_workflow_with_every_kind_of_definition_decides_the_same_with_and_without_the_memo(tmp_path):
+    cached, uncached = tmp_path / "cached", tmp_path / "uncached"
+    for name, text in WRITTEN.items():
+        path = cached / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    shutil.copytree(cached, uncached)
+    compare(cached, uncached)
+    for name, text, flags, rules in EDITS:
+        for root in (cached, uncached) if name else ():
+            if text is None:
+                (root / name).unlink()
+            else:
+                (root / name).write_text(text)
+        ran = compare(cached, uncached, *flags)
+        assert ran[-1] == ("run_finished", "ok", None)
+        assert {job.split("[")[0] for job, *_ in ran[:-1]} == rules, (name, flags, ran)
+
+
+def test_a_run_that_changes_nothing_prepares_no_job(tmp_path, monkeypatch):
+    """The memo is used: a second run formats no command."""
+    from flow.engine.commands.build import RunOptions, build
+    from flow.engine.run.prepare import Preparer
+
+    (tmp_path / "Flowfile").write_text(textwrap.dedent("""\
+        rule all:
+            input: expand("out/{i}.txt", i=range(5))
+
+        rule make:
+            output: "out/{i}.txt"
+            params: n=lambda wildcards: int(wildcards.i) * 2
+            shell: "echo {params.n} {wildcards.i} > {output}"
+        """))
+    monkeypatch.chdir(tmp_path)
+    build(RunOptions(quiet=True), freeze=False, summary_line=False)
+    prepared = []
+    real = Preparer.prepared
+    monkeypatch.setattr(Preparer, "prepared", lambda self, job: prepared.append(job.id) or real(self, job))
+    summary = build(RunOptions(quiet=True), freeze=False, summary_line=False).summary
+    assert summary.up_to_date == 5 and summary.ran == 0
+    assert prepared == []
+    build(RunOptions(quiet=True, no_graph_cache=True), freeze=False, summary_line=False)
+    assert len(prepared) == 6  # (and without it, every job's action: five and all's)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "garbage", "empty"])
+def test_a_damaged_memo_is_ignored_and_written_again(damage, tmp_path):
+    root = tmp_path
+    (root / "Flowfile").write_text('rule all:\n    input: "a.txt"\n\nrule a:\n    output: "a.txt"\n'
+                                   '    shell: "echo a > {output}"\n')
+    flow_events(root)
+    path = root / ".flow" / memo_module.FILE
+    good = path.read_bytes()
+    bad = {"truncated": good[: len(good) // 2], "flipped": good[:-1] + bytes([good[-1] ^ 1]),
+           "garbage": os.urandom(len(good)), "empty": b""}[damage]
+    path.write_bytes(bad)
+    (root / "Flowfile").write_text((root / "Flowfile").read_text().replace("echo a", "echo b"))
+    assert decisions(flow_events(root))[0][:2] == ("a", "code")
+    assert path.read_bytes() not in (bad, good)
+    assert decisions(flow_events(root)) == [("run_finished", "ok", None)]
+
+
+def test_a_memo_of_other_definitions_is_not_used(tmp_path):
+    """Only the definitions it was written for count: a memo copied from
+    another project, where each job's check is the same, is not read."""
+    flowfile = 'rule all:\n    input: "a.txt"\n\nrule a:\n    output: "a.txt"\n    shell: "echo {config[x]} > {output}"\n'
+    memo = memo_module.KeyMemo(str(tmp_path), "definitions of one")
+    memo.learn("a", b"c" * 16, "k" * 32, ())
+    memo.save()
+    assert memo_module.KeyMemo(str(tmp_path), "definitions of one").entries == {"a": b"c" * 16 + b"k" * 32}
+    assert memo_module.KeyMemo(str(tmp_path), "definitions of two").entries == {}
+    (tmp_path / "Flowfile").write_text(flowfile)
+    assert decisions(flow_events(tmp_path, "--config", "x=1"))[0][:2] == ("a", "missing")
+    assert decisions(flow_events(tmp_path, "--config", "x=2"))[0][:2] == ("a", "code")
+
+
+def test_no_graph_cache_neither_reads_nor_writes_the_memo(tmp_path):
+    (tmp_path / "Flowfile").write_text('rule a:\n    output: "a.txt"\n    shell: "echo a > {output}"\n')
+    flow_events(tmp_path, NO_CACHE)
+    assert not (tmp_path / ".flow" / memo_module.FILE).exists()
+    proc = subprocess.run([*FLOW, "run", "-q"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "FLOW_NO_GRAPH_CACHE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / ".flow" / memo_module.FILE).exists()
+    flow_events(tmp_path)
+    assert (tmp_path / ".flow" / memo_module.FILE).exists()
