@@ -127,7 +127,7 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         # (`rule all: input: ...`) are kept.
         target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
         hasher, preparer = Hasher(state.files), Preparer(wf, cores)
-        memo = None if o.no_graph_cache else key_memo(wf, hasher, preparer, cores)
+        memo = None if o.no_graph_cache else key_memo(wf, hasher, preparer, cores, readonly=o.dry_run)
         rebuilder = Rebuilder(state, hasher, preparer, forceall=o.forceall, forcerules=set(o.forcerun),
                               targets=target_paths, triggers=o.rerun_triggers, memo=memo)
         executor = None if o.dry_run else LocalExecutor(cores, keep_fds=lock.inherited_fds, env=lock.job_env())
@@ -158,7 +158,7 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
                 clear_scratch()
             reporter.close()
             state.close()
-            if memo is not None and lock is not None:  # (a dry run writes nothing)
+            if memo is not None:
                 memo.save()
         if summary_line:
             took = time.monotonic() - started
@@ -173,11 +173,12 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
     return result
 
 
-def key_memo(wf, hasher, preparer, cores: int):
+def key_memo(wf, hasher, preparer, cores: int, readonly: bool):
     """The keys worked out in earlier runs of these definitions (``decide.memo``)."""
     from ..decide.memo import KeyMemo, definitions
 
-    return KeyMemo(".flow", definitions(wf.sources, hasher.digest, wf.config, preparer.globals, cores))
+    digest = definitions(wf.sources, hasher.digest, wf.config, preparer.globals, cores)
+    return KeyMemo(".flow", digest, readonly)
 
 
 def record_history(events, state, lock, o: RunOptions, cores: int):

@@ -62,9 +62,10 @@ def definitions(sources: Iterable[str], digest: Callable[[str], str | None], con
 class KeyMemo:
     """Check -> key, per job id, for one set of definitions."""
 
-    def __init__(self, directory: str, definitions_: str):
+    def __init__(self, directory: str, definitions_: str, readonly: bool = False):
         self.path = os.path.join(directory, FILE)
         self.definitions = definitions_
+        self.readonly = readonly  # a dry run: what it learns is never saved, so it learns nothing
         self.entries: dict[str, bytes] = {}  # job id -> check (16 bytes) + key
         self.sources: dict[str, tuple[tuple[str, str], ...]] = {}  # job id -> files its action read
         self.changed = False
@@ -72,6 +73,11 @@ class KeyMemo:
             self._read()
 
     # the memo -------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        """Worth a check: it knows keys, or learns them (an empty memo of a dry run does neither)."""
+        return bool(self.entries) or not self.readonly
 
     def check(self, job: Job, digests: list[str]) -> bytes:
         """The hash of everything the job's key depends on but the definitions
@@ -98,6 +104,8 @@ class KeyMemo:
         return entry[16:].decode("ascii")
 
     def learn(self, job_id: str, check: bytes, key: str, sources: tuple[tuple[str, str], ...]) -> None:
+        if self.readonly:
+            return
         entry = check + key.encode("ascii")
         if self.entries.get(job_id) == entry and self.sources.get(job_id, ()) == sources:
             return
@@ -129,7 +137,7 @@ class KeyMemo:
     def save(self) -> None:
         """Replace the file, if anything was learned. Best effort: a memo that
         cannot be written costs the next run time, never a wrong decision."""
-        if not self.changed or not self.definitions:
+        if not self.changed or not self.definitions or self.readonly:
             return
         payload = marshal.dumps((self.definitions, self.entries, self.sources))
         scratch = f"{self.path}.{os.getpid()}.tmp"

@@ -95,14 +95,14 @@ class Rebuilder:
         if job.rule.schema:  # a changed contract must be checked: the job runs again
             parts["schema"] = _h(json.dumps(job.rule.schema, sort_keys=True))
         key = _h(json.dumps(parts, separators=(",", ":")))
-        if self.memo is not None:
+        if self.memo is not None and self.memo.active:
             self.memo.learn(job.id, check or self.memo.check(job, digests), key,
                             prepared.sources if prepared else ())
         return key, parts
 
     def _remembered(self, job: Job, digests: list[str]) -> tuple[str, dict | None]:
         """The key (from the memo if it knows it; then without its parts)."""
-        if self.memo is None:
+        if self.memo is None or not self.memo.active:
             return self._key(job, digests)
         check = self.memo.check(job, digests)
         key = self.memo.key(job.id, check, self.hasher.digest)
