@@ -155,6 +155,9 @@ class Rebuilder:
     def _explain(self, job: Job, parts: dict) -> Reason | None:
         """Why the key differs from the one recorded: the first difference
         whose trigger counts (None if none does, and the job stays as it is)."""
+        made_by = sorted({self.state.outputs[o].job for o in job.outputs} - {job.id})
+        if made_by:  # (another rule's job, or this rule's with other wildcards, made them last)
+            return Reason("outputs", f"its outputs were last made by another job ({made_by[0]})")
         old = self.state.job_parts(job.id)
         if old is None:
             return Reason("outputs", "its outputs were recorded for another job")
