@@ -132,6 +132,8 @@ class Skeleton:
 
 def parse_pattern(text: str) -> Pattern:
     """Split ``text`` into literals and wildcards; ``{{``/``}}`` are literal braces."""
+    if "{" not in text and "}" not in text:  # a plain path (most of them): one literal
+        return Pattern(text, (text,) if text else ())
     parts: list[str | Wildcard] = []
     lit: list[str] = []
     i, n = 0, len(text)
