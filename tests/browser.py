@@ -31,6 +31,8 @@ import time
 import zlib
 from pathlib import Path
 
+from debian import find, install
+
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
@@ -38,33 +40,15 @@ class BrowserError(Exception):
     pass
 
 
-class CannotInstall(BrowserError):
-    """No browser, and no way to install one on this machine (not root, no apt-get)."""
-
-
 def find_browser() -> str | None:
-    return next((path for name in NAMES if (path := shutil.which(name))), None)
+    return find(NAMES)
 
 
 def install_browser(timeout: float = 600) -> str:
     """Install Debian's chromium (as root, with apt-get); the browser's path.
-    CannotInstall where this machine gives no way to; BrowserError when the
+    CannotInstall where this machine gives no way to; InstallError when the
     install was tried and gave no browser."""
-    if os.name != "posix" or os.geteuid() != 0:
-        raise CannotInstall("no chromium, chromium-browser or google-chrome on PATH, and not root to install one")
-    if shutil.which("apt-get") is None:
-        raise CannotInstall("no chromium on PATH, and no apt-get to install it with")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
-    tried = subprocess.run(install, capture_output=True, text=True, timeout=timeout, env=env)
-    if tried.returncode != 0:  # the package lists may be missing or stale
-        subprocess.run(["apt-get", "update", "-q"], capture_output=True, text=True, timeout=timeout, env=env)
-        tried = subprocess.run(install, capture_output=True, text=True, timeout=timeout, env=env)
-    path = find_browser()
-    if path is None:
-        tail = (tried.stderr or tried.stdout).strip().splitlines()[-3:]
-        raise BrowserError(f"`apt-get install chromium` did not give a browser: {' / '.join(tail)}")
-    return path
+    return install("chromium", NAMES, timeout)
 
 
 # Puts the pipes at fds 3 and 4, then becomes the browser (a shell cannot

@@ -14,8 +14,9 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from browser import Browser, BrowserError, CannotInstall, find_browser, ink, install_browser
+from browser import Browser, find_browser, ink, install_browser
 from conftest import Project
+from debian import CannotInstall, InstallError
 from flow.engine.graph.layout import layout
 from flow.engine.run.records import AttemptRow
 from flow.engine.run.timeline import MAX_BARS, slots, timeline, timeline_svg
@@ -297,7 +298,7 @@ def chromium() -> str:
             path = install_browser()
         except CannotInstall as e:
             pytest.skip(f"no Chromium to open the report in, and none can be installed here: {e}")
-        except (BrowserError, OSError, subprocess.SubprocessError) as e:
+        except (InstallError, OSError, subprocess.SubprocessError) as e:
             pytest.fail(f"installing Chromium to open the report in failed: {e}")
     return path
 
