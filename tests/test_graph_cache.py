@@ -27,6 +27,7 @@ import pytest
 from conftest import FLOW
 from differential_gen import ALL_EDITS, generate
 from flow.engine.decide import memo as memo_module
+from flow.engine.graph import cache as graph_module
 
 SEEDS = list(range(6))
 NO_CACHE = "--no-graph-cache"
@@ -113,7 +114,8 @@ WRITTEN = {
 
         rule all:
             input: expand("out/{s}.{kind}.txt", s=SAMPLES, kind=["up", "rev"]), "count.txt", "parts.txt",
-                   "threads.txt", "old.txt", "stamp.txt"
+                   "threads.txt", "old.txt", "stamp.txt",
+                   "extras.txt", "chosen/k.txt"
 
         rule transform:
             input: "data/{s}.txt"
@@ -151,7 +153,29 @@ WRITTEN = {
             input: parts
             output: "parts.txt"
             shell: "cat {input} > {output}"
+
+        def extras(wildcards):
+            return expand("extra/{e}.txt", e=glob_wildcards("extra/{e}.txt").e)
+
+        rule extras:
+            input: extras
+            output: "extras.txt"
+            shell: "cat {input} > {output}"
+
+        ruleorder: from_raw > from_default
+
+        rule from_raw:
+            input: "raw/{x}.raw"
+            output: "chosen/{x}.txt"
+            shell: "echo raw > {output}"
+
+        rule from_default:
+            input: "defaults/{x}.def"
+            output: "chosen/{x}.txt"
+            shell: "echo default > {output}"
         """,
+    "extra/one.txt": "one\n",
+    "defaults/k.def": "default\n",
     "more.flow": """\
         rule stamp:
             output: "stamp.txt"
@@ -177,10 +201,13 @@ EDITS = [
     ("scripts/rev.py", "open(snakemake.output[0], 'w').write(open(snakemake.input[0]).read()[::-1] + '!')\n",
      (), {"transform"}),
     ("data/c.txt", "gamma\n", (), {"transform", "count"}),
+    ("extra/two.txt", "two\n", (), {"extras"}),  # (found by an input function)
+    ("raw/k.raw", "raw\n", (), {"from_raw"}),  # (now the higher ranked rule can make chosen/k.txt)
     (None, None, ("-j", "1"), set()),  # ({threads} is not part of a key)
     ("data/split.dat", "x y z\n", (), {"split", "parts"}),
     ("data/ref.dat", "changed\n", (), set()),  # (ancient)
     ("data/a.txt", None, (), {"count"}),
+    ("raw/k.raw", None, (), {"from_default"}),
     (None, None, ("-R", "count"), {"count"}),
     (None, None, (), set()),
 ]
@@ -199,6 +226,7 @@ def test_a_workflow_with_every_kind_of_definition_decides_the_same_with_and_with
             if text is None:
                 (root / name).unlink()
             else:
+                (root / name).parent.mkdir(exist_ok=True)
                 (root / name).write_text(text)
         ran = compare(cached, uncached, *flags)
         assert ran[-1] == ("run_finished", "ok", None)
@@ -232,12 +260,13 @@ def test_a_run_that_changes_nothing_prepares_no_job(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "garbage", "empty"])
-def test_a_damaged_memo_is_ignored_and_written_again(damage, tmp_path):
+@pytest.mark.parametrize("name", [memo_module.FILE, graph_module.FILE])
+def test_a_damaged_cache_file_is_ignored_and_written_again(name, damage, tmp_path):
     root = tmp_path
     (root / "Flowfile").write_text('rule all:\n    input: "a.txt"\n\nrule a:\n    output: "a.txt"\n'
                                    '    shell: "echo a > {output}"\n')
     flow_events(root)
-    path = root / ".flow" / memo_module.FILE
+    path = root / ".flow" / name
     good = path.read_bytes()
     bad = {"truncated": good[: len(good) // 2], "flipped": good[:-1] + bytes([good[-1] ^ 1]),
            "garbage": os.urandom(len(good)), "empty": b""}[damage]
@@ -262,13 +291,15 @@ def test_a_memo_of_other_definitions_is_not_used(tmp_path):
     assert decisions(flow_events(tmp_path, "--config", "x=2"))[0][:2] == ("a", "code")
 
 
-def test_no_graph_cache_neither_reads_nor_writes_the_memo(tmp_path):
+def test_no_graph_cache_neither_reads_nor_writes_the_cache(tmp_path):
     (tmp_path / "Flowfile").write_text('rule a:\n    output: "a.txt"\n    shell: "echo a > {output}"\n')
+    kept = [tmp_path / ".flow" / memo_module.FILE, tmp_path / ".flow" / graph_module.FILE]
     flow_events(tmp_path, NO_CACHE)
-    assert not (tmp_path / ".flow" / memo_module.FILE).exists()
+    assert not any(p.exists() for p in kept)
     proc = subprocess.run([*FLOW, "run", "-q"], cwd=tmp_path, capture_output=True, text=True,
                           env={**os.environ, "FLOW_NO_GRAPH_CACHE": "1"})
     assert proc.returncode == 0, proc.stderr
-    assert not (tmp_path / ".flow" / memo_module.FILE).exists()
+    assert not any(p.exists() for p in kept)
+    (tmp_path / "a.txt").unlink()
     flow_events(tmp_path)
-    assert (tmp_path / ".flow" / memo_module.FILE).exists()
+    assert all(p.exists() for p in kept)

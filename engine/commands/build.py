@@ -75,6 +75,7 @@ def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summa
 
 def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool, stream=None) -> Build:
     from ..decide.hashing import Hasher
+    from ..decide.memo import KeyMemo
     from ..decide.rebuild import Rebuilder
     from ..decide.state import State
     from ..graph.dag import DAG
@@ -100,13 +101,22 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         wf.sources.extend(os.path.abspath(name) for name in o.configfiles)  # (watched, as configfile:s are)
         check_rule_names(wf, "-R", o.forcerun)
         apply_rule_options(wf, o)
-        dag = result.dag = DAG(wf)
-        jobs = result.jobs = select(dag, dag.targets(list(o.targets)), o.until, o.omit_from)
+        cores = o.cores or os.cpu_count() or 1
+        preparer = Preparer(wf, cores)
+        definitions = None if o.no_graph_cache else definitions_of(wf, preparer)
+        graph = None if definitions is None else graph_cache(definitions, o)
+        cached = graph.load(wf) if graph is not None else None
+        load_globs = len(wf.env.globbed)
+        if cached is None:
+            dag = DAG(wf)
+            jobs = select(dag, dag.targets(list(o.targets)), o.until, o.omit_from)
+        else:
+            dag, jobs = cached
+        result.dag, result.jobs = dag, jobs
         if freeze:
             gc.freeze()
     finally:
         gc.enable()
-    cores = o.cores or os.cpu_count() or 1
     lock = None if o.dry_run else RunLock(".flow").acquire()
     log = None
     try:
@@ -126,8 +136,10 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         # As in Snakemake, temp() files a target rule without outputs gathers
         # (`rule all: input: ...`) are kept.
         target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
-        hasher, preparer = Hasher(state.files), Preparer(wf, cores)
-        memo = None if o.no_graph_cache else key_memo(wf, hasher, preparer, cores, readonly=o.dry_run)
+        if graph is not None and cached is None:  # (as inferred: before a checkpoint grows it)
+            graph.save(dag, jobs, load_globs)
+        hasher = Hasher(state.files)
+        memo = None if definitions is None else KeyMemo(".flow", definitions, readonly=o.dry_run)
         rebuilder = Rebuilder(state, hasher, preparer, forceall=o.forceall, forcerules=set(o.forcerun),
                               targets=target_paths, triggers=o.rerun_triggers, memo=memo)
         executor = None if o.dry_run else LocalExecutor(cores, keep_fds=lock.inherited_fds, env=lock.job_env())
@@ -173,12 +185,27 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
     return result
 
 
-def key_memo(wf, hasher, preparer, cores: int, readonly: bool):
-    """The keys worked out in earlier runs of these definitions (``decide.memo``)."""
-    from ..decide.memo import KeyMemo, definitions
+def definitions_of(wf, preparer) -> str:
+    """The hash of the workflow's definitions, which the graph cache and the
+    key memo are written for (``decide.memo.definitions``)."""
+    from ..decide.hashing import file_digest
+    from ..decide.memo import definitions
 
-    digest = definitions(wf.sources, hasher.digest, wf.config, preparer.globals, cores)
-    return KeyMemo(".flow", digest, readonly)
+    def digest(path: str) -> str | None:
+        try:
+            return file_digest(path)
+        except OSError:
+            return None
+
+    return definitions(wf.sources, digest, wf.config, preparer.globals)
+
+
+def graph_cache(definitions: str, o: RunOptions):
+    """The jobs inferred by an earlier build of these definitions, targets and options (``graph.cache``)."""
+    from ..graph.cache import GraphCache, fingerprint
+
+    shape = fingerprint(definitions, o.targets, o.until, o.omit_from, o.set_threads, o.set_resources)
+    return GraphCache(".flow", shape, readonly=o.dry_run)
 
 
 def record_history(events, state, lock, o: RunOptions, cores: int):

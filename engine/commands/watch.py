@@ -108,7 +108,7 @@ def watched_paths(result: Build, error: Exception | None) -> Watched:
     for rule in wf.rules.values():
         if rule.action is not None:
             w.files.update(os.path.abspath(p) for p in rule.action.source_files())
-    w.globs = [(os.path.abspath(base), regex) for base, regex in wf.env.globbed]
+    w.globs = [(os.path.abspath(g.base), g.regex) for g in wf.env.globbed]
     if result.dag is None:
         return w
     jobs = result.dag.reachable(result.jobs) if result.jobs else []

@@ -5,8 +5,9 @@ its params and hashes it all: tens of microseconds a job, most of what a
 run that changes nothing costs. The key is a pure function of
 
 - the workflow's definitions: the Flowfile and what it includes, its config
-  files, the config and top-level values as loaded, ``-j`` (a command's
-  ``{threads}``), the working directory and flow's version (``definitions``);
+  files, the config and top-level values as loaded, the working directory
+  and flow's version (``definitions``; ``-j`` is not one: the ``{threads}``
+  a command is given is left out of its key);
 - the job: rule, wildcards, input, output and log paths and their names,
   params, threads, resources;
 - the contents of its inputs, and of any file its action reads (a script,
@@ -16,9 +17,8 @@ The memo maps a cheap hash of all of that, the job's *check*, to the key
 last worked out from it. A job whose check is unchanged has that key, and
 nothing is formatted, quoted or serialized for it. An entry states a fact
 about a pure function, so an old entry is never wrong, only unused: the file
-needs no invalidation. It is replaced whole at the end of a run (written
-beside, then renamed), carries a checksum, and one that is damaged or
-unreadable is ignored and written anew. ``--no-graph-cache`` (or
+needs no invalidation. It is replaced whole at the end of a run, and one
+that is damaged is ignored and written anew (``engine.cachefile``). ``--no-graph-cache`` (or
 ``FLOW_NO_GRAPH_CACHE=1``) leaves it unread and unwritten: decisions are
 the same without it, only slower.
 """
@@ -36,19 +36,20 @@ import xxhash
 
 from flow import __version__
 
+from .. import cachefile
 from ..graph.job import Job
 
 FILE = "keys"
 # What an entry means. Raise it when what goes into a key or a check changes:
 # entries of an older meaning must not match.
 FORMAT = 1
-_MAGIC = b"flow-keys\0"
+_NAME = b"flow-keys\0"
 
 
 def definitions(sources: Iterable[str], digest: Callable[[str], str | None], config: dict,
-                globals_: dict[str, Any], cores: int | None) -> str:
+                globals_: dict[str, Any]) -> str:
     """The hash of what every job's key depends on besides the job itself."""
-    h = xxhash.xxh3_128(f"{FORMAT}\0{__version__}\0{os.getcwd()}\0{cores}\0".encode())
+    h = xxhash.xxh3_128(f"{FORMAT}\0{__version__}\0{os.getcwd()}\0".encode())
     for path in sources:
         h.update(f"{path}\0{digest(path)}\0".encode("utf-8", "surrogatepass"))
     h.update(json.dumps(config, sort_keys=True, default=repr).encode("utf-8", "surrogatepass"))
@@ -119,16 +120,11 @@ class KeyMemo:
     # the file ---------------------------------------------------------------------------
 
     def _read(self) -> None:
+        payload = cachefile.read(self.path, _NAME)
+        if payload is None:
+            return  # none yet, or damaged: written anew
         try:
-            with open(self.path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return  # none yet (or unreadable: written anew)
-        head = len(_MAGIC) + 16
-        if data[:len(_MAGIC)] != _MAGIC or xxhash.xxh3_128_digest(data[head:]) != data[len(_MAGIC):head]:
-            return  # damaged (a crash, a full disk) or not ours: never trusted
-        try:
-            definitions_, entries, sources = marshal.loads(data[head:])
+            definitions_, entries, sources = marshal.loads(payload)
         except (ValueError, EOFError, TypeError):
             return
         if definitions_ == self.definitions and isinstance(entries, dict) and isinstance(sources, dict):
@@ -139,16 +135,5 @@ class KeyMemo:
         cannot be written costs the next run time, never a wrong decision."""
         if not self.changed or not self.definitions or self.readonly:
             return
-        payload = marshal.dumps((self.definitions, self.entries, self.sources))
-        scratch = f"{self.path}.{os.getpid()}.tmp"
-        try:
-            with open(scratch, "wb") as f:
-                f.write(_MAGIC + xxhash.xxh3_128_digest(payload) + payload)
-            os.replace(scratch, self.path)
-        except OSError:
-            try:
-                os.unlink(scratch)
-            except OSError:
-                pass
-            return
+        cachefile.write(self.path, _NAME, marshal.dumps((self.definitions, self.entries, self.sources)))
         self.changed = False

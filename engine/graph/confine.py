@@ -54,6 +54,19 @@ class Confinement:
                 )
             self._safe_dirs.add(parent)
 
+    @property
+    def checked_dirs(self) -> list[str]:
+        """The directories outputs go to, found to stay inside."""
+        return sorted(self._safe_dirs)
+
+    def still_inside(self, dirs: list[str]) -> bool:
+        """Whether directories found inside before still are (no link made
+        since leads out); if so, they count as checked."""
+        if any(not inside(self.root, os.path.realpath(d)) for d in dirs):
+            return False
+        self._safe_dirs.update(dirs)
+        return True
+
     def leads_outside(self, path: str) -> bool:
         """Whether writing ``path`` would land outside the working directory
         through a symbolic link."""

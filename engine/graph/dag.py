@@ -47,6 +47,9 @@ class DAG:
         self.order = RuleOrder(workflow.ruleorder)
         self._choosing: set[str] = set()  # paths whose candidate producers are being tried
         self._has_dirs = any("directory" in spec.flags for r in workflow.rules.values() for spec in r.outputs.specs)
+        # What the graph was inferred from besides the definitions, for the
+        # graph cache to check: whether each path looked at existed.
+        self.probes: dict[str, bool] = {}
 
     # targets ------------------------------------------------------------------
 
@@ -70,7 +73,7 @@ class DAG:
             return self._job(rule, {})
         path = _normalize(name)
         job = self.resolve_file(path, None)
-        if job is None and not os.path.exists(path):
+        if job is None and not self._exists(path):
             by_rule, by_file = did_you_mean(name, self.wf.rules), did_you_mean(path, close_files(path, self.wf.rules.values(), self.index), 0.8)
             looks_like_file = "/" in name or "." in name
             suggestion = (by_file or by_rule) if looks_like_file else (by_rule or by_file)
@@ -82,6 +85,10 @@ class DAG:
         return job
 
     # resolution ---------------------------------------------------------------
+
+    def _exists(self, path: str) -> bool:
+        exists = self.probes[path] = os.path.exists(path)
+        return exists
 
     def resolve_file(self, path: str, requester: Job | None, rule_name: str | None = None) -> Job | None:
         """The job that makes ``path``, or None for a source file. ``rule_name``:
@@ -96,7 +103,7 @@ class DAG:
         candidates = self._candidates(path, requester, rule_name)
         if not candidates:
             job = self._directory_producer(path) if rule_name is None else None
-            if job is None and rule_name is not None and not os.path.exists(path):
+            if job is None and rule_name is not None and not self._exists(path):
                 raise MissingInputError(
                     f"rule {requester.label} reads {path} as an output of rule {rule_name}, which cannot make it",
                     f"Check the rules.{rule_name} entry, or its wildcards.", path=path)
@@ -104,7 +111,7 @@ class DAG:
             return job
         producers, errors = self._try_producers(path, candidates)
         if not producers:
-            if os.path.exists(path):
+            if self._exists(path):
                 self.producer.setdefault(path, None)
                 return None
             raise errors[0]
@@ -276,7 +283,7 @@ class DAG:
         for i, path in enumerate(job.inputs):
             dep = self.resolve_file(path, job, ties.get(i)) if ties else self.resolve_file(path, job)
             if dep is None:
-                if not os.path.exists(path):
+                if not self._exists(path):
                     raise MissingInputError(
                         f"rule {job.label} needs {path}, which does not exist, and no rule makes it",
                         "Check the path, or add a rule whose output matches it.",

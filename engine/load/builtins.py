@@ -18,7 +18,9 @@ import posixpath
 import re
 from collections import namedtuple
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NamedTuple
+
+import xxhash
 
 from .budget import MAX_SIZE
 from .env import Env
@@ -145,9 +147,18 @@ def multiext(stem: str, *exts: str) -> list[str]:
     return [stem + e for e in exts]
 
 
+class Glob(NamedTuple):
+    """One walk of glob_wildcards: where, what it matched (the regex) and
+    the hash of the paths it found (for the graph cache to compare)."""
+
+    base: str
+    regex: re.Pattern
+    found: str
+
+
 def glob_wildcards(pattern: str, files: list[str] | None = None,
                    guard: Callable[[str], None] | None = None,
-                   seen: list[tuple[str, Any]] | None = None) -> Any:
+                   seen: list[Glob] | None = None) -> Any:
     """The values of each wildcard over existing files (and directories) that match."""
     try:
         parsed = parse_pattern(pattern)
@@ -160,33 +171,50 @@ def glob_wildcards(pattern: str, files: list[str] | None = None,
         base = os.path.dirname(prefix) or "."
         if guard is not None:
             guard(base)
+        matched = matches(walk(base), regex)
         if seen is not None:  # (flow watch watches these directories for new matches)
-            seen.append((base, regex))
-        files = []
-        if os.path.isdir(base):
-            # The directories above each one walked: a symbolic link back to one of them is a loop.
-            above: dict[str, tuple[tuple[int, int], ...]] = {}
-            for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
-                st = os.stat(dirpath)
-                chain = above.pop(dirpath, ())
-                if (st.st_dev, st.st_ino) in chain:
-                    dirnames[:] = []
-                    continue
-                chain += ((st.st_dev, st.st_ino),)
-                dirnames[:] = [d for d in dirnames if not (dirpath == "." and d == ".flow")]
-                for d in dirnames:
-                    above[os.path.join(dirpath, d)] = chain
-                for f in itertools.chain(filenames, dirnames):
-                    path = os.path.join(dirpath, f)
-                    files.append(path[2:] if base == "." and path.startswith("./") else path)
-        files.sort()
+            seen.append(Glob(base, regex, found_hash(matched)))
+    else:
+        matched = matches(files, regex)
     found: list[list[str]] = [[] for _ in parsed.names]
-    for f in files:
-        m = regex.match(f)
-        if m:
-            for i, name in enumerate(parsed.names):
-                found[i].append(m.group(name))
+    for m in matched:
+        for i, name in enumerate(parsed.names):
+            found[i].append(m.group(name))
     return Result(*found)
+
+
+def matches(files: list[str], regex: re.Pattern) -> list[re.Match]:
+    return [m for m in map(regex.match, files) if m]
+
+
+def found_hash(matched: list[re.Match]) -> str:
+    """The hash of the paths a walk matched, in order."""
+    return xxhash.xxh3_128_hexdigest("\0".join(m.string for m in matched).encode("utf-8", "surrogatepass"))
+
+
+def walk(base: str) -> list[str]:
+    """The files and directories under ``base``, sorted, as glob_wildcards
+    sees them (links followed, never round a loop; ``.flow/`` left out)."""
+    files: list[str] = []
+    if not os.path.isdir(base):
+        return files
+    # The directories above each one walked: a symbolic link back to one of them is a loop.
+    above: dict[str, tuple[tuple[int, int], ...]] = {}
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
+        st = os.stat(dirpath)
+        chain = above.pop(dirpath, ())
+        if (st.st_dev, st.st_ino) in chain:
+            dirnames[:] = []
+            continue
+        chain += ((st.st_dev, st.st_ino),)
+        dirnames[:] = [d for d in dirnames if not (dirpath == "." and d == ".flow")]
+        for d in dirnames:
+            above[os.path.join(dirpath, d)] = chain
+        for f in itertools.chain(filenames, dirnames):
+            path = os.path.join(dirpath, f)
+            files.append(path[2:] if base == "." and path.startswith("./") else path)
+    files.sort()
+    return files
 
 
 class _Globber:

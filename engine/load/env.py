@@ -28,7 +28,7 @@ class Env:
     names: dict[str, Any] = field(default_factory=dict)
     # called with a directory before glob_wildcards walks it
     guard: Callable[[str], None] | None = None
-    globbed: list[tuple[str, Any]] = field(default_factory=list)  # (directory, regex) of each glob_wildcards
+    globbed: list[Any] = field(default_factory=list)  # each walk of glob_wildcards (a builtins.Glob)
 
     def child(self, local: dict[str, Any]) -> Env:
         """An Env whose names are ``local``, then these (a function's or a

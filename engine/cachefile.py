@@ -1,0 +1,38 @@
+"""A file flow keeps only to be faster (``.flow/keys``, ``.flow/graph``):
+written whole beside its place then renamed, so that a crash leaves the old
+one or the new one, and framed with a name and a checksum, so that a damaged
+one (a full disk, a power cut before the data reached the disk) is never
+read back. Losing one costs time, never a decision."""
+
+from __future__ import annotations
+
+import os
+
+import xxhash
+
+
+def read(path: str, name: bytes) -> bytes | None:
+    """The payload of the file at ``path`` if it is intact and ``name``'s; else None."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    head = len(name) + 16
+    if data[: len(name)] != name or xxhash.xxh3_128_digest(data[head:]) != data[len(name) : head]:
+        return None
+    return data[head:]
+
+
+def write(path: str, name: bytes, payload: bytes) -> None:
+    """Replace the file at ``path``. Best effort: a file that cannot be written is left as it was."""
+    scratch = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(scratch, "wb") as f:
+            f.write(name + xxhash.xxh3_128_digest(payload) + payload)
+        os.replace(scratch, path)
+    except OSError:
+        try:
+            os.unlink(scratch)
+        except OSError:
+            pass

@@ -1,0 +1,150 @@
+"""The graph cache, ``.flow/graph``: the jobs a build inferred, for the next
+build of the same workflow to load instead of inferring them again.
+
+Inferring the jobs matches every file name against the rules' patterns and
+formats every path, a quarter of a run that has nothing to do. The graph is
+a function of the workflow's definitions (``decide.memo.definitions``), of
+the targets and options that shape it (``fingerprint``), and of what the
+file system said while it was inferred, which the cache keeps and checks:
+
+- each path the graph looked at and whether it existed (``DAG.probes``): a
+  source input, a target file, an input of a rule that could not be chosen;
+- each walk of glob_wildcards and the paths it matched, when the Flowfile
+  was loaded and in input functions (``Env.globbed``);
+- the directories outputs go to, still inside the working directory.
+
+It is saved as inferred, before any job runs: a checkpoint grows the graph
+during a run (``DAG.expand``) from what the checkpoint wrote, so that part
+is inferred again in each run. One read loads it. A cache written for other
+definitions, targets or options, one whose checks fail and a damaged one
+(checksum) are not used; the file is replaced whole (written beside, then
+renamed). ``--no-graph-cache`` neither reads nor writes it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+
+import xxhash
+
+from .. import cachefile
+from ..load.builtins import Glob, found_hash, matches, walk
+from ..load.model import Workflow
+from .dag import DAG
+from .job import Job
+
+FILE = "graph"
+FORMAT = 1  # raise it when a Job's fields change
+_NAME = b"flow-graph\0"
+
+
+def fingerprint(definitions: str, targets: tuple[str, ...], until: tuple[str, ...], omit_from: tuple[str, ...],
+                set_threads: dict, set_resources: dict) -> str:
+    """What the graph depends on besides the file system."""
+    shape = repr((FORMAT, definitions, targets, until, omit_from, sorted(set_threads.items()),
+                  sorted((rule, sorted(values.items())) for rule, values in set_resources.items())))
+    return xxhash.xxh3_128_hexdigest(shape.encode("utf-8", "surrogatepass"))
+
+
+class GraphCache:
+    def __init__(self, directory: str, fingerprint_: str, readonly: bool = False):
+        self.path = os.path.join(directory, FILE)
+        self.fingerprint = fingerprint_
+        self.readonly = readonly  # a dry run writes nothing in .flow/
+
+    def load(self, wf: Workflow) -> tuple[DAG, list[Job]] | None:
+        """The graph and the target jobs, if the cache holds them for this
+        workflow and every check holds; else None."""
+        data = self._read()
+        if data is None:
+            return None
+        try:
+            fingerprint_, probes, load_globs, dag_globs, dirs, rows, producer, targets = data
+        except (TypeError, ValueError):
+            return None
+        if fingerprint_ != self.fingerprint or not _same_globs(wf.env.globbed, load_globs):
+            return None
+        if any(os.path.exists(path) != existed for path, existed in probes.items()):
+            return None
+        if any(found_hash(matches(walk(base), re.compile(pattern, flags))) != found
+               for base, pattern, flags, found in dag_globs):
+            return None
+        dag = DAG(wf)
+        if not dag.confinement.still_inside(dirs):
+            return None
+        jobs = _restore(wf, rows)
+        if jobs is None:
+            return None
+        dag.jobs = {job.id: job for job in jobs}
+        dag.producer = {path: jobs[i] if i >= 0 else None for path, i in producer.items()}
+        dag.probes = probes
+        wf.env.globbed.extend(Glob(base, re.compile(pattern, flags), found) for base, pattern, flags, found in dag_globs)
+        return dag, [jobs[i] for i in targets]
+
+    def save(self, dag: DAG, targets: list[Job], load_globs: int) -> None:
+        """Keep the graph as inferred (call before any job runs). Best effort:
+        a graph that cannot be kept costs the next run time, never a wrong
+        decision. ``load_globs``: how many walks the loading made."""
+        if self.readonly:
+            return
+        jobs = list(dag.jobs.values())
+        number = {id(job): i for i, job in enumerate(jobs)}
+        globbed = dag.wf.env.globbed
+        try:
+            rows = [_row(job, number) for job in jobs]
+            producer = {path: number[id(job)] if job is not None else -1 for path, job in dag.producer.items()}
+            data = (self.fingerprint, dag.probes, [_glob(g) for g in globbed[:load_globs]],
+                    sorted({_glob(g) for g in globbed[load_globs:]}), dag.confinement.checked_dirs,
+                    rows, producer, [number[id(job)] for job in targets])
+            payload = pickle.dumps(data, protocol=5)
+        except (KeyError, pickle.PicklingError, TypeError, AttributeError):
+            return  # (a job outside the graph, params that do not pickle: nothing kept)
+        cachefile.write(self.path, _NAME, payload)
+
+    def _read(self):
+        payload = cachefile.read(self.path, _NAME)
+        if payload is None:
+            return None
+        try:
+            return pickle.loads(payload)
+        except Exception:  # noqa: BLE001 - a class gone since it was written, ...: not used
+            return None
+
+
+def _glob(g: Glob) -> tuple[str, str, int, str]:
+    return g.base, g.regex.pattern, g.regex.flags, g.found
+
+
+def _same_globs(globbed: list[Glob], kept: list[tuple[str, str, int, str]]) -> bool:
+    """The Flowfile's walks found what they found when the graph was inferred."""
+    return [_glob(g) for g in globbed] == kept
+
+
+# A job's fields, in the order a row keeps them.
+def _row(job: Job, number: dict[int, int]) -> tuple:
+    return (job.rule.name, job.wildcards, job.id, job.outputs, job.output_names, job.logs, job.log_names,
+            job.benchmark, job.inputs, job.input_names, job.params, [number[id(d)] for d in job.deps],
+            sorted(job.pending) if job.pending is not None else None, job.threads, job.resources)
+
+
+def _restore(wf: Workflow, rows: list[tuple]) -> list[Job] | None:
+    jobs: list[Job] = []
+    rules = wf.rules
+    new = Job.__new__
+    for (rule, wildcards, id_, outputs, output_names, logs, log_names, benchmark, inputs, input_names,
+         params, _deps, pending, threads, resources) in rows:
+        job = new(Job)
+        job.rule = rules.get(rule)
+        if job.rule is None:
+            return None
+        job.wildcards, job.id, job.outputs, job.output_names = wildcards, id_, outputs, output_names
+        job.logs, job.log_names, job.benchmark = logs, log_names, benchmark
+        job.inputs, job.input_names, job.params, job.threads, job.resources = inputs, input_names, params, threads, resources
+        job.pending = set(pending) if pending is not None else None
+        jobs.append(job)
+    for job, row in zip(jobs, rows, strict=True):
+        job.deps = [jobs[i] for i in row[11]]
+    return jobs
+
