@@ -73,10 +73,12 @@ class Plan:
             self.consumers.setdefault(job.id, [])
             if job.pending is not None:
                 self.unexpanded.add(job.id)
+        done = self.done
         for job in new:
             for dep in job.deps:
                 self.link(dep, job)
-            self.remaining[job.id] = sum(1 for d in job.deps if d.id not in self.done)
+            # (deps are unique; before any job is done, as when a run starts, all count)
+            self.remaining[job.id] = sum(1 for d in job.deps if d.id not in done) if done else len(job.deps)
         for job in reversed(new):
             d = self.depth.get(job.id, 0)
             for dep in job.deps:
