@@ -11,7 +11,7 @@ import os
 import xxhash
 
 
-def read(path: str, name: bytes) -> bytes | None:
+def read(path: str, name: bytes) -> memoryview | None:
     """The payload of the file at ``path`` if it is intact and ``name``'s; else None."""
     try:
         with open(path, "rb") as f:
@@ -19,9 +19,10 @@ def read(path: str, name: bytes) -> bytes | None:
     except OSError:
         return None
     head = len(name) + 16
-    if data[: len(name)] != name or xxhash.xxh3_128_digest(data[head:]) != data[len(name) : head]:
+    payload = memoryview(data)[head:]  # (not copied: a million jobs' graph is 170 MB)
+    if data[: len(name)] != name or xxhash.xxh3_128_digest(payload) != data[len(name) : head]:
         return None
-    return data[head:]
+    return payload
 
 
 def write(path: str, name: bytes, payload: bytes) -> None:
@@ -29,7 +30,8 @@ def write(path: str, name: bytes, payload: bytes) -> None:
     scratch = f"{path}.{os.getpid()}.tmp"
     try:
         with open(scratch, "wb") as f:
-            f.write(name + xxhash.xxh3_128_digest(payload) + payload)
+            f.write(name + xxhash.xxh3_128_digest(payload))
+            f.write(payload)
         os.replace(scratch, path)
     except OSError:
         try:
