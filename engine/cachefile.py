@@ -26,8 +26,10 @@ def read(path: str, name: bytes) -> memoryview | None:
 
 
 def write(path: str, name: bytes, payload: bytes) -> None:
-    """Replace the file at ``path``. Best effort: a file that cannot be written is left as it was."""
-    scratch = f"{path}.{os.getpid()}.tmp"
+    """Replace the file at ``path``. Best effort: a file that cannot be written
+    is left as it was. (One run writes at a time, under the run lock, so the
+    scratch file beside it has one name: one a killed run left is overwritten.)"""
+    scratch = f"{path}.tmp"
     try:
         with open(scratch, "wb") as f:
             f.write(name + xxhash.xxh3_128_digest(payload))

@@ -303,3 +303,21 @@ def test_no_graph_cache_neither_reads_nor_writes_the_cache(tmp_path):
     (tmp_path / "a.txt").unlink()
     flow_events(tmp_path)
     assert all(p.exists() for p in kept)
+
+
+def test_what_a_run_killed_while_writing_left_is_never_read(tmp_path):
+    """Killed while it wrote, a run leaves the scratch file beside the old
+    one (the rename never happened): the next run reads neither as new,
+    decides as without them, and writes over the scratch files."""
+    (tmp_path / "Flowfile").write_text('rule all:\n    input: "a.txt"\n\nrule a:\n    output: "a.txt"\n'
+                                       '    shell: "echo {config[x]} > {output}"\n')
+    flow_events(tmp_path, "--config", "x=1")
+    for name in (memo_module.FILE, graph_module.FILE):
+        whole = (tmp_path / ".flow" / name).read_bytes()
+        (tmp_path / ".flow" / f"{name}.tmp").write_bytes(whole[: len(whole) // 3])
+    expected = decisions(flow_events(tmp_path, "-n", NO_CACHE, "--config", "x=2"))
+    assert [d[:2] for d in expected] == [("a", "code"), ("run_finished", "ok")]
+    assert decisions(flow_events(tmp_path, "-n", "--config", "x=2")) == expected
+    assert decisions(flow_events(tmp_path, "--config", "x=2")) == expected
+    assert [p.name for p in (tmp_path / ".flow").iterdir() if p.name.endswith(".tmp")] == []
+    assert (tmp_path / "a.txt").read_text() == "2\n"
