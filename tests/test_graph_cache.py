@@ -321,3 +321,65 @@ def test_what_a_run_killed_while_writing_left_is_never_read(tmp_path):
     assert decisions(flow_events(tmp_path, "--config", "x=2")) == expected
     assert [p.name for p in (tmp_path / ".flow").iterdir() if p.name.endswith(".tmp")] == []
     assert (tmp_path / "a.txt").read_text() == "2\n"
+
+
+def _graph(root: Path):
+    """The workflow in ``root``, and a graph cache of it for its default target."""
+    from flow.engine.graph.cache import GraphCache, fingerprint
+    from flow.engine.load.loader import load
+
+    wf = load(str(root / "Flowfile"), {})
+    return wf, GraphCache(str(root / ".flow"), fingerprint("definitions", (), (), (), {}, {}))
+
+
+def test_a_kept_graph_loads_as_the_jobs_it_was_inferred_as(tmp_path, monkeypatch):
+    from flow.engine.graph.dag import DAG
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".flow").mkdir()
+    (tmp_path / "src").mkdir()
+    for s in "ab":
+        (tmp_path / "src" / f"{s}.txt").write_text(s)
+    (tmp_path / "Flowfile").write_text(textwrap.dedent("""\
+        S = glob_wildcards("src/{s}.txt").s
+
+        rule all:
+            input: expand("out/{s}.txt", s=S)
+
+        rule copy:
+            input: "src/{s}.txt"
+            output: "out/{s}.txt"
+            params: n=lambda wildcards: len(wildcards.s)
+            shell: "cp {input} {output}"
+        """))
+    wf, cache = _graph(tmp_path)
+    assert cache.load(wf) is None  # (nothing kept yet)
+    dag = DAG(wf)
+    targets = dag.targets([])
+    cache.save(dag, targets)
+    wf, cache = _graph(tmp_path)
+    loaded, loaded_targets = cache.load(wf)
+    fields = ("id", "inputs", "outputs", "params", "threads", "wildcards")
+    assert [[getattr(j, f) for f in fields] for j in loaded.reachable(loaded_targets)] == \
+        [[getattr(j, f) for f in fields] for j in dag.reachable(targets)]
+    assert [d.id for d in loaded_targets[0].deps] == ["copy[s=a]", "copy[s=b]"]
+    assert loaded.producer["out/a.txt"].id == "copy[s=a]" and loaded.producer["src/a.txt"] is None
+
+
+def test_a_kept_graph_is_not_loaded_once_a_path_it_looked_at_is_gone(tmp_path, monkeypatch):
+    from flow.engine.graph.dag import DAG
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".flow").mkdir()
+    (tmp_path / "in.txt").write_text("x")
+    (tmp_path / "Flowfile").write_text('rule a:\n    input: "in.txt"\n    output: "a.txt"\n    shell: "cp {input} {output}"\n')
+    wf, cache = _graph(tmp_path)
+    cache.load(wf)
+    dag = DAG(wf)
+    cache.save(dag, dag.targets([]))
+    assert dag.probes == {"in.txt": True}
+    wf, cache = _graph(tmp_path)
+    assert cache.load(wf) is not None
+    (tmp_path / "in.txt").unlink()
+    wf, cache = _graph(tmp_path)
+    assert cache.load(wf) is None

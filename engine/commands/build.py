@@ -34,7 +34,7 @@ class RunOptions:
     resources: dict[str, float] = field(default_factory=dict)
     touch: bool = False
     notemp: bool = False
-    no_graph_cache: bool = False  # work out every key (decide.memo), read and write no memo
+    no_graph_cache: bool = False  # infer every job, work out every key: neither .flow/graph nor .flow/keys
     printshellcmds: bool = False
     quiet: bool = False
     explain: bool = False
@@ -106,7 +106,6 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         definitions = None if o.no_graph_cache else definitions_of(wf, preparer)
         graph = None if definitions is None else graph_cache(definitions, o)
         cached = graph.load(wf) if graph is not None else None
-        load_globs = len(wf.env.globbed)
         if cached is None:
             dag = DAG(wf)
             jobs = select(dag, dag.targets(list(o.targets)), o.until, o.omit_from)
@@ -137,7 +136,7 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         # (`rule all: input: ...`) are kept.
         target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
         if graph is not None and cached is None:  # (as inferred: before a checkpoint grows it)
-            graph.save(dag, jobs, load_globs)
+            graph.save(dag, jobs)
         hasher = Hasher(state.files)
         memo = None if definitions is None else KeyMemo(".flow", definitions, readonly=o.dry_run)
         rebuilder = Rebuilder(state, hasher, preparer, forceall=o.forceall, forcerules=set(o.forcerun),

@@ -53,10 +53,12 @@ class GraphCache:
         self.path = os.path.join(directory, FILE)
         self.fingerprint = fingerprint_
         self.readonly = readonly  # a dry run writes nothing in .flow/
+        self.load_walks = 0  # how many glob_wildcards walks loading the Flowfile made
 
     def load(self, wf: Workflow) -> tuple[DAG, list[Job]] | None:
         """The graph and the target jobs, if the cache holds them for this
         workflow and every check holds; else None."""
+        self.load_walks = len(wf.env.globbed)
         data = self._read()
         if data is None:
             return None
@@ -83,10 +85,10 @@ class GraphCache:
         wf.env.globbed.extend(Glob(base, re.compile(pattern, flags), found) for base, pattern, flags, found in dag_globs)
         return dag, [jobs[i] for i in targets]
 
-    def save(self, dag: DAG, targets: list[Job], load_globs: int) -> None:
-        """Keep the graph as inferred (call before any job runs). Best effort:
-        a graph that cannot be kept costs the next run time, never a wrong
-        decision. ``load_globs``: how many walks the loading made."""
+    def save(self, dag: DAG, targets: list[Job]) -> None:
+        """Keep the graph as inferred (call ``load`` first, and this before
+        any job runs). Best effort: a graph that cannot be kept costs the
+        next run time, never a wrong decision."""
         if self.readonly:
             return
         jobs = list(dag.jobs.values())
@@ -95,8 +97,8 @@ class GraphCache:
         try:
             rows = [_row(job, number) for job in jobs]
             producer = {path: number[id(job)] if job is not None else -1 for path, job in dag.producer.items()}
-            data = (self.fingerprint, dag.probes, [_glob(g) for g in globbed[:load_globs]],
-                    sorted({_glob(g) for g in globbed[load_globs:]}), dag.confinement.checked_dirs,
+            data = (self.fingerprint, dag.probes, [_glob(g) for g in globbed[: self.load_walks]],
+                    sorted({_glob(g) for g in globbed[self.load_walks :]}), dag.confinement.checked_dirs,
                     rows, producer, [number[id(job)] for job in targets])
             payload = pickle.dumps(data, protocol=5)
         except (KeyError, pickle.PicklingError, TypeError, AttributeError):
