@@ -81,3 +81,15 @@ def test_the_quick_watch_latency_benchmark_times_every_save(tmp_path):
     row = re.search(r"^\| 3 \| ([0-9.]+) s \| ([0-9.]+) s \| ([0-9.]+) s \| < 0.5 s \|$", out.read_text(), re.MULTILINE)
     assert row, out.read_text()
     assert 0 < float(row.group(2)) <= float(row.group(1)) <= float(row.group(3))
+
+
+def test_the_quick_million_benchmark_measures_a_dry_run_and_no_ops_beside_make(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "million.py"), "--quick", "--out", str(out),
+                        "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = out.read_text()
+    assert "## layered, 300 jobs: dry run and no-op" in report
+    for row in ("flow: dry run from clean (`flow run -n -q`)", "flow: no-op (with the graph and keys that run kept)",
+                "flow: no-op with `--no-graph-cache`", "make: no-op (`make -s -j 2`)"):
+        assert re.fullmatch(r"[\d.]+ s, [\d,]+ MB", _row(report, row)), row
