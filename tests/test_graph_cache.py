@@ -383,3 +383,74 @@ def test_a_kept_graph_is_not_loaded_once_a_path_it_looked_at_is_gone(tmp_path, m
     (tmp_path / "in.txt").unlink()
     wf, cache = _graph(tmp_path)
     assert cache.load(wf) is None
+
+
+def test_a_config_whose_keys_are_not_all_strings_is_no_reason_to_fail(tmp_path):
+    """YAML allows numbers and dates as keys; the caches then step aside."""
+    (tmp_path / "config.yaml").write_text("m: {1: a, b: c}\n2024-01-01: x\n")
+    (tmp_path / "Flowfile").write_text('configfile: "config.yaml"\n\nrule a:\n    output: "a.txt"\n'
+                                       '    shell: "echo {config[m][b]} > {output}"\n')
+    assert [d[:2] for d in decisions(flow_events(tmp_path))] == [("a", "missing"), ("run_finished", "ok")]
+    assert decisions(flow_events(tmp_path)) == [("run_finished", "ok", None)]
+
+
+def test_an_absolute_output_that_became_a_link_out_of_the_project_is_refused_as_without_the_cache(tmp_path):
+    root, outside = tmp_path / "project", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    out = root / "out.txt"
+    (root / "Flowfile").write_text(f'rule a:\n    output: "{out}"\n    shell: "echo hi > {{output}}"\n')
+    flow_events(root)
+    out.unlink()
+    out.symlink_to(outside / "x")
+    refused = decisions(flow_events(root, "-n", NO_CACHE))
+    assert refused[-1][:2] == ("run_finished", "error") and "outside the working directory" in refused[-1][2]
+    assert decisions(flow_events(root, "-n")) == refused
+    assert decisions(flow_events(root)) == refused
+
+
+def test_a_rule_refused_before_a_checkpoint_ran_stays_refused_when_it_grows_the_graph(tmp_path):
+    """The graph keeps the jobs it refused for a missing input: growing it
+    behind a checkpoint does not try them again (here, fromraw, whose input
+    the checkpoint writes without saying so)."""
+    cached, uncached = tmp_path / "cached", tmp_path / "uncached"
+    cached.mkdir()
+    (cached / "Flowfile").write_text(textwrap.dedent("""\
+        ruleorder: fromraw > none2 > none3
+
+        rule all:
+            input: "extra.out2", "agg.txt"
+
+        def found(wildcards):
+            checkpoints.split.get()
+            return ["extra.out3"]
+
+        rule agg:
+            input: found
+            output: "agg.txt"
+            shell: "cat {input} > {output}"
+
+        checkpoint split:
+            output: directory("parts")
+            shell: "mkdir -p parts && touch parts/a.txt && echo raw > extra.raw"
+
+        rule fromraw:
+            input: "{x}.raw"
+            output: "{x}.out2", "{x}.out3"
+            shell: "cp {input} {output[0]}; cp {input} {output[1]}"
+
+        rule none2:
+            output: "{x}.out2"
+            shell: "echo two > {output}"
+
+        rule none3:
+            output: "{x}.out3"
+            shell: "echo three > {output}"
+        """))
+    shutil.copytree(cached, uncached)
+    compare(cached, uncached)
+    for root in (cached, uncached):
+        for name in ("parts", "extra.raw", "extra.out2", "extra.out3", "agg.txt"):
+            shutil.rmtree(root / name) if (root / name).is_dir() else (root / name).unlink()
+    ran = compare(cached, uncached)
+    assert ran[-1] == ("run_finished", "ok", None)

@@ -104,7 +104,7 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         cores = o.cores or os.cpu_count() or 1
         preparer = Preparer(wf, cores)
         definitions = None if o.no_graph_cache else definitions_of(wf, preparer)
-        graph = None if definitions is None else graph_cache(definitions, o)
+        graph = graph_cache(definitions, o) if definitions else None  # ("": they cannot be told apart)
         cached = graph.load(wf) if graph is not None else None
         if cached is None:
             dag = DAG(wf)
@@ -138,7 +138,7 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         if graph is not None and cached is None:  # (as inferred: before a checkpoint grows it)
             graph.save(dag, jobs)
         hasher = Hasher(state.files)
-        memo = None if definitions is None else KeyMemo(".flow", definitions, readonly=o.dry_run)
+        memo = KeyMemo(".flow", definitions, readonly=o.dry_run) if definitions else None
         rebuilder = Rebuilder(state, hasher, preparer, forceall=o.forceall, forcerules=set(o.forcerun),
                               targets=target_paths, triggers=o.rerun_triggers, memo=memo)
         executor = None if o.dry_run else LocalExecutor(cores, keep_fds=lock.inherited_fds, env=lock.job_env())

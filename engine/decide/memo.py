@@ -25,7 +25,6 @@ the same without it, only slower.
 
 from __future__ import annotations
 
-import json
 import marshal
 import os
 import pickle
@@ -52,10 +51,9 @@ def definitions(sources: Iterable[str], digest: Callable[[str], str | None], con
     h = xxhash.xxh3_128(f"{FORMAT}\0{__version__}\0{os.getcwd()}\0".encode())
     for path in sources:
         h.update(f"{path}\0{digest(path)}\0".encode("utf-8", "surrogatepass"))
-    h.update(json.dumps(config, sort_keys=True, default=repr).encode("utf-8", "surrogatepass"))
-    try:  # (a global whose pickle changes from run to run, a set, only costs the memo its use)
-        h.update(pickle.dumps(globals_, protocol=5))
-    except Exception:  # noqa: BLE001 - Preparer kept only what pickles; anything else: no memo
+    try:  # (a value whose pickle changes from run to run, a set, only costs the caches their use)
+        h.update(pickle.dumps((config, globals_), protocol=5))
+    except Exception:  # noqa: BLE001 - config keys YAML allows, ...: then no caches, never an error
         return ""
     return h.hexdigest()
 

@@ -11,7 +11,8 @@ file system said while it was inferred, which the cache keeps and checks:
   source input, a target file, an input of a rule that could not be chosen;
 - each walk of glob_wildcards and the paths it matched, when the Flowfile
   was loaded and in input functions (``Env.globbed``);
-- the directories outputs go to, still inside the working directory.
+- the directories outputs go to, and outputs written as absolute paths,
+  still inside the working directory.
 
 It is saved as inferred, before any job runs: a checkpoint grows the graph
 during a run (``DAG.expand``) from what the checkpoint wrote, so that part
@@ -36,7 +37,7 @@ from .dag import DAG
 from .job import Job
 
 FILE = "graph"
-FORMAT = 1  # raise it when a Job's fields change
+FORMAT = 2  # raise it when what a graph file holds changes
 _NAME = b"flow-graph\0"
 
 
@@ -63,7 +64,7 @@ class GraphCache:
         if data is None:
             return None
         try:
-            fingerprint_, probes, load_globs, dag_globs, dirs, rows, producer, targets = data
+            fingerprint_, probes, load_globs, dag_globs, inside, rows, producer, failed, targets = data
         except (TypeError, ValueError):
             return None
         if fingerprint_ != self.fingerprint or not _same_globs(wf.env.globbed, load_globs):
@@ -74,7 +75,7 @@ class GraphCache:
                for base, pattern, flags, found in dag_globs):
             return None
         dag = DAG(wf)
-        if not dag.confinement.still_inside(dirs):
+        if not dag.confinement.still_inside(*inside):
             return None
         jobs = _restore(wf, rows)
         if jobs is None:
@@ -82,6 +83,7 @@ class GraphCache:
         dag.jobs = {job.id: job for job in jobs}
         dag.producer = {path: jobs[i] if i >= 0 else None for path, i in producer.items()}
         dag.probes = probes
+        dag.failed = failed  # (jobs refused for a missing input: a checkpoint's expansion must not try them again)
         wf.env.globbed.extend(Glob(base, re.compile(pattern, flags), found) for base, pattern, flags, found in dag_globs)
         return dag, [jobs[i] for i in targets]
 
@@ -98,8 +100,8 @@ class GraphCache:
             rows = [_row(job, number) for job in jobs]
             producer = {path: number[id(job)] if job is not None else -1 for path, job in dag.producer.items()}
             data = (self.fingerprint, dag.probes, [_glob(g) for g in globbed[: self.load_walks]],
-                    sorted({_glob(g) for g in globbed[self.load_walks :]}), dag.confinement.checked_dirs,
-                    rows, producer, [number[id(job)] for job in targets])
+                    sorted({_glob(g) for g in globbed[self.load_walks :]}), dag.confinement.checked,
+                    rows, producer, dag.failed, [number[id(job)] for job in targets])
             payload = pickle.dumps(data, protocol=5)
         except (KeyError, pickle.PicklingError, TypeError, AttributeError):
             return  # (a job outside the graph, params that do not pickle: nothing kept)

@@ -18,6 +18,7 @@ class Confinement:
         self.root = os.path.realpath(os.getcwd())
         self._cwd = os.path.join(os.getcwd(), "")
         self._safe_dirs: set[str] = set()  # directories already known to stay inside
+        self._absolute: set[str] = set()  # outputs written as absolute paths, found inside
         self._sources = set(sources)
         self._state_dir = os.path.abspath(".flow")
 
@@ -39,6 +40,7 @@ class Confinement:
                     f"rule {job.label} would write {out}, outside the working directory {self.root}",
                     "Outputs, logs and benchmarks must stay inside the working directory.",
                 )
+            self._absolute.add(norm)
         absolute = norm if os.path.isabs(norm) else self._cwd + norm  # (abspath, without normalizing again)
         in_state = inside(self._state_dir, absolute)
         if in_state or absolute in self._sources:
@@ -55,16 +57,18 @@ class Confinement:
             self._safe_dirs.add(parent)
 
     @property
-    def checked_dirs(self) -> list[str]:
-        """The directories outputs go to, found to stay inside."""
-        return sorted(self._safe_dirs)
+    def checked(self) -> tuple[list[str], list[str]]:
+        """What was found to stay inside: the directories outputs go to, and
+        the outputs written as absolute paths."""
+        return sorted(self._safe_dirs), sorted(self._absolute)
 
-    def still_inside(self, dirs: list[str]) -> bool:
-        """Whether directories found inside before still are (no link made
-        since leads out); if so, they count as checked."""
-        if any(not inside(self.root, os.path.realpath(d)) for d in dirs):
+    def still_inside(self, dirs: list[str], absolute: list[str]) -> bool:
+        """Whether what ``checked`` found inside still is (no link made since
+        leads out); if so, it counts as checked."""
+        if any(not inside(self.root, os.path.realpath(p)) for p in (*dirs, *absolute)):
             return False
         self._safe_dirs.update(dirs)
+        self._absolute.update(absolute)
         return True
 
     def leads_outside(self, path: str) -> bool:
