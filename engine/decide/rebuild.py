@@ -115,11 +115,16 @@ class Rebuilder:
         parts (worked out in full for a job that runs, whose record keeps
         them). Call once every dependency of the job is done."""
         digests = self._input_digests(job)
-        key, parts = self._remembered(job, digests)
-        reason = self._why(job, key, lambda: parts if parts is not None else self._key(job, digests)[1])
-        if reason is not None and parts is None and job.outputs:
-            key, parts = self._key(job, digests)
-        return reason, key, parts if parts is not None and job.outputs else {}
+        worked = list(self._remembered(job, digests))  # [key, parts]; parts worked out when asked for
+
+        def parts() -> dict:
+            if worked[1] is None:
+                worked[:] = self._key(job, digests)
+            return worked[1]
+
+        reason = self._why(job, worked[0], parts)
+        recorded = parts() if reason is not None and job.outputs else {}  # (and the key worked out with them)
+        return reason, worked[0], recorded
 
     def _why(self, job: Job, key: str, parts_of: Callable[[], dict]) -> Reason | None:
         if self.forceall or job.rule.name in self.forcerules:

@@ -289,7 +289,7 @@ class _Worker:
         write_message(self.wfd, (task.job_id, task.kind, task.payload, ctx, sent))
 
     def send_warm(self, kinds: set[str]) -> None:
-        write_message(self.wfd, (None, "warm", sorted(kinds), None, False))  # no answer comes
+        write_message(self.wfd, (None, "warm", sorted(kinds), None, None))  # no answer comes
 
     def _read(self) -> None:
         while True:
