@@ -31,7 +31,7 @@ import time
 import zlib
 from pathlib import Path
 
-from debian import find, install
+from debian import install
 
 NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -40,14 +40,9 @@ class BrowserError(Exception):
     pass
 
 
-def find_browser() -> str | None:
-    return find(NAMES)
-
-
 def install_browser(timeout: float = 600) -> str:
-    """Install Debian's chromium (as root, with apt-get); the browser's path.
-    CannotInstall where this machine gives no way to; InstallError when the
-    install was tried and gave no browser."""
+    """The browser's path: one on PATH, or Debian's chromium installed (as root, with apt-get).
+    InstallError where this machine gives no way to, or the install gave no browser."""
     return install("chromium", NAMES, timeout)
 
 
@@ -298,7 +293,7 @@ def main(argv: list[str]) -> int:
         print(main.__doc__, file=sys.stderr)
         return 2
     width, height = (int(argv[2]), int(argv[3])) if len(argv) == 4 else (1400, 1000)
-    exe = find_browser() or install_browser()
+    exe = install_browser()
     with Browser(exe, width, height) as browser:
         page = browser.open(Path(argv[0]).resolve().as_uri())
         Path(argv[1]).write_bytes(page.screenshot())

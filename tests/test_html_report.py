@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import html.parser
 import re
-import subprocess
 from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from browser import Browser, find_browser, ink, install_browser
+from browser import NAMES, Browser, ink
 from conftest import Project
-from debian import CannotInstall, InstallError
+from debian import required
 from flow.engine.graph.layout import layout
 from flow.engine.run.records import AttemptRow
 from flow.engine.run.timeline import MAX_BARS, slots, timeline, timeline_svg
@@ -289,18 +288,9 @@ def test_a_long_edge_runs_between_the_nodes_of_the_layers_it_crosses():
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """A headless-capable Chromium: on PATH, or installed from Debian's
-    packages (root with apt-get). The browser tests are skipped only on a
-    machine that gives no way to install one (not root, no apt-get); an
-    install that was tried and failed fails them, saying why."""
-    path = find_browser()
-    if path is None:
-        try:
-            path = install_browser()
-        except CannotInstall as e:
-            pytest.skip(f"no Chromium to open the report in, and none can be installed here: {e}")
-        except (InstallError, OSError, subprocess.SubprocessError) as e:
-            pytest.fail(f"installing Chromium to open the report in failed: {e}")
-    return path
+    packages (root with apt-get); where neither, the browser tests fail,
+    saying what to install."""
+    return required("chromium", NAMES, "opening the report in a browser")
 
 
 def _opened(chromium: str, report: Path):
