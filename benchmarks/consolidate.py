@@ -147,8 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *table,
     ])
-    text = report.replace_block(Path(a.out), "consolidate", body)
-    print(report.blocks(text)["consolidate"])
+    report.publish(Path(a.out), "consolidate", body)
     return 0
 
 

@@ -112,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *table,
     ])
-    text = report.replace_block(Path(a.out), "million", body)
-    print(report.blocks(text)["million"])
+    report.publish(Path(a.out), "million", body)
     return 0
 
 

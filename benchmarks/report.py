@@ -44,6 +44,11 @@ def replace_block(path: Path, name: str, body: str) -> str:
     return text
 
 
+def publish(path: Path, name: str, body: str) -> None:
+    """Put ``body`` in the report's block ``name`` (``replace_block``) and show it."""
+    print(blocks(replace_block(path, name, body))[name])
+
+
 def provenance(script: str, argv: list[str] | None) -> str:
     """When a block was measured, and the command that measures it again."""
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -112,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Of the median, {a.debounce:g} s is the debounce (the wait for writes to settle).",
     ])
-    text = report.replace_block(Path(a.out), "watch", body)
-    print(report.blocks(text)["watch"])
+    report.publish(Path(a.out), "watch", body)
     return 0
 
 

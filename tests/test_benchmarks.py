@@ -12,6 +12,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+def quick(runner: str, out: Path, tmp_path: Path) -> None:
+    """Run ``benchmarks/RUNNER --quick``, writing its report to ``out``; it must succeed."""
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / runner), "--quick", "--out", str(out),
+                        "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+
 def _row(report: str, name: str) -> str:
     m = re.search(rf"^\| {re.escape(name)} \| ([^|]+) \|$", report, re.MULTILINE)
     assert m, f"no row {name!r} in:\n{report}"
@@ -20,9 +27,7 @@ def _row(report: str, name: str) -> str:
 
 def test_the_quick_benchmark_measures_every_row_for_flow(tmp_path):
     out = tmp_path / "benchmarks.md"
-    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--out", str(out),
-                        "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    quick("run.py", out, tmp_path)
     report = out.read_text()
     assert "## layered, 1,000 jobs" in report
     assert float(_row(report, "full build, jobs/s")) > 0
@@ -37,9 +42,7 @@ def test_the_report_keeps_the_notes_written_by_hand_and_the_other_runners_sectio
     out = tmp_path / "benchmarks.md"
     out.write_text("old\n<!-- notes -->\nwhat the numbers mean\n<!-- /notes -->\nold table\n"
                    "<!-- consolidate -->\nparquet numbers\n<!-- /consolidate -->\n")
-    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--quick", "--out", str(out),
-                        "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    quick("run.py", out, tmp_path)
     report = out.read_text()
     assert "what the numbers mean" in report and "old table" not in report
     assert "<!-- consolidate -->\nparquet numbers\n<!-- /consolidate -->" in report
@@ -48,9 +51,7 @@ def test_the_report_keeps_the_notes_written_by_hand_and_the_other_runners_sectio
 def test_the_quick_consolidation_benchmark_runs_every_contender_and_keeps_the_rest(tmp_path):
     out = tmp_path / "benchmarks.md"
     out.write_text("# Benchmarks\n\nthe job-graph tables\n")
-    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "consolidate.py"), "--quick", "--out", str(out),
-                        "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    quick("consolidate.py", out, tmp_path)
     report = out.read_text()
     assert report.startswith("# Benchmarks\n\nthe job-graph tables\n")
     row = re.search(r"^\| 20 x 1,000 \| 20,000 \| (.*) \|$", report, re.MULTILINE)
@@ -61,9 +62,7 @@ def test_the_quick_consolidation_benchmark_runs_every_contender_and_keeps_the_re
 
 def test_the_quick_ring_attention_benchmark_compares_mlx_with_numpy(tmp_path):
     out = tmp_path / "benchmarks.md"
-    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "ring_attention.py"), "--quick", "--out", str(out),
-                        "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    quick("ring_attention.py", out, tmp_path)
     report = out.read_text()
     for which in ("mlx", "numpy"):
         row = re.search(rf"^\| {which} \| ([0-9.]+) \| ([0-9.]+) M \| (-?[0-9]+) MB \| (-?[0-9.]+)x \|$",
@@ -75,9 +74,7 @@ def test_the_quick_ring_attention_benchmark_compares_mlx_with_numpy(tmp_path):
 
 def test_the_quick_watch_latency_benchmark_times_every_save(tmp_path):
     out = tmp_path / "benchmarks.md"
-    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "watch_latency.py"), "--quick", "--out", str(out),
-                        "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    quick("watch_latency.py", out, tmp_path)
     row = re.search(r"^\| 3 \| ([0-9.]+) s \| ([0-9.]+) s \| ([0-9.]+) s \| < 0.5 s \|$", out.read_text(), re.MULTILINE)
     assert row, out.read_text()
     assert 0 < float(row.group(2)) <= float(row.group(1)) <= float(row.group(3))
@@ -85,9 +82,7 @@ def test_the_quick_watch_latency_benchmark_times_every_save(tmp_path):
 
 def test_the_quick_million_benchmark_measures_a_dry_run_and_no_ops_beside_make(tmp_path):
     out = tmp_path / "benchmarks.md"
-    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "million.py"), "--quick", "--out", str(out),
-                        "--workdir", str(tmp_path / "work")], capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    quick("million.py", out, tmp_path)
     report = out.read_text()
     assert "## layered, 300 jobs: dry run and no-op" in report
     for row in ("flow: dry run from clean (`flow run -n -q`)", "flow: no-op (with the graph and keys that run kept)",
