@@ -41,7 +41,7 @@ from ..graph.job import Job
 FILE = "keys"
 # What an entry means. Raise it when what goes into a key or a check changes:
 # entries of an older meaning must not match.
-FORMAT = 1
+FORMAT = 2
 _NAME = b"flow-keys\0"
 
 
@@ -68,8 +68,7 @@ class KeyMemo:
         self.entries: dict[str, bytes] = {}  # job id -> check (16 bytes) + key
         self.sources: dict[str, tuple[tuple[str, str], ...]] = {}  # job id -> files its action read
         self.changed = False
-        if definitions_:
-            self._read()
+        self._read()
 
     # the memo -------------------------------------------------------------------------
 
@@ -80,8 +79,9 @@ class KeyMemo:
 
     def check(self, job: Job, digests: list[str]) -> bytes:
         """The hash of everything the job's key depends on but the definitions
-        and its action's sources (which ``key`` compares one by one)."""
-        fields = [self.definitions, job.id, str(len(job.inputs)), *job.inputs, *digests,
+        (the whole file is kept for one set) and its action's sources (which
+        ``key`` compares one by one)."""
+        fields = [job.id, str(len(job.inputs)), *job.inputs, *digests,
                   str(len(job.outputs)), *job.outputs, str(len(job.logs)), *job.logs, str(job.threads)]
         if job.resources:
             fields.append(repr(job.resources))
@@ -131,7 +131,7 @@ class KeyMemo:
     def save(self) -> None:
         """Replace the file, if anything was learned. Best effort: a memo that
         cannot be written costs the next run time, never a wrong decision."""
-        if not self.changed or not self.definitions or self.readonly:
+        if not self.changed or self.readonly:
             return
         cachefile.write(self.path, _NAME, marshal.dumps((self.definitions, self.entries, self.sources)))
         self.changed = False

@@ -135,10 +135,11 @@ def _row(job: Job, number: dict[int, int]) -> tuple:
 
 def _restore(wf: Workflow, rows: list[tuple]) -> list[Job] | None:
     jobs: list[Job] = []
+    deps_of: list[list[int]] = []  # (set once every job is made: a dependency may come later in the rows)
     rules = wf.rules
     new = Job.__new__
     for (rule, wildcards, id_, outputs, output_names, logs, log_names, benchmark, inputs, input_names,
-         params, _deps, pending, threads, resources) in rows:
+         params, deps, pending, threads, resources) in rows:
         job = new(Job)
         job.rule = rules.get(rule)
         if job.rule is None:
@@ -148,7 +149,8 @@ def _restore(wf: Workflow, rows: list[tuple]) -> list[Job] | None:
         job.inputs, job.input_names, job.params, job.threads, job.resources = inputs, input_names, params, threads, resources
         job.pending = set(pending) if pending is not None else None
         jobs.append(job)
-    for job, row in zip(jobs, rows, strict=True):
-        job.deps = [jobs[i] for i in row[11]]
+        deps_of.append(deps)
+    for job, deps in zip(jobs, deps_of, strict=True):
+        job.deps = [jobs[i] for i in deps]
     return jobs
 
