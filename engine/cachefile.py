@@ -25,18 +25,21 @@ def read(path: str, name: bytes) -> memoryview | None:
     return payload
 
 
-def write(path: str, name: bytes, payload: bytes) -> None:
-    """Replace the file at ``path``. Best effort: a file that cannot be written
-    is left as it was. (One run writes at a time, under the run lock, so the
-    scratch file beside it has one name: one a killed run left is overwritten.)"""
+def write(path: str, name: bytes, payload: bytes) -> bool:
+    """Replace the file at ``path`` (False if it could not be: then it is
+    left as it was; best effort). One run writes at a time, under the run
+    lock, so the scratch file beside it has one name: one a killed run left
+    is overwritten."""
     scratch = f"{path}.tmp"
     try:
         with open(scratch, "wb") as f:
             f.write(name + xxhash.xxh3_128_digest(payload))
             f.write(payload)
         os.replace(scratch, path)
+        return True
     except OSError:
         try:
             os.unlink(scratch)
         except OSError:
             pass
+        return False

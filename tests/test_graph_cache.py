@@ -27,6 +27,7 @@ import pytest
 from conftest import FLOW
 from differential_gen import ALL_EDITS, generate
 from flow.engine.decide import memo as memo_module
+from flow.engine.decide import stamp as stamp_module
 from flow.engine.graph import cache as graph_module
 
 SEEDS = list(range(6))
@@ -61,12 +62,22 @@ def files(root: Path) -> dict[str, bytes]:
     return out
 
 
+def summary_line(root: Path, *args: str) -> str:
+    """The last line of ``flow run -n ARGS`` in the terminal's text (where a
+    stamp may prove that nothing is to do, deciding no job)."""
+    proc = subprocess.run([*FLOW, "run", "-j", "2", "-n", *args], cwd=root, capture_output=True, text=True,
+                          timeout=120)
+    return proc.stderr.strip().splitlines()[-1] if proc.returncode == 0 else proc.stderr
+
+
 def compare(cached: Path, uncached: Path, *args: str) -> list[tuple]:
-    """A dry run in ``cached`` decides as one without the memo; then a real
-    run in each copy runs the same jobs for the same reasons and leaves the
-    same files. The decisions, for the caller to look at."""
+    """A dry run in ``cached`` decides as one without the caches (events
+    and, in the terminal, where the stamp may prove a run, its last line);
+    then a real run in each copy runs the same jobs for the same reasons
+    and leaves the same files. The decisions, for the caller to look at."""
     dry = decisions(flow_events(cached, "-n", *args))
     assert dry == decisions(flow_events(cached, "-n", NO_CACHE, *args)), args
+    assert summary_line(cached, *args) == summary_line(cached, NO_CACHE, *args), args
     ran = decisions(flow_events(cached, *args))
     assert ran == decisions(flow_events(uncached, NO_CACHE, *args)), args
     assert files(cached) == files(uncached)
@@ -260,7 +271,7 @@ def test_a_run_that_changes_nothing_prepares_no_job(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("damage", ["truncated", "flipped", "garbage", "empty"])
-@pytest.mark.parametrize("name", [memo_module.FILE, graph_module.FILE])
+@pytest.mark.parametrize("name", [memo_module.FILE, graph_module.FILE, stamp_module.FILE])
 def test_a_damaged_cache_file_is_ignored_and_written_again(name, damage, tmp_path):
     root = tmp_path
     (root / "Flowfile").write_text('rule all:\n    input: "a.txt"\n\nrule a:\n    output: "a.txt"\n'
@@ -293,7 +304,7 @@ def test_a_memo_of_other_definitions_is_not_used(tmp_path):
 
 def test_no_graph_cache_neither_reads_nor_writes_the_cache(tmp_path):
     (tmp_path / "Flowfile").write_text('rule a:\n    output: "a.txt"\n    shell: "echo a > {output}"\n')
-    kept = [tmp_path / ".flow" / memo_module.FILE, tmp_path / ".flow" / graph_module.FILE]
+    kept = [tmp_path / ".flow" / name for name in (memo_module.FILE, graph_module.FILE, stamp_module.FILE)]
     flow_events(tmp_path, NO_CACHE)
     assert not any(p.exists() for p in kept)
     proc = subprocess.run([*FLOW, "run", "-q"], cwd=tmp_path, capture_output=True, text=True,
@@ -312,7 +323,7 @@ def test_what_a_run_killed_while_writing_left_is_never_read(tmp_path):
     (tmp_path / "Flowfile").write_text('rule all:\n    input: "a.txt"\n\nrule a:\n    output: "a.txt"\n'
                                        '    shell: "echo {config[x]} > {output}"\n')
     flow_events(tmp_path, "--config", "x=1")
-    for name in (memo_module.FILE, graph_module.FILE):
+    for name in (memo_module.FILE, graph_module.FILE, stamp_module.FILE):
         whole = (tmp_path / ".flow" / name).read_bytes()
         (tmp_path / ".flow" / f"{name}.tmp").write_bytes(whole[: len(whole) // 3])
     expected = decisions(flow_events(tmp_path, "-n", NO_CACHE, "--config", "x=2"))

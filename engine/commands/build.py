@@ -61,67 +61,47 @@ class Build:
     summary: object | None = None
 
 
-def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summary_line: bool = True) -> Build:
+def build(o: RunOptions, result: Build | None = None, freeze: bool = True, summary_line: bool = True,
+          needs_graph: bool = False) -> Build:
     """Run one build in the current directory. ``freeze``: move the graph out
     of the garbage collector's sight for good (right for a one-shot run; a
-    watcher that builds again and again must not, or every graph would stay)."""
+    watcher that builds again and again must not, or every graph would stay).
+    ``needs_graph``: leave the jobs in ``result`` even when a stamp proves
+    there is nothing to do (``flow watch`` watches their files)."""
     if o.log_format == "text" and not o.events:
-        return _build(o, result, freeze, summary_line)
+        return _build(o, result or Build(), freeze, summary_line, needs_graph)
     from ..run.stream import event_stream
 
     with event_stream(o) as stream:  # (its last line, run_finished, says how the build ended)
-        return _build(o, result, freeze, summary_line, stream)
+        return _build(o, result or Build(), freeze, summary_line, True, stream)
 
 
-def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool, stream=None) -> Build:
-    from ..decide.hashing import Hasher
-    from ..decide.memo import KeyMemo
-    from ..decide.rebuild import Rebuilder
+def _build(o: RunOptions, result: Build, freeze: bool, summary_line: bool, needs_graph: bool,
+           stream=None) -> Build:
     from ..decide.state import State
-    from ..graph.dag import DAG
-    from ..load.config import parse_config_overrides
-    from ..load.loader import find_flowfile, load
     from ..run.events import Observers
-    from ..run.local import LocalExecutor
     from ..run.lock import RunLock
-    from ..run.outputs import Outputs
-    from ..run.plan import Plan
-    from ..run.prepare import Preparer
-    from ..run.scheduler import Options, Scheduler
     from .report import Reporter, summary_text
 
-    result = result or Build()
     started = time.monotonic()
-    # The graph is built once and lives as long as the run: the cyclic garbage
-    # collector would walk it again and again while it grows (a third of the time).
-    gc.disable()
-    try:
-        overrides = parse_config_overrides(list(o.config_items), o.configfiles)
-        wf = result.wf = load(find_flowfile(o.flowfile), overrides)
-        wf.sources.extend(os.path.abspath(name) for name in o.configfiles)  # (watched, as configfile:s are)
-        check_rule_names(wf, "-R", o.forcerun)
-        apply_rule_options(wf, o)
-        cores = o.cores or os.cpu_count() or 1
-        preparer = Preparer(wf, cores)
-        definitions = None if o.no_graph_cache else definitions_of(wf, preparer)
-        graph = graph_cache(definitions, o) if definitions else None  # ("": they cannot be told apart)
-        cached = graph.load(wf) if graph is not None else None
-        if cached is None:
-            dag = DAG(wf)
-            jobs = select(dag, dag.targets(list(o.targets)), o.until, o.omit_from)
-        else:
-            dag, jobs = cached
-        result.dag, result.jobs = dag, jobs
-        if freeze:
-            gc.freeze()
-    finally:
-        gc.enable()
+    wf, preparer, cores = _loaded(o, result)
+    definitions = None if o.no_graph_cache else definitions_of(wf, preparer)
+    graph = graph_cache(definitions, o) if definitions else None
+    stamp = read_stamp(graph, o, wf) if graph is not None else None
+    may_prove = stamp is not None and not needs_graph  # (a job's events need its job: an event stream needs the graph)
+    cached = None if may_prove else _infer(o, wf, graph, result, freeze)
     lock = None if o.dry_run else RunLock(".flow").acquire()
     log = None
     try:
         if lock is not None:
             clear_scratch()
-        state = State(".flow", readonly=o.dry_run)
+        state = State(".flow", readonly=o.dry_run, rows=not may_prove)
+        if stamp is not None and state.mark() != stamp.mark:
+            stamp = None
+        proven = may_prove and stamp is not None and stamp.holds(_checks_hold(wf))
+        if may_prove and not proven:
+            state.load_rows()
+            cached = _infer(o, wf, graph, result, freeze)
         reporter = Reporter(quiet=o.quiet or o.log_format == "json", printshellcmds=o.printshellcmds, explain=o.explain)
         events = Observers(reporter)  # with the run history and an event stream: further observers
         if stream is not None:
@@ -132,45 +112,12 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         for w in state.warnings:
             events.note(f"warning: {w}")
         state.warn = lambda w: events.note(f"warning: {w}")
-        # As in Snakemake, temp() files a target rule without outputs gathers
-        # (`rule all: input: ...`) are kept.
-        target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
-        if graph is not None and cached is None:  # (as inferred: before a checkpoint grows it)
-            graph.save(dag, jobs)
-        hasher = Hasher(state.files)
-        memo = KeyMemo(".flow", definitions, readonly=o.dry_run) if definitions else None
-        rebuilder = Rebuilder(state, hasher, preparer, forceall=o.forceall, forcerules=set(o.forcerun),
-                              targets=target_paths, triggers=o.rerun_triggers, memo=memo)
-        executor = None if o.dry_run else LocalExecutor(cores, keep_fds=lock.inherited_fds, env=lock.job_env())
-        if executor is not None and not o.touch:
-            executor.warm(worker_kinds(wf))
-        options = Options(cores=cores, resources=o.resources, keep_going=o.keep_going,
-                          dry_run=o.dry_run, notemp=o.notemp, touch=o.touch)
-        outputs = Outputs(dag, state, hasher, preparer, executor, events)
-        outputs.run_id = history.run_id if history is not None else None
-        plan = Plan(dag, target_paths, dry_run=o.dry_run, release_temps=not o.notemp)
-        if reporter.draws_bar and not o.dry_run:
-            from ..run.eta import Eta
-
-            reporter.eta = Eta(lambda: plan.jobs.values(), typical_seconds, cores)
-        scheduler = Scheduler(plan, rebuilder, preparer, outputs, executor, events, options)
-        stopped = True
-        try:
-            summary = result.summary = scheduler.run(jobs)
-            stopped = False
-        except BaseException as e:
-            ended_badly(history, log, e)
-            raise
-        finally:
-            if executor is not None:
-                executor.shutdown()
-                if stopped:  # interrupted or failed: what left its process group goes too
-                    lock.stop_escaped()
-                clear_scratch()
-            reporter.close()
-            state.close()
-            if memo is not None:
-                memo.save()
+        if proven:
+            summary = result.summary = _proved(events, stamp, state)
+        else:
+            vouching = stamp if stamp is not None and cached and graph.serial == stamp.graph else None
+            summary = result.summary = _run(o, wf, preparer, cores, state, graph, cached, vouching, definitions,
+                                             result, events, reporter, history, log, lock)
         if summary_line:
             took = time.monotonic() - started
             reporter.summary(summary_text(summary, took, dry_run=o.dry_run, touch=o.touch))
@@ -182,6 +129,160 @@ def _build(o: RunOptions, result: Build | None, freeze: bool, summary_line: bool
         if lock is not None:
             lock.release()
     return result
+
+
+def _loaded(o: RunOptions, result: Build):
+    """The workflow, loaded with the command line's config and rule options;
+    its preparer and the cores of the run."""
+    from ..load.config import parse_config_overrides
+    from ..load.loader import find_flowfile, load
+    from ..run.prepare import Preparer
+
+    gc.disable()  # (see _infer)
+    try:
+        overrides = parse_config_overrides(list(o.config_items), o.configfiles)
+        wf = result.wf = load(find_flowfile(o.flowfile), overrides)
+    finally:
+        gc.enable()
+    wf.sources.extend(os.path.abspath(name) for name in o.configfiles)  # (watched, as configfile:s are)
+    check_rule_names(wf, "-R", o.forcerun)
+    apply_rule_options(wf, o)
+    cores = o.cores or os.cpu_count() or 1
+    return wf, Preparer(wf, cores), cores
+
+
+def _infer(o: RunOptions, wf, graph, result: Build, freeze: bool) -> bool:
+    """The jobs of the build, into ``result``: the graph cache's if it holds
+    them, else inferred (and kept in the cache). True if from the cache."""
+    from ..graph.dag import DAG
+
+    # The graph is built once and lives as long as the run: the cyclic garbage
+    # collector would walk it again and again while it grows (a third of the time).
+    gc.disable()
+    try:
+        cached = graph.load(wf) if graph is not None else None
+        if cached is None:
+            dag = DAG(wf)
+            jobs = select(dag, dag.targets(list(o.targets)), o.until, o.omit_from)
+        else:
+            dag, jobs = cached
+        result.dag, result.jobs = dag, jobs
+        if freeze:
+            gc.freeze()
+    finally:
+        gc.enable()
+    return cached is not None
+
+
+def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, stamp, definitions, result: Build,
+         events, reporter, history, log, lock):
+    """Decide the jobs and run those out of date; the run's summary. A
+    stamp (``decide.stamp``) of this graph and store vouches for the jobs
+    none of whose files changed; a run after which all are up to date
+    leaves one."""
+    from ..decide.hashing import Hasher
+    from ..decide.memo import KeyMemo
+    from ..decide.rebuild import Rebuilder
+    from ..run.local import LocalExecutor
+    from ..run.outputs import Outputs
+    from ..run.plan import Plan
+    from ..run.scheduler import Options, Scheduler
+
+    dag, jobs = result.dag, result.jobs
+    # As in Snakemake, temp() files a target rule without outputs gathers
+    # (`rule all: input: ...`) are kept.
+    target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
+    if graph is not None and not cached:  # (as inferred: before a checkpoint grows it)
+        graph.save(dag, jobs)
+    hasher = Hasher(state.files)
+    memo = KeyMemo(".flow", definitions, readonly=o.dry_run) if definitions else None
+    rebuilder = Rebuilder(state, hasher, preparer, forceall=o.forceall, forcerules=set(o.forcerun),
+                          targets=target_paths, triggers=o.rerun_triggers, memo=memo, stamp=stamp)
+    executor = None if o.dry_run else LocalExecutor(cores, keep_fds=lock.inherited_fds, env=lock.job_env())
+    if executor is not None and not o.touch:
+        executor.warm(worker_kinds(wf))
+    options = Options(cores=cores, resources=o.resources, keep_going=o.keep_going,
+                      dry_run=o.dry_run, notemp=o.notemp, touch=o.touch)
+    outputs = Outputs(dag, state, hasher, preparer, executor, events)
+    outputs.run_id = history.run_id if history is not None else None
+    plan = Plan(dag, target_paths, dry_run=o.dry_run, release_temps=not o.notemp)
+    if reporter.draws_bar and not o.dry_run:
+        from ..run.eta import Eta
+
+        reporter.eta = Eta(lambda: plan.jobs.values(), typical_seconds, cores)
+    scheduler = Scheduler(plan, rebuilder, preparer, outputs, executor, events, options)
+    stopped = True
+    try:
+        summary = scheduler.run(jobs)
+        stopped = False
+        if graph is not None and memo is not None and not (o.dry_run or summary.blocked) and stamps(o, wf):
+            write_stamp(graph, o, dag, state, plan.jobs.values(), rebuilder)
+    except BaseException as e:
+        ended_badly(history, log, e)
+        raise
+    finally:
+        if executor is not None:
+            executor.shutdown()
+            if stopped:  # interrupted or failed: what left its process group goes too
+                lock.stop_escaped()
+            clear_scratch()
+        reporter.close()
+        state.close()
+        if memo is not None:
+            memo.save()
+    return summary
+
+
+def _proved(events, stamp, state):
+    """A run the stamp proves has nothing to do: told as a run that decided
+    every job up to date is (its total, its summary), without the jobs."""
+    from ..run.scheduler import Summary
+
+    started = time.monotonic()
+    total, up_to_date = stamp.counts
+    events.run_started(total)
+    summary = Summary(up_to_date=up_to_date)
+    summary.seconds = time.monotonic() - started
+    events.run_ended(summary)
+    state.close()
+    return summary
+
+
+def stamps(o: RunOptions, wf) -> bool:
+    """Whether this run may read and leave a stamp: not when it forces jobs
+    or records them unrun, and not for a workflow whose runs change it by
+    design (``decide.stamp``)."""
+    from ..decide.stamp import stampable
+
+    return not (o.forceall or o.forcerun or o.touch) and stampable(wf.rules.values())
+
+
+def read_stamp(graph, o: RunOptions, wf):
+    """The stamp this run's graph, options and triggers left, if any."""
+    from ..decide.stamp import Stamp, basis
+
+    return Stamp.read(".flow", basis(graph.fingerprint, o.rerun_triggers)) if stamps(o, wf) else None
+
+
+def write_stamp(graph, o: RunOptions, dag, state, jobs, rebuilder) -> None:
+    """Leave a stamp for the jobs of a run that ended with every one up to
+    date (not a dry run's: its decisions are not facts)."""
+    from ..decide.stamp import Stamp, basis
+    from ..graph.cache import checks_of
+
+    mark = state.mark()
+    if mark is not None:
+        Stamp.write(".flow", basis(graph.fingerprint, o.rerun_triggers), graph.serial,
+                    checks_of(dag, graph.load_walks), mark, jobs,
+                    rebuilder.hasher.decided_signature, rebuilder.decided_sources)
+
+
+def _checks_hold(wf):
+    """The graph's checks, for a stamp: as ``graph.cache`` checks them."""
+    from ..graph.cache import checks_hold
+    from ..graph.confine import Confinement
+
+    return lambda checks, known: checks_hold(wf, checks, Confinement(wf.sources), known)
 
 
 def definitions_of(wf, preparer) -> str:

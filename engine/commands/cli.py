@@ -222,7 +222,8 @@ def dag(targets, fmt, output, rules, group_above, with_status, directory, flowfi
 
         chdir(directory)
         b = build(RunOptions(targets=tuple(targets), dry_run=True, quiet=True, flowfile=flowfile,
-                             config_items=tuple(config_items), configfiles=tuple(configfiles)), summary_line=False)
+                             config_items=tuple(config_items), configfiles=tuple(configfiles)),
+                  summary_line=False, needs_graph=True)
         d, jobs = b.dag, b.jobs
         statuses = Statuses({j.id for j, _ in b.summary.would_run}, {j.id for j in b.summary.undetermined})
     else:

@@ -199,7 +199,7 @@ class Watcher:
             os.chdir(self.home)  # (a workdir: in the Flowfile moves it)
             result, error = Build(), None
             try:
-                build(self.options, result, freeze=False)
+                build(self.options, result, freeze=False, needs_graph=True)
             except LockHeld as e:  # another run: build once it has ended
                 self._say(f"flow watch: {e.message}; building when it ends")
                 RunLock(".flow").wait_until_free()

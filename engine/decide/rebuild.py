@@ -29,6 +29,7 @@ from ..load.model import job_namespaces
 from ..run.prepare import Preparer
 from .hashing import Hasher
 from .memo import KeyMemo
+from .stamp import Stamp
 from .state import State
 from .triggers import TRIGGERS
 
@@ -48,7 +49,7 @@ class Rebuilder:
     def __init__(self, state: State, hasher: Hasher, preparer: Preparer,
                  forceall: bool = False, forcerules: set[str] | None = None,
                  targets: set[str] | None = None, triggers: frozenset[str] = frozenset(TRIGGERS),
-                 memo: KeyMemo | None = None):
+                 memo: KeyMemo | None = None, stamp: Stamp | None = None):
         self.state = state
         self.triggers = triggers  # which differences make a job run (--rerun-triggers)
         self.hasher = hasher
@@ -57,6 +58,8 @@ class Rebuilder:
         self.forcerules = forcerules or set()
         self.targets = targets or set()
         self.memo = memo  # keys worked out before (None: work every one out)
+        self.stamp = stamp  # vouches for jobs none of whose files changed (None: decide every one)
+        self.vouched: set[str] = set()  # the jobs it vouched for
 
     # the key ----------------------------------------------------------------------
 
@@ -114,6 +117,9 @@ class Rebuilder:
         """Why ``job`` must run (None if it is up to date), with its key and
         parts (worked out in full for a job that runs, whose record keeps
         them). Call once every dependency of the job is done."""
+        if self.stamp is not None and not self._forced(job) and self.stamp.vouches(job, self.hasher.signature):
+            self.vouched.add(job.id)
+            return None, "", {}
         digests = self._input_digests(job)
         worked = list(self._remembered(job, digests))  # [key, parts]; parts worked out when asked for
 
@@ -126,8 +132,11 @@ class Rebuilder:
         recorded = parts() if reason is not None and job.outputs else {}  # (and the key worked out with them)
         return reason, worked[0], recorded
 
+    def _forced(self, job: Job) -> bool:
+        return self.forceall or job.rule.name in self.forcerules
+
     def _why(self, job: Job, key: str, parts_of: Callable[[], dict]) -> Reason | None:
-        if self.forceall or job.rule.name in self.forcerules:
+        if self._forced(job):
             return Reason("forced", "forced by -F/-R")
         for out in job.outputs:
             rec = self.state.outputs.get(out)
@@ -210,6 +219,23 @@ class Rebuilder:
             shown = ", ".join(reads[:3]) + (f" and {len(reads) - 3} more" if len(reads) > 3 else "")
             return Reason("code", f"the {what} or a value it reads ({shown}) changed")
         return Reason("code", f"the {what} changed")
+
+    def decided_sources(self, job: Job) -> tuple[str, ...] | None:
+        """The files ``job``'s action reads (its script), as this run decided
+        with them, for a stamp (None: not known, or changed during the run)."""
+        if job.rule.action is None:
+            return ()
+        if job.id in self.vouched:
+            return self.stamp.sources.get(job.id, ())
+        if self.memo is None or job.id not in self.memo.entries:
+            return None
+        read = self.memo.sources.get(job.id, ())
+        try:
+            if any(self.hasher.digest(path) != digest for path, digest in read):
+                return None
+        except OSError:
+            return None
+        return tuple(path for path, _ in read)
 
     def missing_temp_inputs(self, job: Job) -> list[str]:
         """Inputs that flow deleted as temp() and that a running job needs back."""

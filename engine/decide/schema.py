@@ -45,6 +45,20 @@ INDEXES = """
 CREATE INDEX IF NOT EXISTS attempts_by_run ON attempts (run);
 CREATE INDEX IF NOT EXISTS attempts_by_rule ON attempts (rule, ended);
 """
+# Every change of an output record gives the store a new random generation,
+# whoever makes it (the triggers live in the store, so an older flow's
+# writes count too): while it is the one a stamp (``decide.stamp``) was
+# written against, so are the records. (Random, not counted: a store that
+# lost its last commits in a power cut must not count up to an old value.)
+GENERATION = """
+INSERT OR IGNORE INTO meta VALUES ('generation', lower(hex(randomblob(16))));
+CREATE TRIGGER IF NOT EXISTS outputs_inserted AFTER INSERT ON outputs BEGIN
+    UPDATE meta SET value = lower(hex(randomblob(16))) WHERE key = 'generation'; END;
+CREATE TRIGGER IF NOT EXISTS outputs_updated AFTER UPDATE ON outputs BEGIN
+    UPDATE meta SET value = lower(hex(randomblob(16))) WHERE key = 'generation'; END;
+CREATE TRIGGER IF NOT EXISTS outputs_deleted AFTER DELETE ON outputs BEGIN
+    UPDATE meta SET value = lower(hex(randomblob(16))) WHERE key = 'generation'; END;
+"""
 ATTEMPT_COLUMNS = "job, rule, wildcards, started, ended, status, run, attempt, cpu, rss_kb, bytes_in, bytes_out, reason"
 PLACES = ",".join("?" * len(ATTEMPT_COLUMNS.split(",")))
 

@@ -15,7 +15,9 @@ count as out of date. Tables:
   and its command as ``-p`` shows it (for ``flow lineage``);
 - ``attempts``: one row per job run: rule, wildcards, start, end, status,
   and what it used (``AttemptRecord``), written with the job's outputs;
-- ``runs``: one row per ``flow run`` (``run.history`` writes and prunes it).
+- ``runs``: one row per ``flow run`` (``run.history`` writes and prunes it);
+- ``meta``: the schema's version, and the store's generation, which every
+  change of an output record replaces (``mark``).
 
 Columns added since a store was first written are added to it when it is
 opened (``_COLUMNS``); an older flow reading a newer store ignores them.
@@ -38,6 +40,7 @@ from typing import NamedTuple
 from ..errors import UserError
 from .schema import (
     ATTEMPT_COLUMNS,
+    GENERATION,
     INDEXES,
     PLACES,
     SCHEMA,
@@ -73,10 +76,13 @@ FileStat = tuple[int, int, tuple[int, int], str]
 
 
 class State:
-    def __init__(self, directory: str = ".flow", readonly: bool = False):
+    def __init__(self, directory: str = ".flow", readonly: bool = False, rows: bool = True):
+        """``rows=False``: leave the stat cache and the output records unread
+        (a run a stamp proves has nothing to do needs neither; ``load_rows``)."""
         self.directory = directory
         self.path = os.path.join(directory, "state.db")
         self.readonly = readonly
+        self.rows = rows
         self.warnings: list[str] = []
         # Where to say what went wrong with the store; the CLI points it at its reporter.
         self.warn: Callable[[str], None] = self.warnings.append
@@ -200,6 +206,7 @@ class State:
         db.executescript(SCHEMA)
         add_columns(db)  # (a store written before ctime_ns keeps its stat rows, unused)
         db.executescript(INDEXES)
+        db.executescript(GENERATION)
         if db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() is None:
             db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
         return self._load(db)
@@ -213,6 +220,33 @@ class State:
                 f"{self.path} was written by a newer flow (state version {row[0]}, this flow knows {SCHEMA_VERSION})",
                 "Upgrade flow, or remove .flow/ to start over (outputs will count as not made by flow).",
             )
+        if self.rows:
+            self._load_rows(db)
+        return db
+
+    def load_rows(self) -> None:
+        """Read the stat cache and the output records after all (see ``rows``);
+        a store found damaged now is treated as one found damaged on opening."""
+        if self.rows:
+            return
+        self.rows = True
+        try:
+            self._load_rows(self.db)
+        except sqlite3.OperationalError as e:
+            raise self._failure("read", e, ".") from None
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            if self.readonly:
+                self.warn(f"{self.path} is damaged ({e}); `flow run` will move it aside "
+                          "and rebuild the outputs it cannot vouch for.")
+                self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+                self.db.executescript(SCHEMA)
+                return
+            aside = self._move_aside(e)
+            self.warn(f"{self.path} was damaged ({e}); it was moved to {aside} and {_STARTS_EMPTY}")
+            self.db = self._connect()
+
+    def _load_rows(self, db: sqlite3.Connection) -> None:
         self.files = {} if not has_ctime(db) else {  # (a dry run's view of an older store)
             p if type(p) is str else name_of(p): (s, m, (i, c), h)
             for p, s, m, i, c, h in db.execute(
@@ -222,7 +256,16 @@ class State:
             p if type(p) is str else name_of(p): OutputRecord(j if type(j) is str else name_of(j), k, h, t == 1)
             for p, j, k, h, t in db.execute("SELECT path, job, key, hash, temp FROM outputs")
         }
-        return db
+
+    def mark(self) -> str | None:
+        """The store's generation: while it is the same, no output record has
+        changed (None: a store without one, as an older flow left it and a
+        dry run reads it, or one that cannot be read)."""
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        except sqlite3.Error:
+            return None
+        return str(row[0]) if row else None
 
     # reads --------------------------------------------------------------------
 

@@ -27,17 +27,19 @@ from __future__ import annotations
 import os
 import pickle
 import re
+from collections.abc import Container
 
 import xxhash
 
 from .. import cachefile
 from ..load.builtins import Glob, found_hash, matches, walk
 from ..load.model import Workflow
+from .confine import Confinement
 from .dag import DAG
 from .job import Job
 
 FILE = "graph"
-FORMAT = 2  # raise it when what a graph file holds changes
+FORMAT = 3  # raise it when what a graph file holds changes
 _NAME = b"flow-graph\0"
 
 
@@ -55,6 +57,7 @@ class GraphCache:
         self.fingerprint = fingerprint_
         self.readonly = readonly  # a dry run writes nothing in .flow/
         self.load_walks = 0  # how many glob_wildcards walks loading the Flowfile made
+        self.serial: str | None = None  # which graph file was loaded or saved (a stamp names it)
 
     def load(self, wf: Workflow) -> tuple[DAG, list[Job]] | None:
         """The graph and the target jobs, if the cache holds them for this
@@ -64,18 +67,12 @@ class GraphCache:
         if data is None:
             return None
         try:
-            fingerprint_, probes, load_globs, dag_globs, inside, rows, producer, failed, targets = data
+            fingerprint_, serial, checks, rows, producer, failed, targets = data
+            probes, _, dag_globs, _ = checks
         except (TypeError, ValueError):
             return None
-        if fingerprint_ != self.fingerprint or not _same_globs(wf.env.globbed, load_globs):
-            return None
-        if any(os.path.exists(path) != existed for path, existed in probes.items()):
-            return None
-        if any(found_hash(matches(walk(base), re.compile(pattern, flags))) != found
-               for base, pattern, flags, found in dag_globs):
-            return None
         dag = DAG(wf)
-        if not dag.confinement.still_inside(*inside):
+        if fingerprint_ != self.fingerprint or not checks_hold(wf, checks, dag.confinement):
             return None
         jobs = _restore(wf, rows)
         if jobs is None:
@@ -83,6 +80,7 @@ class GraphCache:
         dag.jobs = {job.id: job for job in jobs}
         dag.producer = {path: jobs[i] if i >= 0 else None for path, i in producer.items()}
         dag.probes = probes
+        self.serial = serial
         dag.failed = failed  # (jobs refused for a missing input: a checkpoint's expansion must not try them again)
         wf.env.globbed.extend(Glob(base, re.compile(pattern, flags), found) for base, pattern, flags, found in dag_globs)
         return dag, [jobs[i] for i in targets]
@@ -95,17 +93,17 @@ class GraphCache:
             return
         jobs = list(dag.jobs.values())
         number = {id(job): i for i, job in enumerate(jobs)}
-        globbed = dag.wf.env.globbed
         try:
             rows = [_row(job, number) for job in jobs]
             producer = {path: number[id(job)] if job is not None else -1 for path, job in dag.producer.items()}
-            data = (self.fingerprint, dag.probes, [_glob(g) for g in globbed[: self.load_walks]],
-                    sorted({_glob(g) for g in globbed[self.load_walks :]}), dag.confinement.checked,
-                    rows, producer, dag.failed, [number[id(job)] for job in targets])
+            serial = os.urandom(8).hex()
+            data = (self.fingerprint, serial, checks_of(dag, self.load_walks), rows, producer, dag.failed,
+                    [number[id(job)] for job in targets])
             payload = pickle.dumps(data, protocol=5)
         except (KeyError, pickle.PicklingError, TypeError, AttributeError):
             return  # (a job outside the graph, params that do not pickle: nothing kept)
-        cachefile.write(self.path, _NAME, payload)
+        if cachefile.write(self.path, _NAME, payload):
+            self.serial = serial
 
     def _read(self):
         payload = cachefile.read(self.path, _NAME)
@@ -117,13 +115,35 @@ class GraphCache:
             return None
 
 
+def checks_of(dag: DAG, load_walks: int) -> tuple:
+    """What the file system said while ``dag`` was inferred (see the module's
+    docstring): its probes, the Flowfile's walks (the first ``load_walks``),
+    the walks of input functions, and the directories outputs go to."""
+    globbed = dag.wf.env.globbed
+    return (dag.probes, [_glob(g) for g in globbed[:load_walks]],
+            sorted({_glob(g) for g in globbed[load_walks:]}), dag.confinement.checked)
+
+
+def checks_hold(wf: Workflow, checks: tuple, confinement: Confinement, known: Container[str] = ()) -> bool:
+    """Whether the file system still says what ``checks`` kept, for ``wf``
+    as just loaded (its own walks are compared, not made again). Probes of
+    paths in ``known`` are left to the caller, who checks them otherwise."""
+    try:
+        probes, load_globs, dag_globs, inside = checks
+    except (TypeError, ValueError):
+        return False
+    if [_glob(g) for g in wf.env.globbed] != load_globs:
+        return False
+    if any(os.path.exists(path) != existed for path, existed in probes.items() if path not in known):
+        return False
+    if any(found_hash(matches(walk(base), re.compile(pattern, flags))) != found
+           for base, pattern, flags, found in dag_globs):
+        return False
+    return confinement.still_inside(*inside)
+
+
 def _glob(g: Glob) -> tuple[str, str, int, str]:
     return g.base, g.regex.pattern, g.regex.flags, g.found
-
-
-def _same_globs(globbed: list[Glob], kept: list[tuple[str, str, int, str]]) -> bool:
-    """The Flowfile's walks found what they found when the graph was inferred."""
-    return [_glob(g) for g in globbed] == kept
 
 
 # A job's fields, in the order a row keeps them.

@@ -1,0 +1,215 @@
+"""The stamp (``engine/decide/stamp.py``): a run after which every job is up
+to date leaves one; the next run it still holds for decides nothing, and
+one it holds for in part decides only the jobs whose files changed. It
+never changes a decision: each test here is a change the stamp must see,
+and ``test_graph_cache.py`` runs random edits with and without it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from conftest import FLOW
+from flow.engine.commands.build import RunOptions, build
+from flow.engine.decide import stamp as stamp_module
+from flow.engine.decide.rebuild import Rebuilder
+from flow.engine.decide.state import State
+
+FLOWFILE = """\
+    configfile: "config.yaml"
+    NAMES = sorted(glob_wildcards("src/{n}.txt").n)
+
+    rule all:
+        input: "total.txt", "extras.txt"
+
+    def extras(wildcards):
+        return expand("extra/{e}.txt", e=glob_wildcards("extra/{e}.txt").e)
+
+    rule extras:
+        input: extras
+        output: "extras.txt"
+        shell: "cat {input} > {output}"
+
+    rule total:
+        input: expand("up/{n}.txt", n=NAMES)
+        output: "total.txt"
+        shell: "cat {input} > {output}"
+
+    rule up:
+        input: "src/{n}.txt"
+        output: "up/{n}.txt"
+        log: "logs/{n}.log"
+        params: tag=config["tag"]
+        script: "scripts/up.py"
+    """
+SCRIPT = ("text = open(snakemake.input[0]).read().upper() + snakemake.params.tag\n"
+          "open(snakemake.output[0], 'w').write(text)\nopen(snakemake.log[0], 'w').write('ok')\n")
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    (tmp_path / "Flowfile").write_text(textwrap.dedent(FLOWFILE))
+    (tmp_path / "config.yaml").write_text("tag: one\n")
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "up.py").write_text(SCRIPT)
+    (tmp_path / "src").mkdir()
+    for name in "abc":
+        (tmp_path / "src" / f"{name}.txt").write_text(f"{name}\n")
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "one.txt").write_text("one\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def run(**options):
+    """One build in the current directory, in this process: what it found."""
+    return build(RunOptions(quiet=True, **options), freeze=False, summary_line=False)
+
+
+def decided(monkeypatch) -> list[str]:
+    """The ids of the jobs the rebuilder works out in full from now on (the
+    stamp vouches for the others)."""
+    seen: list[str] = []
+    real = Rebuilder._input_digests
+    monkeypatch.setattr(Rebuilder, "_input_digests",
+                        lambda self, job, *a: seen.append(job.id) or real(self, job, *a))
+    return seen
+
+
+def later() -> None:
+    """Let the clock move past the timestamps of what was just written."""
+    time.sleep(0.05)
+
+
+def test_a_run_after_which_all_is_up_to_date_leaves_a_stamp(project):
+    assert run().summary.ran == 5
+    assert (project / ".flow" / stamp_module.FILE).exists()
+
+
+def test_a_run_the_stamp_holds_for_decides_no_job_and_infers_no_graph(project, monkeypatch):
+    run()
+    seen = decided(monkeypatch)
+    result = run()
+    assert result.summary.ran == 0 and result.summary.up_to_date == 5
+    assert result.dag is None and seen == []
+
+
+def test_a_dry_run_the_stamp_holds_for_says_what_a_deciding_one_says(project):
+    run()
+    text = subprocess.run([*FLOW, "run", "-n"], capture_output=True, text=True, check=True).stderr
+    uncached = subprocess.run([*FLOW, "run", "-n", "--no-graph-cache"], capture_output=True, text=True,
+                              check=True).stderr
+    assert text == uncached == "flow: would run 0 jobs, 5 up to date\n"
+
+
+def test_a_changed_source_is_seen_and_only_the_jobs_around_it_are_decided(project, monkeypatch):
+    run()
+    later()
+    (project / "src" / "b.txt").write_text("bee\n")
+    seen = decided(monkeypatch)
+    result = run()
+    assert result.summary.ran == 2  # up[b] and total
+    assert sorted(seen) == ["all", "total", "up[n=b]"]
+    assert (project / "total.txt").read_text() == "A\noneBEE\noneC\none"
+
+
+def test_a_touched_source_is_hashed_again_and_nothing_runs(project, monkeypatch):
+    run()
+    later()
+    os.utime(project / "src" / "a.txt")
+    seen = decided(monkeypatch)
+    assert run().summary.ran == 0
+    assert "up[n=a]" in seen and "up[n=c]" not in seen
+    assert run().dag is None  # (the next stamp has the new signature)
+
+
+@pytest.mark.parametrize("change", ["output deleted", "output rewritten", "log deleted", "script edited",
+                                    "config edited", "source added", "record forgotten",
+                                    "found by an input function"])
+def test_every_change_a_decision_reads_is_seen(project, change):
+    run()
+    later()
+    if change == "output deleted":
+        (project / "up" / "a.txt").unlink()
+    elif change == "output rewritten":
+        (project / "up" / "a.txt").write_text("by hand\n")
+    elif change == "log deleted":
+        (project / "logs" / "a.log").unlink()
+    elif change == "script edited":
+        (project / "scripts" / "up.py").write_text(SCRIPT.replace("upper()", "lower()"))
+    elif change == "config edited":
+        (project / "config.yaml").write_text("tag: two\n")
+    elif change == "source added":
+        (project / "src" / "d.txt").write_text("d\n")
+    elif change == "found by an input function":
+        (project / "extra" / "two.txt").write_text("two\n")
+    else:  # an output record gone (as `flow clean` leaves it), the file still there
+        state = State(".flow")
+        state.forget_outputs(["up/a.txt"])
+        state.close()
+    # (an output made again with the same bytes leaves total up to date)
+    expected = {"output deleted": 1, "output rewritten": 1, "log deleted": 1, "script edited": 4,
+                "config edited": 4, "source added": 2, "record forgotten": 1,
+                "found by an input function": 1}[change]
+    result = run()
+    assert result.dag is not None and result.summary.ran == expected
+    assert run().summary.ran == 0
+
+
+@pytest.mark.parametrize("options", [{"forceall": True}, {"forcerun": ("up",)}, {"touch": True},
+                                     {"targets": ("up/a.txt",)}, {"rerun_triggers": frozenset({"content"})}])
+def test_a_run_with_other_options_or_targets_is_not_proved_by_the_stamp(project, options):
+    run()
+    assert run(**options).dag is not None
+
+
+def test_a_workflow_with_temp_files_leaves_no_stamp(project):
+    flowfile = (project / "Flowfile").read_text().replace('output: "up/{n}.txt"', 'output: temp("up/{n}.txt")')
+    (project / "Flowfile").write_text(flowfile)
+    run()
+    assert not (project / ".flow" / stamp_module.FILE).exists()
+    assert run().dag is not None
+
+
+def test_a_run_that_fails_leaves_no_stamp(project):
+    (project / "scripts" / "up.py").write_text("raise SystemExit(1)\n")
+    with pytest.raises(Exception):  # noqa: B017 - JobsFailed, whatever its message
+        run()
+    assert not (project / ".flow" / stamp_module.FILE).exists()
+
+
+def test_a_dry_run_leaves_no_stamp(project):
+    run(dry_run=True)
+    assert not (project / ".flow" / "stamp").exists()
+
+
+def test_every_write_of_an_output_record_changes_the_store_mark_even_by_plain_sql(tmp_path):
+    state = State(str(tmp_path))
+    first = state.mark()
+    assert first is not None and State(str(tmp_path)).mark() == first  # (opening changes nothing)
+    state.forget_outputs(["nothing"])
+    assert state.mark() == first  # (no record changed)
+    db = sqlite3.connect(tmp_path / "state.db")
+    db.execute("INSERT INTO outputs (path, job, key, hash, temp) VALUES ('x', 'j', 'k', 'h', 0)")
+    db.commit()
+    second = state.mark()
+    assert second != first
+    db.execute("UPDATE outputs SET key = 'k2'")
+    db.commit()
+    assert state.mark() not in (first, second)
+    state.close()
+    db.close()
+
+
+def test_a_stamp_of_another_store_is_not_used(project):
+    """A store replaced (moved aside when damaged, deleted) has another mark."""
+    run()
+    (project / ".flow" / "state.db").unlink()
+    result = run()
+    assert result.dag is not None and result.summary.ran == 5  # (its outputs are not recorded now)
