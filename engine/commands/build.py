@@ -98,6 +98,8 @@ def _build(o: RunOptions, result: Build, freeze: bool, summary_line: bool, needs
         state = State(".flow", readonly=o.dry_run, rows=not may_prove)
         if stamp is not None and state.mark() != stamp.mark:
             stamp = None
+        if stamp is not None:
+            stamp.observe()
         proven = may_prove and stamp is not None and stamp.holds(_checks_hold(wf))
         if may_prove and not proven:
             state.load_rows()
@@ -216,7 +218,7 @@ def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, st
         summary = scheduler.run(jobs)
         stopped = False
         if graph is not None and memo is not None and not (o.dry_run or summary.blocked) and stamps(o, wf):
-            write_stamp(graph, o, dag, state, plan.jobs.values(), rebuilder)
+            write_stamp(graph, o, dag, state, plan.jobs.values(), rebuilder, hasher, stamp)
     except BaseException as e:
         ended_badly(history, log, e)
         raise
@@ -264,17 +266,20 @@ def read_stamp(graph, o: RunOptions, wf):
     return Stamp.read(".flow", basis(graph.fingerprint, o.rerun_triggers)) if stamps(o, wf) else None
 
 
-def write_stamp(graph, o: RunOptions, dag, state, jobs, rebuilder) -> None:
+def write_stamp(graph, o: RunOptions, dag, state, jobs, rebuilder, hasher, old) -> None:
     """Leave a stamp for the jobs of a run that ended with every one up to
-    date (not a dry run's: its decisions are not facts)."""
+    date (not a dry run's: its decisions are not facts): the signatures the
+    run decided with, and the old stamp's of the files it vouched for."""
     from ..decide.stamp import Stamp, basis
     from ..graph.cache import checks_of
+
+    def signature(path: str):
+        return hasher.decided_signature(path) if old is None or path in hasher.memo else old.kept(path)
 
     mark = state.mark()
     if mark is not None:
         Stamp.write(".flow", basis(graph.fingerprint, o.rerun_triggers), graph.serial,
-                    checks_of(dag, graph.load_walks), mark, jobs,
-                    rebuilder.hasher.decided_signature, rebuilder.decided_sources)
+                    checks_of(dag, graph.load_walks), mark, jobs, signature, rebuilder.decided_sources)
 
 
 def _checks_hold(wf):
@@ -282,7 +287,7 @@ def _checks_hold(wf):
     from ..graph.cache import checks_hold
     from ..graph.confine import Confinement
 
-    return lambda checks, known: checks_hold(wf, checks, Confinement(wf.sources), known)
+    return lambda checks: checks_hold(wf, checks, Confinement(wf.sources))
 
 
 def definitions_of(wf, preparer) -> str:

@@ -77,7 +77,7 @@ def file_digest(path: str) -> str:
 
 # A file's stat signature: size, mtime_ns, inode, ctime_ns (None: missing).
 Signature = tuple[int, int, int, int]
-# What ``signature`` gives for a directory or a special file: no stamp holds it.
+# What ``decided_signature`` gives for a file it cannot vouch for: no stamp holds it.
 NOT_A_FILE: tuple = ("not a file",)
 
 
@@ -85,7 +85,6 @@ class Hasher:
     def __init__(self, cache: dict[str, FileStat]):
         self.cache = cache
         self.memo: dict[str, str | None] = {}  # path -> the hash this run decided with
-        self.signatures: dict[str, Signature | tuple | None] = {}  # path -> as stat saw it in this run
         self.learned: dict[str, FileStat] = {}
         self.racy: set[str] = set()  # hashed too soon after a change: to hash again in settle()
         self.tree_sizes: dict[str, int] = {}  # directory -> the sizes of its files, when last hashed
@@ -112,36 +111,21 @@ class Hasher:
     def forget(self, path: str) -> None:
         """Drop what is known of ``path`` in this run (a job just rewrote it)."""
         self.memo.pop(path, None)
-        self.signatures.pop(path, None)
-
-    def signature(self, path: str) -> Signature | tuple | None:
-        """The stat signature of a file in this run (None if missing,
-        ``NOT_A_FILE`` for anything else), to compare with a stamp's."""
-        if path in self.signatures:
-            return self.signatures[path]
-        try:
-            st = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            sig = None
-        else:
-            sig = _signature(st) if stat.S_ISREG(st.st_mode) else NOT_A_FILE
-        self.signatures[path] = sig
-        return sig
 
     def decided_signature(self, path: str) -> Signature | tuple | None:
         """The signature of ``path`` as this run decided with it: the one its
         hash was taken at, if that hash is still the cached one and was not
-        taken too soon after a change (racy), or the one ``signature`` saw.
-        ``NOT_A_FILE`` when there is none to vouch for its content."""
-        if path in self.memo:
-            digest = self.memo[path]
-            if digest is None:
-                return None
-            entry = self.cache.get(path)
-            if entry is None or entry[1] == -1 or entry[3] != digest or path in self.tree_sizes:
-                return NOT_A_FILE
-            return entry[0], entry[1], entry[2][0], entry[2][1]
-        return self.signatures.get(path, NOT_A_FILE)
+        taken too soon after a change (racy). ``NOT_A_FILE`` when there is
+        none to vouch for its content (a directory; not hashed in this run)."""
+        if path not in self.memo:
+            return NOT_A_FILE
+        digest = self.memo[path]
+        if digest is None:
+            return None
+        entry = self.cache.get(path)
+        if entry is None or entry[1] == -1 or entry[3] != digest or path in self.tree_sizes:
+            return NOT_A_FILE
+        return entry[0], entry[1], entry[2][0], entry[2][1]
 
     def size(self, path: str) -> int | None:
         """The size of a file, or of the files in a directory, as of when it

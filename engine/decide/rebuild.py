@@ -117,7 +117,8 @@ class Rebuilder:
         """Why ``job`` must run (None if it is up to date), with its key and
         parts (worked out in full for a job that runs, whose record keeps
         them). Call once every dependency of the job is done."""
-        if self.stamp is not None and not self._forced(job) and self.stamp.vouches(job, self.hasher.signature):
+        stamp = self.stamp
+        if stamp is not None and not self._forced(job) and stamp.vouches(job):
             self.vouched.add(job.id)
             return None, "", {}
         digests = self._input_digests(job)
@@ -129,6 +130,8 @@ class Rebuilder:
             return worked[1]
 
         reason = self._why(job, worked[0], parts)
+        if reason is not None and stamp is not None:
+            stamp.will_change(job.outputs)
         recorded = parts() if reason is not None and job.outputs else {}  # (and the key worked out with them)
         return reason, worked[0], recorded
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import marshal
 import os
+from array import array
 from collections.abc import Callable, Iterable
 from itertools import chain
 
@@ -61,16 +62,24 @@ def stampable(rules) -> bool:
 
 
 class Stamp:
-    def __init__(self, basis_: str, graph: str | None, checks: tuple, mark: str,
-                 counts: tuple[int, int], files: dict, logs: list[str], sources: dict[str, tuple[str, ...]]):
+    def __init__(self, basis_: str, graph: str | None, checks: tuple, mark: str, counts: tuple[int, int],
+                 paths: list[str], numbers: array, inodes: array, logs: list[str],
+                 sources: dict[str, tuple[str, ...]]):
         self.basis = basis_
         self.graph = graph  # the graph file's serial (``GraphCache.serial``)
-        self.checks = checks
+        self.checks = checks  # the graph's, but probes its signatures imply
         self.mark = mark
         self.counts = counts  # jobs with an action, jobs up to date (as a run that decides them counts)
-        self.files = files  # path -> signature (None: missing; NOT_A_FILE: nothing to vouch with)
+        # The signatures, in two arrays (one read, compared whole): size,
+        # mtime_ns and ctime_ns of each path, and its inode (unsigned).
+        self.paths = paths
+        self.numbers = numbers
+        self.inodes = inodes
         self.logs = logs
         self.sources = sources  # job id -> the files its action reads (its script)
+        self.known: set[str] = set()  # (set by observe)
+        self.changed: set[str] = set(paths)  # paths not as stamped, or rewritten in this run (observe)
+        self._index: dict[str, int] | None = None
 
     # reading ----------------------------------------------------------------------------
 
@@ -84,46 +93,68 @@ class Stamp:
             fields = marshal.loads(payload)
             if fields[0] != basis_:
                 return None
-            _, graph, checks, mark, counts, paths, signatures, logs, sources = fields
-            return cls(basis_, graph, checks, mark, tuple(counts), dict(zip(paths, signatures, strict=True)),
-                       logs, sources)
+            _, graph, checks, mark, counts, paths, numbers, inodes, logs, sources = fields
+            paths = paths.split("\0") if paths else []
+            numbers, inodes = array("q", numbers), array("Q", inodes)
+            if len(numbers) != 3 * len(paths) or len(inodes) != len(paths):
+                return None
+            return cls(basis_, graph, checks, mark, tuple(counts), paths, numbers, inodes, logs, sources)
         except (ValueError, EOFError, TypeError, IndexError):
             return None
 
-    @property
-    def complete(self) -> bool:
-        """Whether it vouches for every file (else no run is proved whole)."""
-        return NOT_A_FILE not in self.files.values()
-
-    def holds(self, checks_hold: Callable[[tuple, Iterable[str]], bool]) -> bool:
-        """Whether every job is still up to date: ``checks_hold(checks, known)``
-        says the graph's checks hold (those of paths in ``known`` aside, which
-        this checks), and every file is as stamped. (The store's mark is the
-        caller's to compare.)"""
-        if not self.complete or not checks_hold(self.checks, self.files):
-            return False
-        stat = os.stat
-        for path, was in self.files.items():
+    def observe(self) -> None:
+        """Stat every file the stamp names, now (the run's view of them: a
+        job that runs later rewrites its outputs, ``will_change``)."""
+        numbers, inodes = array("q"), array("Q")
+        stat, add, add_inode = os.stat, numbers.extend, inodes.append
+        for path in self.paths:
             try:
                 st = stat(path)
             except (FileNotFoundError, NotADirectoryError):
-                if was is not None:
-                    return False
+                add(_MISSING)
+                add_inode(0)
                 continue
-            if was is None or (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) != was:
-                return False
-        return all(os.path.lexists(log) for log in self.logs)
+            add((st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+            add_inode(st.st_ino)
+        if numbers == self.numbers and inodes == self.inodes:
+            self.changed = set()
+        else:
+            old = self.numbers
+            self.changed = {path for i, path in enumerate(self.paths)
+                            if numbers[3 * i] != old[3 * i] or numbers[3 * i + 1] != old[3 * i + 1]
+                            or numbers[3 * i + 2] != old[3 * i + 2] or inodes[i] != self.inodes[i]}
+        self.known = set(self.paths)
 
-    def vouches(self, job: Job, signature: Callable[[str], object]) -> bool:
+    def holds(self, checks_hold: Callable[[tuple], bool]) -> bool:
+        """Whether every job is still up to date: nothing ``observe`` saw has
+        changed, ``checks_hold(checks)`` says the graph's checks hold, and
+        every log is there. (The store's mark is the caller's to compare.)"""
+        return not self.changed and checks_hold(self.checks) and all(os.path.lexists(log) for log in self.logs)
+
+    def vouches(self, job: Job) -> bool:
         """Whether ``job`` is still up to date as far as the stamp can tell:
-        each of its files as stamped (``signature``: as this run sees it),
-        its logs there. Only for a run of the stamped graph and store."""
-        files = self.files
+        each of its files as stamped when observed and not rewritten since
+        (``will_change``), its logs there. Only for a run of the stamped
+        graph and store."""
+        known, changed = self.known, self.changed
         for path in chain(job.inputs, job.outputs, self.sources.get(job.id, ())):
-            was = files.get(path, NOT_A_FILE)
-            if was == NOT_A_FILE or signature(path) != was:
+            if path not in known or path in changed:
                 return False
         return all(os.path.lexists(log) for log in job.logs)
+
+    def will_change(self, paths: Iterable[str]) -> None:
+        """A job that writes ``paths`` runs: what reads them is decided."""
+        self.changed.update(paths)
+
+    def kept(self, path: str):
+        """The signature of a file the stamp vouched for in this run (else
+        NOT_A_FILE), for the next stamp."""
+        if path not in self.known or path in self.changed:
+            return NOT_A_FILE
+        if self._index is None:
+            self._index = {p: i for i, p in enumerate(self.paths)}
+        i, n = self._index[path], self.numbers
+        return _signature(n[3 * i], n[3 * i + 1], self.inodes[i], n[3 * i + 2])
 
     # writing ----------------------------------------------------------------------------
 
@@ -156,8 +187,36 @@ class Stamp:
             up_to_date += job.rule.action is not None or bool(job.outputs)
         if not all(os.path.lexists(log) for log in logs):
             return False
-        paths = list(files)
-        payload = marshal.dumps((basis_, graph, checks, mark, (total, up_to_date), paths,
-                                 [files[p] for p in paths], logs, job_sources))
-        cachefile.write(os.path.join(directory, FILE), _NAME, payload)
-        return True
+        numbers, inodes = array("q"), array("Q")
+        for sig in files.values():
+            size, mtime, inode, ctime = _numbers(sig)
+            numbers.extend((size, mtime, ctime))
+            inodes.append(inode)
+        probes, *rest = checks  # (those a signature implies are checked with it)
+        probes = {p: existed for p, existed in probes.items()
+                  if p not in files or (files[p] is not None) != existed}
+        payload = marshal.dumps((basis_, graph, (probes, *rest), mark, (total, up_to_date), "\0".join(files),
+                                 numbers.tobytes(), inodes.tobytes(), logs, job_sources))
+        return cachefile.write(os.path.join(directory, FILE), _NAME, payload)
+
+
+# How a missing file and one the stamp cannot vouch for are kept (no file
+# has a negative size).
+_MISSING = (-1, -1, -1)
+_UNSURE = -2
+
+
+def _numbers(sig) -> tuple[int, int, int, int]:
+    if sig is None:
+        return -1, -1, 0, -1
+    if sig == NOT_A_FILE:
+        return _UNSURE, _UNSURE, 0, _UNSURE
+    return sig
+
+
+def _signature(size: int, mtime: int, inode: int, ctime: int):
+    if size == -1:
+        return None
+    if size == _UNSURE:
+        return NOT_A_FILE
+    return size, mtime, inode, ctime

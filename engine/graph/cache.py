@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-from collections.abc import Container
 
 import xxhash
 
@@ -124,17 +123,16 @@ def checks_of(dag: DAG, load_walks: int) -> tuple:
             sorted({_glob(g) for g in globbed[load_walks:]}), dag.confinement.checked)
 
 
-def checks_hold(wf: Workflow, checks: tuple, confinement: Confinement, known: Container[str] = ()) -> bool:
+def checks_hold(wf: Workflow, checks: tuple, confinement: Confinement) -> bool:
     """Whether the file system still says what ``checks`` kept, for ``wf``
-    as just loaded (its own walks are compared, not made again). Probes of
-    paths in ``known`` are left to the caller, who checks them otherwise."""
+    as just loaded (its own walks are compared, not made again)."""
     try:
         probes, load_globs, dag_globs, inside = checks
     except (TypeError, ValueError):
         return False
     if [_glob(g) for g in wf.env.globbed] != load_globs:
         return False
-    if any(os.path.exists(path) != existed for path, existed in probes.items() if path not in known):
+    if any(os.path.exists(path) != existed for path, existed in probes.items()):
         return False
     if any(found_hash(matches(walk(base), re.compile(pattern, flags))) != found
            for base, pattern, flags, found in dag_globs):

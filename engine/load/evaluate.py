@@ -63,7 +63,10 @@ def paths_from(d: ast.Directive, env: Env, label: str, call: Caller | None = Non
         if isinstance(value, Function):
             value = _called(value, call)
         if isinstance(value, (list, tuple)):
-            return sum(add(v, e) for v in value)
+            n = 0
+            for v in value:
+                n += add(v, e)
+            return n
         specs.append(PathSpec(path_pattern(value, e, d.name, label), _flags(value)))
         return 1
 
@@ -120,6 +123,8 @@ def _unpacked(value: Any, e: ast.Expr, label: str) -> Any:
 
 
 def path_pattern(value: Any, e: ast.Expr, directive: str, label: str) -> Pattern:
+    if type(value) is str and _plain(value):  # (most paths: thousands of them from one expand())
+        return Pattern(value, (value,))
     if not isinstance(value, str):
         raise FlowfileError.at(e.pos, f"{directive}: entries of {label} must be paths (strings), not {type(value).__name__}")
     if not value:
@@ -203,6 +208,12 @@ def path_problem(path: str) -> str | None:
     if size > MAX_PATH:
         return f"a path of more than {MAX_PATH} bytes: {path[:80]!r}..."
     return None
+
+
+def _plain(path: str) -> bool:
+    """A path that is one literal and that any file could have, as it is."""
+    return (0 < len(path) <= MAX_PATH and path.isascii() and "{" not in path and "}" not in path
+            and "\x00" not in path and not path.startswith("./"))
 
 
 def clean_path(text: str) -> str:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 
@@ -25,14 +25,12 @@ _NAME = re.compile(r"[^\W\d]\w*\Z")
 class Pattern:
     text: str
     parts: tuple[str | Wildcard, ...]
+    names: tuple[str, ...] = field(init=False, compare=False, repr=False)  # its wildcards, each once
 
-    @cached_property
-    def names(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for p in self.parts:
-            if isinstance(p, Wildcard):
-                seen[p.name] = None
-        return tuple(seen)
+    def __post_init__(self) -> None:
+        names = () if len(self.parts) < 2 and not any(isinstance(p, Wildcard) for p in self.parts) else \
+            tuple(dict.fromkeys(p.name for p in self.parts if isinstance(p, Wildcard)))
+        object.__setattr__(self, "names", names)
 
     @property
     def prefix(self) -> str:
