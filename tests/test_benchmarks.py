@@ -85,6 +85,8 @@ def test_the_quick_million_benchmark_measures_a_dry_run_and_no_ops_beside_make(t
     quick("million.py", out, tmp_path)
     report = out.read_text()
     assert "## layered, 300 jobs: dry run and no-op" in report
-    for row in ("flow: dry run from clean (`flow run -n -q`)", "flow: no-op (with the graph and keys that run kept)",
+    for row in ("flow: dry run from clean (`flow run -n -q`)",
+                "flow: first no-op (decides every job with the graph and keys that run kept; leaves the stamp)",
+                "flow: no-op (the stamp proves it: a `stat` per file)",
                 "flow: no-op with `--no-graph-cache`", "make: no-op (`make -s -j 2`)"):
         assert re.fullmatch(r"[\d.]+ s, [\d,]+ MB", _row(report, row)), row

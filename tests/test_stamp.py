@@ -213,3 +213,69 @@ def test_a_stamp_of_another_store_is_not_used(project):
     (project / ".flow" / "state.db").unlink()
     result = run()
     assert result.dag is not None and result.summary.ran == 5  # (its outputs are not recorded now)
+
+
+def test_a_source_gone_between_inferring_and_deciding_leaves_no_stamp(project, monkeypatch):
+    """The graph was inferred with it and the run decided without it: a
+    stamp of that would vouch for a graph no run could infer now."""
+    flowfile = (project / "Flowfile").read_text().replace('input: "total.txt", "extras.txt"',
+                                                          'input: "total.txt", "extras.txt", "notes.txt"')
+    (project / "Flowfile").write_text(flowfile)
+    (project / "notes.txt").write_text("notes\n")
+    real = Rebuilder.reason
+    with monkeypatch.context() as patch:
+        patch.setattr(Rebuilder, "reason", lambda self, job: (
+            (project / "notes.txt").unlink(missing_ok=True), real(self, job))[1])
+        run()
+    with pytest.raises(Exception, match="notes.txt"):
+        run()
+
+
+def test_a_file_edited_while_the_stamp_vouched_with_it_is_not_vouched_for_again(project, monkeypatch):
+    """up[a] is vouched for from src/a.txt's signature at the start; the file
+    is then edited and a later job hashes its new content: the next stamp
+    must not say up[a] is up to date with that content."""
+    flowfile = (project / "Flowfile").read_text().replace(
+        'input: "total.txt", "extras.txt"', 'input: "total.txt", "extras.txt", "late.txt"') + textwrap.dedent("""
+        rule late:
+            input: "extras.txt", "src/a.txt"
+            output: "late.txt"
+            shell: "cat {input} > {output}"
+        """)
+    (project / "Flowfile").write_text(flowfile)
+    run()
+    later()
+    (project / "extra" / "one.txt").write_text("ONE\n")  # (extras and late run; up[a] is vouched for)
+    real = Rebuilder.reason
+
+    def edit_before_late(self, job):
+        if job.rule.name == "late":
+            (project / "src" / "a.txt").write_text("edited mid-run\n")
+        return real(self, job)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Rebuilder, "reason", edit_before_late)
+        run()
+    later()
+    seen = decided(monkeypatch)
+    assert run().summary.ran >= 1 and "up[n=a]" in seen
+    assert (project / "up" / "a.txt").read_text() == "EDITED MID-RUN\none"
+
+
+def test_a_store_found_damaged_when_its_rows_are_read_takes_the_stamp_with_it(project):
+    """The mark is read before the rows; the rows, read when the proof
+    fails, show damage: the store is moved aside, and its stamp, which
+    vouched for its records, goes with it."""
+    run()
+    db = sqlite3.connect(".flow/state.db")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'outputs'").fetchone()[0]
+    db.close()
+    with open(".flow/state.db", "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xff" * page_size)
+    later()
+    (project / "src" / "a.txt").write_text("changed\n")
+    result = run()
+    assert result.summary.ran == 5  # (no output is recorded in the new store: every job runs)

@@ -104,6 +104,8 @@ def _build(o: RunOptions, result: Build, freeze: bool, summary_line: bool, needs
         if may_prove and not proven:
             state.load_rows()
             cached = _infer(o, wf, graph, result, freeze)
+        if stamp is not None and state.mark() != stamp.mark:  # (a store found damaged by load_rows: a new one)
+            stamp = None
         reporter = Reporter(quiet=o.quiet or o.log_format == "json", printshellcmds=o.printshellcmds, explain=o.explain)
         events = Observers(reporter)  # with the run history and an event stream: further observers
         if stream is not None:
@@ -270,11 +272,18 @@ def write_stamp(graph, o: RunOptions, dag, state, jobs, rebuilder, hasher, old) 
     """Leave a stamp for the jobs of a run that ended with every one up to
     date (not a dry run's: its decisions are not facts): the signatures the
     run decided with, and the old stamp's of the files it vouched for."""
+    from ..decide.hashing import NOT_A_FILE
     from ..decide.stamp import Stamp, basis
     from ..graph.cache import checks_of
 
     def signature(path: str):
-        return hasher.decided_signature(path) if old is None or path in hasher.memo else old.kept(path)
+        if old is None:
+            return hasher.decided_signature(path)
+        if path not in hasher.memo:
+            return old.kept(path)
+        kept = old.kept(path)  # (as the stamp vouched with it, if it did)
+        decided = hasher.decided_signature(path)
+        return decided if kept == NOT_A_FILE or kept == decided else NOT_A_FILE  # (changed mid-run)
 
     mark = state.mark()
     if mark is not None:

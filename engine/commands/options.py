@@ -71,8 +71,9 @@ def build_flags(fn: Callable) -> Callable:
                      help="Run a failed job up to N more times, for rules without retries:."),
         click.option("--notemp", is_flag=True, help="Keep temp() outputs."),
         click.option("--no-graph-cache", is_flag=True, envvar="FLOW_NO_GRAPH_CACHE",
-                     help="Infer the jobs and work out their keys again instead of loading those kept in "
-                          ".flow/ (the decisions are the same; for comparison). Also FLOW_NO_GRAPH_CACHE=1."),
+                     help="Infer and decide every job again instead of using what .flow/ keeps (the graph, "
+                          "the keys, the stamp; the decisions are the same; for comparison). "
+                          "Also FLOW_NO_GRAPH_CACHE=1."),
         click.option("-p", "--printshellcmds", is_flag=True, help="Print shell commands."),
         click.option("-q", "--quiet", is_flag=True, help="Print only errors and the summary."),
         click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,

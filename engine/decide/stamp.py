@@ -192,9 +192,10 @@ class Stamp:
             size, mtime, inode, ctime = _numbers(sig)
             numbers.extend((size, mtime, ctime))
             inodes.append(inode)
-        probes, *rest = checks  # (those a signature implies are checked with it)
-        probes = {p: existed for p, existed in probes.items()
-                  if p not in files or (files[p] is not None) != existed}
+        probes, *rest = checks
+        if any(p in files and (files[p] is not None) != existed for p, existed in probes.items()):
+            return False  # (a file came or went between inferring the graph and deciding with it)
+        probes = {p: existed for p, existed in probes.items() if p not in files}  # (the others: by signature)
         payload = marshal.dumps((basis_, graph, (probes, *rest), mark, (total, up_to_date), "\0".join(files),
                                  numbers.tobytes(), inodes.tobytes(), logs, job_sources))
         return cachefile.write(os.path.join(directory, FILE), _NAME, payload)
