@@ -279,3 +279,33 @@ def test_a_store_found_damaged_when_its_rows_are_read_takes_the_stamp_with_it(pr
     (project / "src" / "a.txt").write_text("changed\n")
     result = run()
     assert result.summary.ran == 5  # (no output is recorded in the new store: every job runs)
+
+
+def test_an_output_too_big_to_hash_again_as_the_run_ends_is_vouched_for_by_its_hash_next_time(project, monkeypatch):
+    """A file hashed too soon after it changed has no signature to vouch
+    with, and the run hashes again only small ones as it ends: the next run
+    hashes it once, and what it found is kept for the runs after."""
+    from flow.engine.decide import hashing
+
+    real = hashing.Hasher.settle
+    monkeypatch.setattr(hashing.Hasher, "settle", lambda self, max_bytes=0: real(self, max_bytes=0))
+    run()
+    monkeypatch.undo()
+    monkeypatch.chdir(project)
+    stamp = stamp_module.Stamp.read(".flow", _basis())
+    assert stamp.racy  # (every output was hashed as soon as its job ended)
+    later()
+    assert run().dag is None
+    assert not stamp_module.Stamp.read(".flow", _basis()).racy
+    (project / "total.txt").write_text("by hand\n")
+    assert run().summary.ran == 1  # (a changed one is still seen)
+
+
+def _basis() -> str:
+    """The stamp's basis in the project of these tests, for its default target."""
+    from flow.engine.commands.build import Build as BuildResult
+    from flow.engine.commands.build import _loaded, definitions_of, graph_cache
+
+    wf, preparer, _ = _loaded(RunOptions(), BuildResult())
+    return stamp_module.basis(graph_cache(definitions_of(wf, preparer), RunOptions()).fingerprint,
+                              RunOptions().rerun_triggers)

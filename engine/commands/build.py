@@ -88,24 +88,21 @@ def _build(o: RunOptions, result: Build, freeze: bool, summary_line: bool, needs
     definitions = None if o.no_graph_cache else definitions_of(wf, preparer)
     graph = graph_cache(definitions, o) if definitions else None
     stamp = read_stamp(graph, o, wf) if graph is not None else None
-    may_prove = stamp is not None and not needs_graph  # (a job's events need its job: an event stream needs the graph)
+    may_prove = stamp is not None and not needs_graph
     cached = None if may_prove else _infer(o, wf, graph, result, freeze)
     lock = None if o.dry_run else RunLock(".flow").acquire()
     log = None
     try:
         if lock is not None:
             clear_scratch()
+        # (Under the lock: what the stamp is compared with is what the run decides with.)
         state = State(".flow", readonly=o.dry_run, rows=not may_prove)
-        if stamp is not None and state.mark() != stamp.mark:
-            stamp = None
-        if stamp is not None:
-            stamp.observe()
+        stamp = still_current(stamp, state)
         proven = may_prove and stamp is not None and stamp.holds(_checks_hold(wf))
         if may_prove and not proven:
             state.load_rows()
             cached = _infer(o, wf, graph, result, freeze)
-        if stamp is not None and state.mark() != stamp.mark:  # (a store found damaged by load_rows: a new one)
-            stamp = None
+            stamp = still_current(stamp, state)  # (a store found damaged now is a new one)
         reporter = Reporter(quiet=o.quiet or o.log_format == "json", printshellcmds=o.printshellcmds, explain=o.explain)
         events = Observers(reporter)  # with the run history and an event stream: further observers
         if stream is not None:
@@ -117,6 +114,8 @@ def _build(o: RunOptions, result: Build, freeze: bool, summary_line: bool, needs
             events.note(f"warning: {w}")
         state.warn = lambda w: events.note(f"warning: {w}")
         if proven:
+            if lock is not None:
+                stamp.save_settled(".flow")
             summary = result.summary = _proved(events, stamp, state)
         else:
             vouching = stamp if stamp is not None and cached and graph.serial == stamp.graph else None
@@ -268,6 +267,16 @@ def read_stamp(graph, o: RunOptions, wf):
     return Stamp.read(".flow", basis(graph.fingerprint, o.rerun_triggers)) if stamps(o, wf) else None
 
 
+def still_current(stamp, state):
+    """The stamp, observed now, if the store's records are still those it
+    was written against; else None."""
+    if stamp is None or state.mark() != stamp.mark:
+        return None
+    if not stamp.observed:
+        stamp.observe()
+    return stamp
+
+
 def write_stamp(graph, o: RunOptions, dag, state, jobs, rebuilder, hasher, old) -> None:
     """Leave a stamp for the jobs of a run that ended with every one up to
     date (not a dry run's: its decisions are not facts): the signatures the
@@ -285,10 +294,14 @@ def write_stamp(graph, o: RunOptions, dag, state, jobs, rebuilder, hasher, old) 
         decided = hasher.decided_signature(path)
         return decided if kept == NOT_A_FILE or kept == decided else NOT_A_FILE  # (changed mid-run)
 
+    def racy(path: str) -> str | None:
+        vouched_with = old is not None and old.kept(path) != NOT_A_FILE  # (its contents then are not known)
+        return None if vouched_with else hasher.racy_digest(path)
+
     mark = state.mark()
     if mark is not None:
         Stamp.write(".flow", basis(graph.fingerprint, o.rerun_triggers), graph.serial,
-                    checks_of(dag, graph.load_walks), mark, jobs, signature, rebuilder.decided_sources)
+                    checks_of(dag, graph.load_walks), mark, jobs, signature, rebuilder.decided_sources, racy)
 
 
 def _checks_hold(wf):

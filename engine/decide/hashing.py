@@ -112,6 +112,16 @@ class Hasher:
         """Drop what is known of ``path`` in this run (a job just rewrote it)."""
         self.memo.pop(path, None)
 
+    def racy_digest(self, path: str) -> str | None:
+        """The hash this run decided with of a file ``decided_signature``
+        cannot vouch for because it was hashed too soon after a change
+        (None for any other)."""
+        digest = self.memo.get(path)
+        entry = self.cache.get(path)
+        if digest is None or entry is None or path in self.tree_sizes:
+            return None
+        return digest if entry[1] == -1 and entry[3] == digest else None
+
     def decided_signature(self, path: str) -> Signature | tuple | None:
         """The signature of ``path`` as this run decided with it: the one its
         hash was taken at, if that hash is still the cached one and was not
@@ -218,6 +228,12 @@ class Hasher:
 
 def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+
+
+def settled(st: os.stat_result) -> bool:
+    """Whether a file last changed long enough ago that a change now would
+    show in its signature (its hash can vouch for it: not racily clean)."""
+    return time.time_ns() - _last_change(st) >= _racy_window(st)
 
 
 def _last_change(st: os.stat_result) -> int:

@@ -17,14 +17,21 @@ compare:
   read, write or run, as of when the run decided with its content
   (``Hasher.decided_signature``), and the logs, which must exist.
 
-While all of that holds, every decision would come out as it did: a run
-then stats every file and is done, without the graph, the store's rows or
-any deciding (``holds``). When some files changed, the stamp still vouches
-for each job none of whose files did (``vouches``), so only the jobs around
-a change are decided: a job downstream of one that runs sees its inputs
-rewritten, so it is decided too. A signature the stamp cannot vouch for (a
-directory, a file hashed too soon after it changed) keeps the jobs that
-touch it from being vouched for, and the whole run from being proved.
+While all of that holds, every decision would come out as it did. A run
+compares the mark, then stats every file once, under the run lock
+(``observe``): if nothing changed, it is done, without the graph, the
+store's rows or any deciding (``holds``). Otherwise the stamp still vouches
+for each job none of whose files changed (``vouches``), so only the jobs
+around a change are decided; a job that must run marks its outputs changed
+(``will_change``), so the jobs downstream of it are decided too. A signature
+the stamp cannot vouch for (a directory, a file hashed too soon after it
+changed or changed during the run) keeps the jobs that touch it from being
+vouched for, and the whole run from being proved.
+
+The stamp is consistent with itself, or not written: a file that came or
+went between inferring the graph and deciding with it leaves none. A
+damaged store is noticed by the first run that reads its rows (a proved run
+reads none); it takes the stamp with it.
 
 Never written for a workflow with checkpoints or temp() files, or a job
 that always runs (those change from run to run by design), nor by a dry
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import stat
 from array import array
 from collections.abc import Callable, Iterable
 from itertools import chain
@@ -44,10 +52,10 @@ import xxhash
 
 from .. import cachefile
 from ..graph.job import Job
-from .hashing import NOT_A_FILE
+from .hashing import NOT_A_FILE, file_digest, settled
 
 FILE = "stamp"
-FORMAT = 1  # raise it when what a stamp holds, or what a decision reads, changes
+FORMAT = 2  # raise it when what a stamp holds, or what a decision reads, changes
 _NAME = b"flow-stamp\0"
 
 
@@ -77,6 +85,10 @@ class Stamp:
         self.inodes = inodes
         self.logs = logs
         self.sources = sources  # job id -> the files its action reads (its script)
+        self.racy: dict[str, str] = {}  # path -> the hash decided with, of a file hashed too soon after a change
+        self.settled = False  # (observe vouched for a racy file by its hash: see save_settled)
+        self._fields: list = []
+        self.observed = False
         self.known: set[str] = set()  # (set by observe)
         self.changed: set[str] = set(paths)  # paths not as stamped, or rewritten in this run (observe)
         self._index: dict[str, int] | None = None
@@ -93,12 +105,14 @@ class Stamp:
             fields = marshal.loads(payload)
             if fields[0] != basis_:
                 return None
-            _, graph, checks, mark, counts, paths, numbers, inodes, logs, sources = fields
-            paths = paths.split("\0") if paths else []
+            _, graph, checks, mark, counts, joined, numbers, inodes, logs, sources, racy = fields
+            paths = joined.split("\0") if joined else []
             numbers, inodes = array("q", numbers), array("Q", inodes)
             if len(numbers) != 3 * len(paths) or len(inodes) != len(paths):
                 return None
-            return cls(basis_, graph, checks, mark, tuple(counts), paths, numbers, inodes, logs, sources)
+            stamp = cls(basis_, graph, checks, mark, tuple(counts), paths, numbers, inodes, logs, sources)
+            stamp.racy, stamp._fields = racy, list(fields)
+            return stamp
         except (ValueError, EOFError, TypeError, IndexError):
             return None
 
@@ -114,8 +128,14 @@ class Stamp:
                 add(_MISSING)
                 add_inode(0)
                 continue
+            except OSError:  # (unreadable, a loop of links: deciding the job says what is wrong)
+                add((_UNSURE, _UNSURE, _UNSURE))
+                add_inode(0)
+                continue
             add((st.st_size, st.st_mtime_ns, st.st_ctime_ns))
             add_inode(st.st_ino)
+        if self.racy:
+            self._settle(numbers, inodes)
         if numbers == self.numbers and inodes == self.inodes:
             self.changed = set()
         else:
@@ -124,6 +144,38 @@ class Stamp:
                             if numbers[3 * i] != old[3 * i] or numbers[3 * i + 1] != old[3 * i + 1]
                             or numbers[3 * i + 2] != old[3 * i + 2] or inodes[i] != self.inodes[i]}
         self.known = set(self.paths)
+        self.observed = True
+
+    def _settle(self, numbers: array, inodes: array) -> None:
+        """A file hashed too soon after it changed has no signature to vouch
+        with; if its contents now hash as they did, and it changed long
+        enough ago, its signature now vouches for it (big outputs, which
+        a run does not hash again as it ends: ``Hasher.settle``)."""
+        for i, path in enumerate(self.paths):
+            if path not in self.racy or self.numbers[3 * i] != _UNSURE:
+                continue
+            try:
+                st = os.stat(path)
+                if not (stat.S_ISREG(st.st_mode) and settled(st) and file_digest(path) == self.racy[path]):
+                    continue
+                if (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) != (
+                        numbers[3 * i], numbers[3 * i + 1], inodes[i], numbers[3 * i + 2]):
+                    continue  # (changed since it was looked at)
+            except OSError:
+                continue
+            self.numbers[3 * i : 3 * i + 3] = numbers[3 * i : 3 * i + 3]
+            self.inodes[i] = inodes[i]
+            del self.racy[path]
+            self.settled = True
+
+    def save_settled(self, directory: str) -> None:
+        """Keep what ``observe`` settled, for the next run (a proved run
+        writes nothing else)."""
+        if self.settled and self._fields:
+            fields = self._fields
+            fields[6], fields[7], fields[10] = self.numbers.tobytes(), self.inodes.tobytes(), self.racy
+            cachefile.write(os.path.join(directory, FILE), _NAME, marshal.dumps(tuple(fields)))
+            self.settled = False
 
     def holds(self, checks_hold: Callable[[tuple], bool]) -> bool:
         """Whether every job is still up to date: nothing ``observe`` saw has
@@ -161,12 +213,14 @@ class Stamp:
     @staticmethod
     def write(directory: str, basis_: str, graph: str | None, checks: tuple, mark: str,
               jobs: Iterable[Job], signature: Callable[[str], object],
-              sources: Callable[[Job], tuple[str, ...] | None]) -> bool:
+              sources: Callable[[Job], tuple[str, ...] | None], racy: Callable[[str], str | None]) -> bool:
         """Keep a stamp for ``jobs``, every one up to date now, from the
-        signatures the run decided with (``signature``) and the files each
-        job's action reads (``sources``; None: not known, so no stamp).
-        False if there is nothing it could vouch for. Best effort, as every
-        cache: one that cannot be written costs the next run time."""
+        signatures the run decided with (``signature``), the files each
+        job's action reads (``sources``; None: not known, so no stamp), and
+        the hash decided with of a file that has no signature to vouch with
+        because it was hashed too soon after a change (``racy``). False if
+        there is nothing it could vouch for. Best effort, as every cache:
+        one that cannot be written costs the next run time."""
         files: dict = {}
         logs: list[str] = []
         job_sources: dict[str, tuple[str, ...]] = {}
@@ -196,8 +250,9 @@ class Stamp:
         if any(p in files and (files[p] is not None) != existed for p, existed in probes.items()):
             return False  # (a file came or went between inferring the graph and deciding with it)
         probes = {p: existed for p, existed in probes.items() if p not in files}  # (the others: by signature)
+        racy_digests = {p: d for p, sig in files.items() if sig == NOT_A_FILE and (d := racy(p)) is not None}
         payload = marshal.dumps((basis_, graph, (probes, *rest), mark, (total, up_to_date), "\0".join(files),
-                                 numbers.tobytes(), inodes.tobytes(), logs, job_sources))
+                                 numbers.tobytes(), inodes.tobytes(), logs, job_sources, racy_digests))
         return cachefile.write(os.path.join(directory, FILE), _NAME, payload)
 
 
