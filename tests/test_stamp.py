@@ -309,3 +309,22 @@ def _basis() -> str:
     wf, preparer, _ = _loaded(RunOptions(), BuildResult())
     return stamp_module.basis(graph_cache(definitions_of(wf, preparer), RunOptions()).fingerprint,
                               RunOptions().rerun_triggers)
+
+
+def test_many_signatures_are_taken_by_two_processes_as_by_one(tmp_path, monkeypatch):
+    """Past a few thousand paths a forked helper stats half of them: the
+    signatures are the same as one process takes (missing, unreadable and
+    present files alike, in order)."""
+    for i in range(40):
+        (tmp_path / f"f{i}").write_text("x" * i)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    paths = [str(tmp_path / f"f{i}") for i in range(40)] + [str(tmp_path / "gone"), str(tmp_path / "loop")]
+    paths = paths[::2] + paths[1::2]
+    forks = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    monkeypatch.setattr(stamp_module, "_HELPED", 2)
+    assert stamp_module.signatures(paths) == stamp_module._stat(paths)
+    assert forks == [1]
+    numbers, _ = stamp_module._stat(paths)
+    assert list(numbers[::3]).count(-1) == 1 and list(numbers[::3]).count(-2) == 1

@@ -44,6 +44,7 @@ from __future__ import annotations
 import marshal
 import os
 import stat
+import threading
 from array import array
 from collections.abc import Callable, Iterable
 from itertools import chain
@@ -89,7 +90,7 @@ class Stamp:
         self.settled = False  # (observe vouched for a racy file by its hash: see save_settled)
         self._fields: list = []
         self.observed = False
-        self.known: set[str] = set()  # (set by observe)
+        self._known: set[str] | None = None
         self.changed: set[str] = set(paths)  # paths not as stamped, or rewritten in this run (observe)
         self._index: dict[str, int] | None = None
 
@@ -119,21 +120,7 @@ class Stamp:
     def observe(self) -> None:
         """Stat every file the stamp names, now (the run's view of them: a
         job that runs later rewrites its outputs, ``will_change``)."""
-        numbers, inodes = array("q"), array("Q")
-        stat, add, add_inode = os.stat, numbers.extend, inodes.append
-        for path in self.paths:
-            try:
-                st = stat(path)
-            except (FileNotFoundError, NotADirectoryError):
-                add(_MISSING)
-                add_inode(0)
-                continue
-            except OSError:  # (unreadable, a loop of links: deciding the job says what is wrong)
-                add((_UNSURE, _UNSURE, _UNSURE))
-                add_inode(0)
-                continue
-            add((st.st_size, st.st_mtime_ns, st.st_ctime_ns))
-            add_inode(st.st_ino)
+        numbers, inodes = signatures(self.paths)
         if self.racy:
             self._settle(numbers, inodes)
         if numbers == self.numbers and inodes == self.inodes:
@@ -143,8 +130,14 @@ class Stamp:
             self.changed = {path for i, path in enumerate(self.paths)
                             if numbers[3 * i] != old[3 * i] or numbers[3 * i + 1] != old[3 * i + 1]
                             or numbers[3 * i + 2] != old[3 * i + 2] or inodes[i] != self.inodes[i]}
-        self.known = set(self.paths)
         self.observed = True
+
+    @property
+    def known(self) -> set[str]:
+        """The paths it names (for vouching; a proved run needs none)."""
+        if self._known is None:
+            self._known = set(self.paths)
+        return self._known
 
     def _settle(self, numbers: array, inodes: array) -> None:
         """A file hashed too soon after it changed has no signature to vouch
@@ -251,9 +244,70 @@ class Stamp:
             return False  # (a file came or went between inferring the graph and deciding with it)
         probes = {p: existed for p, existed in probes.items() if p not in files}  # (the others: by signature)
         racy_digests = {p: d for p, sig in files.items() if sig == NOT_A_FILE and (d := racy(p)) is not None}
-        payload = marshal.dumps((basis_, graph, (probes, *rest), mark, (total, up_to_date), "\0".join(files),
-                                 numbers.tobytes(), inodes.tobytes(), logs, job_sources, racy_digests))
+        try:
+            payload = marshal.dumps((basis_, graph, (probes, *rest), mark, (total, up_to_date), "\0".join(files),
+                                     numbers.tobytes(), inodes.tobytes(), logs, job_sources, racy_digests))
+        except ValueError:  # (a value marshal cannot keep: no stamp)
+            return False
         return cachefile.write(os.path.join(directory, FILE), _NAME, payload)
+
+
+def signatures(paths: list[str]) -> tuple[array, array]:
+    """The signatures of ``paths`` as a stamp keeps them. A stat costs a few
+    microseconds, mostly in the kernel, and threads do not overlap them (the
+    interpreter's lock): for many paths, a forked helper stats the second
+    half meanwhile (unless threads run, which a fork must not copy)."""
+    half = len(paths) // 2
+    if half < _HELPED or (os.cpu_count() or 1) < 2 or threading.active_count() > 1:
+        return _stat(paths)
+    try:
+        read, write = os.pipe()
+        pid = os.fork()
+    except OSError:
+        return _stat(paths)
+    if pid == 0:  # the helper: stat, send, exit (nothing of the parent's runs here)
+        try:
+            os.close(read)
+            numbers, inodes = _stat(paths[half:])
+            with os.fdopen(write, "wb") as out:
+                out.write(numbers.tobytes() + inodes.tobytes())
+        finally:
+            os._exit(0)
+    os.close(write)
+    numbers, inodes = _stat(paths[:half])
+    with os.fdopen(read, "rb") as given:
+        data = given.read()
+    os.waitpid(pid, 0)
+    rest = len(paths) - half
+    if len(data) != 32 * rest:  # (the helper failed: stat that half here)
+        more_numbers, more_inodes = _stat(paths[half:])
+    else:
+        more_numbers, more_inodes = array("q", data[: 24 * rest]), array("Q", data[24 * rest :])
+    numbers.extend(more_numbers)
+    inodes.extend(more_inodes)
+    return numbers, inodes
+
+
+_HELPED = 20_000  # paths in each half at least, for a helper to pay
+
+
+def _stat(paths: list[str]) -> tuple[array, array]:
+    numbers, inodes = array("q"), array("Q")
+    stat, add, add_inode = os.stat, numbers.extend, inodes.append
+    for path in paths:
+        try:
+            st = stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            add(_MISSING)
+            add_inode(0)
+            continue
+        except OSError:  # (unreadable, a loop of links: deciding the job says what is wrong)
+            add((_UNSURE, _UNSURE, _UNSURE))
+            add_inode(0)
+            continue
+        add((st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        add_inode(st.st_ino)
+    return numbers, inodes
 
 
 # How a missing file and one the stamp cannot vouch for are kept (no file
