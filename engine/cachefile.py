@@ -1,4 +1,4 @@
-"""A file flow keeps only to be faster (``.flow/keys``, ``.flow/graph``):
+"""A file flow keeps only to be faster (``.flow/keys``, ``graph``, ``stamp``):
 written whole beside its place then renamed, so that a crash leaves the old
 one or the new one, and framed with a name and a checksum, so that a damaged
 one (a full disk, a power cut before the data reached the disk) is never

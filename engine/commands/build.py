@@ -279,29 +279,14 @@ def still_current(stamp, state):
 
 def write_stamp(graph, o: RunOptions, dag, state, jobs, rebuilder, hasher, old) -> None:
     """Leave a stamp for the jobs of a run that ended with every one up to
-    date (not a dry run's: its decisions are not facts): the signatures the
-    run decided with, and the old stamp's of the files it vouched for."""
-    from ..decide.hashing import NOT_A_FILE
+    date (not a dry run's: its decisions are not facts)."""
     from ..decide.stamp import Stamp, basis
     from ..graph.cache import checks_of
-
-    def signature(path: str):
-        if old is None:
-            return hasher.decided_signature(path)
-        if path not in hasher.memo:
-            return old.kept(path)
-        kept = old.kept(path)  # (as the stamp vouched with it, if it did)
-        decided = hasher.decided_signature(path)
-        return decided if kept == NOT_A_FILE or kept == decided else NOT_A_FILE  # (changed mid-run)
-
-    def racy(path: str) -> str | None:
-        vouched_with = old is not None and old.kept(path) != NOT_A_FILE  # (its contents then are not known)
-        return None if vouched_with else hasher.racy_digest(path)
 
     mark = state.mark()
     if mark is not None:
         Stamp.write(".flow", basis(graph.fingerprint, o.rerun_triggers), graph.serial,
-                    checks_of(dag, graph.load_walks), mark, jobs, signature, rebuilder.decided_sources, racy)
+                    checks_of(dag, graph.load_walks), mark, jobs, hasher, old, rebuilder.decided_sources)
 
 
 def _checks_hold(wf):

@@ -53,7 +53,7 @@ import xxhash
 
 from .. import cachefile
 from ..graph.job import Job
-from .hashing import NOT_A_FILE, file_digest, settled
+from .hashing import NOT_A_FILE, Hasher, file_digest, settled
 
 FILE = "stamp"
 FORMAT = 2  # raise it when what a stamp holds, or what a decision reads, changes
@@ -91,7 +91,7 @@ class Stamp:
         self._fields: list = []
         self.observed = False
         self._known: set[str] | None = None
-        self.changed: set[str] = set(paths)  # paths not as stamped, or rewritten in this run (observe)
+        self.changed: set[str] = set()  # paths not as stamped, or rewritten in this run (observe)
         self._index: dict[str, int] | None = None
 
     # reading ----------------------------------------------------------------------------
@@ -181,6 +181,8 @@ class Stamp:
         each of its files as stamped when observed and not rewritten since
         (``will_change``), its logs there. Only for a run of the stamped
         graph and store."""
+        if not self.observed:
+            return False
         known, changed = self.known, self.changed
         for path in chain(job.inputs, job.outputs, self.sources.get(job.id, ())):
             if path not in known or path in changed:
@@ -194,7 +196,7 @@ class Stamp:
     def kept(self, path: str):
         """The signature of a file the stamp vouched for in this run (else
         NOT_A_FILE), for the next stamp."""
-        if path not in self.known or path in self.changed:
+        if not self.observed or path not in self.known or path in self.changed:
             return NOT_A_FILE
         if self._index is None:
             self._index = {p: i for i, p in enumerate(self.paths)}
@@ -205,16 +207,17 @@ class Stamp:
 
     @staticmethod
     def write(directory: str, basis_: str, graph: str | None, checks: tuple, mark: str,
-              jobs: Iterable[Job], signature: Callable[[str], object],
-              sources: Callable[[Job], tuple[str, ...] | None], racy: Callable[[str], str | None]) -> bool:
-        """Keep a stamp for ``jobs``, every one up to date now, from the
-        signatures the run decided with (``signature``), the files each
-        job's action reads (``sources``; None: not known, so no stamp), and
-        the hash decided with of a file that has no signature to vouch with
-        because it was hashed too soon after a change (``racy``). False if
-        there is nothing it could vouch for. Best effort, as every cache:
-        one that cannot be written costs the next run time."""
+              jobs: Iterable[Job], hasher: Hasher, old: Stamp | None,
+              sources: Callable[[Job], tuple[str, ...] | None]) -> bool:
+        """Keep a stamp for ``jobs``, every one up to date now: the
+        signatures the run decided with (``_decided``: from what ``hasher``
+        hashed, and from the ``old`` stamp for what it vouched with), and
+        the files each job's action reads (``sources``; None: not known, so
+        no stamp). False if there is nothing it could vouch for. Best
+        effort, as every cache: one that cannot be written costs the next
+        run time."""
         files: dict = {}
+        racy_digests: dict[str, str] = {}
         logs: list[str] = []
         job_sources: dict[str, tuple[str, ...]] = {}
         total = up_to_date = 0
@@ -228,7 +231,9 @@ class Stamp:
                 job_sources[job.id] = read
             for path in chain(job.inputs, job.outputs, read):
                 if path not in files:
-                    files[path] = signature(path)
+                    files[path], racy = _decided(path, hasher, old)
+                    if racy is not None:
+                        racy_digests[path] = racy
             logs.extend(job.logs)
             total += job.rule.action is not None
             up_to_date += job.rule.action is not None or bool(job.outputs)
@@ -243,13 +248,26 @@ class Stamp:
         if any(p in files and (files[p] is not None) != existed for p, existed in probes.items()):
             return False  # (a file came or went between inferring the graph and deciding with it)
         probes = {p: existed for p, existed in probes.items() if p not in files}  # (the others: by signature)
-        racy_digests = {p: d for p, sig in files.items() if sig == NOT_A_FILE and (d := racy(p)) is not None}
         try:
             payload = marshal.dumps((basis_, graph, (probes, *rest), mark, (total, up_to_date), "\0".join(files),
                                      numbers.tobytes(), inodes.tobytes(), logs, job_sources, racy_digests))
         except ValueError:  # (a value marshal cannot keep: no stamp)
             return False
         return cachefile.write(os.path.join(directory, FILE), _NAME, payload)
+
+
+def _decided(path: str, hasher: Hasher, old: Stamp | None) -> tuple[object, str | None]:
+    """The signature this run decided with ``path`` at, and, for a file
+    hashed too soon after it changed (no signature to vouch with), the hash
+    it decided with. What the old stamp vouched with and what a job of this
+    run hashed must agree: a file changed mid-run vouches for nothing."""
+    kept = old.kept(path) if old is not None else NOT_A_FILE
+    if path not in hasher.memo:
+        return kept, None
+    decided = hasher.decided_signature(path)
+    if kept == NOT_A_FILE:
+        return decided, hasher.racy_digest(path)
+    return (decided if decided == kept else NOT_A_FILE), None  # (its contents when vouched with are not known)
 
 
 def signatures(paths: list[str]) -> tuple[array, array]:

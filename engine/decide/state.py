@@ -122,11 +122,8 @@ class State:
                 if "no such table" not in str(e):  # a store without tables is an empty one
                     raise self._failure("read", e, ".") from None
             except sqlite3.DatabaseError as e:
-                self.warn(f"{self.path} is damaged ({e}); `flow run` will move it aside "
-                          "and rebuild the outputs it cannot vouch for.")
-        db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        db.executescript(SCHEMA)
-        return db
+                return self._damaged(e)
+        return _empty()
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -139,11 +136,21 @@ class State:
         except sqlite3.OperationalError as e:  # permissions, a full disk, a lock: not damage
             raise self._failure("open", e, ".") from None
         except sqlite3.DatabaseError as e:  # not a database, malformed: damage
-            aside = self._move_aside(e)
-            self.warn(f"{self.path} was damaged ({e}); it was moved to {aside} and {_STARTS_EMPTY}")
-            db = self._connect()
+            db = self._damaged(e)
         self._mark()
         return db
+
+    def _damaged(self, e: sqlite3.DatabaseError) -> sqlite3.Connection:
+        """A damaged store, found on opening it or on reading its rows: a dry
+        run reads it as empty (the next real run moves it aside); a real run
+        moves it aside and starts a fresh one."""
+        if self.readonly:
+            self.warn(f"{self.path} is damaged ({e}); `flow run` will move it aside "
+                      "and rebuild the outputs it cannot vouch for.")
+            return _empty()
+        aside = self._move_aside(e)
+        self.warn(f"{self.path} was damaged ({e}); it was moved to {aside} and {_STARTS_EMPTY}")
+        return self._connect()
 
     def _match_sidecars(self) -> None:
         """Give the WAL and shared-memory files the store's permissions, as
@@ -236,15 +243,7 @@ class State:
             raise self._failure("read", e, ".") from None
         except sqlite3.DatabaseError as e:
             self.db.close()
-            if self.readonly:
-                self.warn(f"{self.path} is damaged ({e}); `flow run` will move it aside "
-                          "and rebuild the outputs it cannot vouch for.")
-                self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-                self.db.executescript(SCHEMA)
-                return
-            aside = self._move_aside(e)
-            self.warn(f"{self.path} was damaged ({e}); it was moved to {aside} and {_STARTS_EMPTY}")
-            self.db = self._connect()
+            self.db = self._damaged(e)
 
     def _load_rows(self, db: sqlite3.Connection) -> None:
         self.files = {} if not has_ctime(db) else {  # (a dry run's view of an older store)
@@ -406,6 +405,13 @@ class State:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _empty() -> sqlite3.Connection:
+    """A store with no rows, in memory (what a dry run reads where there is none)."""
+    db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    db.executescript(SCHEMA)
+    return db
 
 
 def _free_bytes(directory: str) -> int | None:
