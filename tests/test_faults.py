@@ -115,6 +115,22 @@ def test_damage_found_only_mid_run_is_salvaged_without_losing_a_record(project, 
     assert project.integrity() == "ok"
 
 
+@pytest.mark.parametrize("table", ["runs", "sqlite_autoindex_runs_1"])
+def test_damage_found_by_a_run_that_read_no_record_loses_no_record(project, table):
+    # A run the stamp proves reads no output record; damage shows when it
+    # writes its row of the history, and the records must be carried over.
+    project.flowfile(MANY)
+    project.run("-j", "2")
+    assert "nothing to do" in project.run("-j", "2").stderr
+    _damage_pages_of(project.root / ".flow/state.db", table)
+    r = project.run("-j", "2")
+    _no_traceback(r)
+    assert "nothing to do" in r.stderr and "damaged" in r.stderr, r.stderr
+    r = project.run("-j", "2")
+    assert project.ran() == [] and "nothing to do, 300 jobs up to date" in r.stderr, r.stderr
+    assert project.integrity() == "ok"
+
+
 def test_dry_run_on_a_damaged_state_store_changes_nothing(project):
     project.flowfile(COPY)
     project.write("in.txt", "x\n")

@@ -385,7 +385,18 @@ class State:
         """Move the damaged store aside and write what was loaded from it at
         the start (every output record and the stat cache) into a fresh one,
         so that no finished job's record is lost. Only the explanations of
-        reruns and the history of attempts are."""
+        reruns and the history of attempts are. A store whose rows were not
+        loaded (``rows``) has them read now; if they cannot be, it is one
+        found damaged on opening."""
+        if not self.rows:
+            try:
+                self._load_rows(self.db)
+                self.rows = True
+            except sqlite3.DatabaseError:
+                self.db.close()
+                self.db = self._damaged(error)
+                self.rows = True
+                return
         files, outputs = self.files, self.outputs
         self.db.close()
         aside = self._move_aside(error)
