@@ -104,7 +104,7 @@ class Recorder:
         self.events: list[tuple] = []
 
     def __getattr__(self, name):
-        if name.startswith(("run_", "job_", "planned", "note", "tick")):
+        if name.startswith(("run_", "job_", "planned", "proved", "note", "tick")):
             return lambda *args: self.events.append((name, *args))
         raise AttributeError(name)
 
@@ -137,7 +137,7 @@ class Run:
 
     def run(self) -> Summary:
         try:
-            return self.scheduler.run(self.targets)
+            return self.scheduler.run(self.dag.reachable(self.targets))
         finally:
             self.state.close()
 
@@ -192,6 +192,20 @@ def test_ready_jobs_start_by_priority_then_longest_path_then_age(flow):
     # jobs to the target; flat before deep2 (both one job from it) by age.
     assert run.executor.submitted == ["urgent", "deep1", "flat", "deep2"]
     assert summary.ran == 4 and summary.failed == []
+
+
+def test_a_plan_of_the_jobs_a_change_reached_counts_the_others_as_done(flow):
+    """A plan may hold only some jobs (``Stamp.reach``): a dependency left
+    out is done, and the jobs left out count as up to date."""
+    run = flow(ORDER)
+    run.plan = run.scheduler.plan = Plan(run.dag, proved=(3, 3))  # flat, urgent and deep1: up to date by proof
+    run.executor.jobs = run.plan.jobs
+    deep2 = run.dag.jobs["deep2"]
+    summary = run.scheduler.run([deep2, run.targets[0]])
+    run.state.close()
+    assert _starts(run.executor) == ["deep2"]
+    assert (summary.ran, summary.up_to_date) == (1, 3)
+    assert run.recorder.named("run_started") == [(4,)] and run.recorder.named("proved") == [(3,)]
 
 
 def test_ready_entries_compare_by_priority_depth_and_age_only():

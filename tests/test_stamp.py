@@ -328,3 +328,91 @@ def test_many_signatures_are_taken_by_two_processes_as_by_one(tmp_path, monkeypa
     assert forks == [1]
     numbers, _ = stamp_module._stat(paths)
     assert list(numbers[::3]).count(-1) == 1 and list(numbers[::3]).count(-2) == 1
+
+
+def _reasoned(monkeypatch) -> list[str]:
+    """The ids of the jobs the run puts to the rebuilder at all (vouched for or not)."""
+    seen: list[str] = []
+    real = Rebuilder.reason
+    monkeypatch.setattr(Rebuilder, "reason", lambda self, job: seen.append(job.id) or real(self, job))
+    return seen
+
+
+def test_a_run_plans_only_the_jobs_a_change_can_reach(project, monkeypatch):
+    run()
+    later()
+    (project / "src" / "b.txt").write_text("bee\n")
+    seen = _reasoned(monkeypatch)
+    result = run()
+    assert sorted(seen) == ["all", "total", "up[n=b]"]  # (up[a], up[c] and extras are not planned)
+    assert (result.summary.ran, result.summary.up_to_date) == (2, 3)
+
+
+def test_the_jobs_after_a_job_that_must_run_are_planned_even_if_their_files_did_not_change(project, monkeypatch):
+    run()
+    (project / "up" / "a.txt").unlink()  # (up[a] runs again, writing what it wrote: total is decided and spared)
+    seen = _reasoned(monkeypatch)
+    result = run()
+    assert sorted(seen) == ["all", "total", "up[n=a]"]
+    assert (result.summary.ran, result.summary.up_to_date) == (1, 4)
+
+
+def test_a_run_of_the_jobs_a_change_reached_leaves_a_stamp_that_holds_for_the_next(project):
+    run()
+    later()
+    (project / "src" / "c.txt").write_text("sea\n")
+    assert run().summary.ran == 2
+    result = run()
+    assert result.dag is None and result.summary.up_to_date == 5
+    later()
+    (project / "src" / "a.txt").write_text("ay\n")  # (and the stamp still sees what changes after)
+    assert run().summary.ran == 2
+    assert (project / "total.txt").read_text() == "AY\noneB\noneSEA\none"
+
+
+def test_the_progress_counts_the_jobs_left_out_of_the_plan_as_done(project):
+    run()
+    later()
+    (project / "src" / "b.txt").write_text("bee\n")
+    r = subprocess.run([*FLOW, "run"], capture_output=True, text=True, check=True)
+    assert "done  up (n=b)" in r.stderr and "[4/5]" in r.stderr and "[5/5]" in r.stderr, r.stderr
+    assert r.stderr.splitlines()[-1].startswith("flow: 2 jobs ran, 3 up to date"), r.stderr
+
+
+def test_an_event_stream_still_tells_of_every_job(project):
+    """A run whose events are streamed plans every job: each up-to-date one
+    has its event."""
+    import json
+
+    run()
+    later()
+    (project / "src" / "b.txt").write_text("bee\n")
+    r = subprocess.run([*FLOW, "run", "--log-format", "json"], capture_output=True, text=True, check=True)
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    skipped = sorted(e["job"] for e in events if e["event"] == "job_skipped")
+    assert skipped == ["all", "extras", "up[n=a]", "up[n=c]"], skipped
+
+
+def test_the_jobs_a_change_reaches_are_the_changed_ones_and_all_after_them(project):
+    """``Stamp.reach`` on the graph itself, in this process."""
+    first = run()
+    later()
+    (project / "extra" / "one.txt").write_text("uno\n")
+    stamp = stamp_module.Stamp.read(".flow", _basis())
+    stamp.observe()
+    order = first.dag.reachable(first.jobs)
+    assert [j.id for j in stamp.reach(order)] == ["extras", "all"]
+    assert [j.id for j in stamp.reach([j for j in order if j.id != "extras"])] == []
+
+
+def test_a_stamp_that_has_no_place_for_a_file_is_not_rewritten(project):
+    from flow.engine.decide.hashing import Hasher
+
+    result = run()
+    stamp = stamp_module.Stamp.read(".flow", _basis())
+    stamp.observe()
+    before = (project / ".flow" / stamp_module.FILE).read_bytes()
+    job = next(j for j in result.dag.jobs.values() if j.id == "extras")
+    job.inputs = [*job.inputs, "extra/new.txt"]
+    assert not stamp.rewrite(".flow", "mark", [job], Hasher({}), lambda j: (), {})
+    assert (project / ".flow" / stamp_module.FILE).read_bytes() == before

@@ -7,6 +7,7 @@ watch). Errors are raised, for the caller to show.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import shutil
@@ -120,7 +121,7 @@ def _build(o: RunOptions, result: Build, freeze: bool, summary_line: bool, needs
         else:
             vouching = stamp if stamp is not None and cached and graph.serial == stamp.graph else None
             summary = result.summary = _run(o, wf, preparer, cores, state, graph, cached, vouching, definitions,
-                                             result, events, reporter, history, log, lock)
+                                             result, events, reporter, history, log, lock, narrow=stream is None)
         if summary_line:
             took = time.monotonic() - started
             reporter.summary(summary_text(summary, took, dry_run=o.dry_run, touch=o.touch))
@@ -178,11 +179,12 @@ def _infer(o: RunOptions, wf, graph, result: Build, freeze: bool) -> bool:
 
 
 def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, stamp, definitions, result: Build,
-         events, reporter, history, log, lock):
+         events, reporter, history, log, lock, narrow: bool = True):
     """Decide the jobs and run those out of date; the run's summary. A
     stamp (``decide.stamp``) of this graph and store vouches for the jobs
-    none of whose files changed; a run after which all are up to date
-    leaves one."""
+    none of whose files changed, and, if ``narrow`` (no event about each
+    job is wanted), the plan holds only the jobs a change can reach; a run
+    after which all are up to date leaves one."""
     from ..decide.hashing import Hasher
     from ..decide.memo import KeyMemo
     from ..decide.rebuild import Rebuilder
@@ -192,11 +194,13 @@ def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, st
     from ..run.scheduler import Options, Scheduler
 
     dag, jobs = result.dag, result.jobs
+    order = graph.order if cached else dag.reachable(jobs)
+    planned = stamp.reach(order) if stamp is not None and narrow else order
     # As in Snakemake, temp() files a target rule without outputs gathers
     # (`rule all: input: ...`) are kept.
     target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
     if graph is not None and not cached:  # (as inferred: before a checkpoint grows it)
-        graph.save(dag, jobs)
+        graph.save(dag, jobs, order)
     hasher = Hasher(state.files)
     memo = KeyMemo(".flow", definitions, readonly=o.dry_run) if definitions else None
     rebuilder = Rebuilder(state, hasher, preparer, forceall=o.forceall, forcerules=set(o.forcerun),
@@ -208,7 +212,8 @@ def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, st
                       dry_run=o.dry_run, notemp=o.notemp, touch=o.touch)
     outputs = Outputs(dag, state, hasher, preparer, executor, events)
     outputs.run_id = history.run_id if history is not None else None
-    plan = Plan(dag, target_paths, dry_run=o.dry_run, release_temps=not o.notemp)
+    plan = Plan(dag, target_paths, dry_run=o.dry_run, release_temps=not o.notemp,
+                proved=stamp.left_out(planned) if planned is not order else (0, 0))
     if reporter.draws_bar and not o.dry_run:
         from ..run.eta import Eta
 
@@ -216,10 +221,11 @@ def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, st
     scheduler = Scheduler(plan, rebuilder, preparer, outputs, executor, events, options)
     stopped = True
     try:
-        summary = scheduler.run(jobs)
+        summary = scheduler.run(planned)
         stopped = False
         if graph is not None and memo is not None and not (o.dry_run or summary.blocked) and stamps(o, wf):
-            write_stamp(graph, o, dag, state, plan.jobs.values(), rebuilder, hasher, stamp)
+            write_stamp(graph, o, dag, state, plan.jobs.values(), rebuilder, hasher, stamp,
+                        narrowed=planned is not order)
     except BaseException as e:
         ended_badly(history, log, e)
         raise
@@ -277,16 +283,24 @@ def still_current(stamp, state):
     return stamp
 
 
-def write_stamp(graph, o: RunOptions, dag, state, jobs, rebuilder, hasher, old) -> None:
+def write_stamp(graph, o: RunOptions, dag, state, jobs, rebuilder, hasher, old, narrowed: bool = False) -> None:
     """Leave a stamp for the jobs of a run that ended with every one up to
-    date (not a dry run's: its decisions are not facts)."""
-    from ..decide.stamp import Stamp, basis
+    date (not a dry run's: its decisions are not facts). After a run that
+    planned only the jobs a change could reach (``narrowed``), the old stamp
+    is brought up to date instead; if it cannot be, it goes, and the next
+    run decides every job."""
+    from ..decide.stamp import FILE, Stamp, basis
     from ..graph.cache import checks_of
 
     mark = state.mark()
-    if mark is not None:
+    if mark is None:
+        return
+    if not narrowed:
         Stamp.write(".flow", basis(graph.fingerprint, o.rerun_triggers), graph.serial,
                     checks_of(dag, graph.load_walks), mark, jobs, hasher, old, rebuilder.decided_sources)
+    elif not old.rewrite(".flow", mark, jobs, hasher, rebuilder.decided_sources, dag.probes):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(".flow", FILE))
 
 
 def _checks_hold(wf):

@@ -141,6 +141,9 @@ class Reporter:
     def planned(self, total: int) -> None:
         self.set_total(total)
 
+    def proved(self, count: int) -> None:
+        self.finished += count
+
     def job_started(self, job: Job | str, reason: Reason | str, command: str | None, message: str | None) -> None:
         """(The terminal shows a job by its label: a label will do for ``job``.)"""
         label = _label(job)

@@ -184,23 +184,55 @@ class Stamp:
         if not self.observed:
             return False
         known, changed = self.known, self.changed
-        for path in chain(job.inputs, job.outputs, self.sources.get(job.id, ())):
-            if path not in known or path in changed:
-                return False
+        inputs, outputs = job.inputs, job.outputs
+        if not (changed.isdisjoint(inputs) and changed.isdisjoint(outputs)
+                and known.issuperset(inputs) and known.issuperset(outputs)):
+            return False
+        read = self.sources.get(job.id)
+        if read and not (changed.isdisjoint(read) and known.issuperset(read)):
+            return False
         return all(os.path.lexists(log) for log in job.logs)
+
+    def reach(self, jobs: list[Job]) -> list[Job]:
+        """The jobs of ``jobs`` (the stamped graph's, dependencies first) a
+        run must still decide: those with a file not as stamped (or a log
+        gone), and every job after one of them (it may run again). Each
+        other job is up to date, as ``vouches`` would say: its files are as
+        stamped (the stamp was written for these very jobs: each file has
+        its signature), and nothing before it runs."""
+        changed, sources, lexists = self.changed, self.sources, os.path.lexists
+        reached: set[Job] = set()
+        for job in jobs:
+            if ((reached and not reached.isdisjoint(job.deps))
+                    or not (changed.isdisjoint(job.inputs) and changed.isdisjoint(job.outputs))
+                    or (job.id in sources and not changed.isdisjoint(sources[job.id]))
+                    or not all(lexists(log) for log in job.logs)):
+                reached.add(job)
+        return [job for job in jobs if job in reached] if reached else []
+
+    def left_out(self, planned: list[Job]) -> tuple[int, int]:
+        """The ``counts`` of the stamped jobs that are not in ``planned``."""
+        total, up_to_date = self.counts
+        acting = sum(1 for job in planned if job.rule.action is not None)
+        return total - acting, up_to_date - sum(1 for job in planned if job.rule.action is not None or job.outputs)
 
     def will_change(self, paths: Iterable[str]) -> None:
         """A job that writes ``paths`` runs: what reads them is decided."""
         self.changed.update(paths)
+
+    @property
+    def index(self) -> dict[str, int]:
+        """Where each path's signature is."""
+        if self._index is None:
+            self._index = {p: i for i, p in enumerate(self.paths)}
+        return self._index
 
     def kept(self, path: str):
         """The signature of a file the stamp vouched for in this run (else
         NOT_A_FILE), for the next stamp."""
         if not self.observed or path not in self.known or path in self.changed:
             return NOT_A_FILE
-        if self._index is None:
-            self._index = {p: i for i, p in enumerate(self.paths)}
-        i, n = self._index[path], self.numbers
+        i, n = self.index[path], self.numbers
         return _signature(n[3 * i], n[3 * i + 1], self.inodes[i], n[3 * i + 2])
 
     # writing ----------------------------------------------------------------------------
@@ -254,6 +286,50 @@ class Stamp:
         except ValueError:  # (a value marshal cannot keep: no stamp)
             return False
         return cachefile.write(os.path.join(directory, FILE), _NAME, payload)
+
+
+    def rewrite(self, directory: str, mark: str, jobs: Iterable[Job], hasher: Hasher,
+                sources: Callable[[Job], tuple[str, ...] | None], probes: dict[str, bool]) -> bool:
+        """Keep this stamp for the next run, after a run that decided only
+        ``jobs`` (``reach``) and ended with every one up to date: their files
+        get the signatures the run decided with (as ``write``), the others
+        keep theirs, and the store's ``mark`` is the new one. The graph's
+        ``probes`` must agree with what the run found. False (and nothing
+        written) if it cannot be kept so: a file it has no place for."""
+        if not self._fields:
+            return False
+        index, numbers, inodes = self.index, array("q", self.numbers), array("Q", self.inodes)
+        racy_digests, job_sources = dict(self.racy), dict(self.sources)
+        seen: set[str] = set()
+        for job in jobs:
+            read = sources(job)
+            if read is None or (job.rule.action is not None and not job.outputs):
+                return False
+            if read:
+                job_sources[job.id] = read
+            else:
+                job_sources.pop(job.id, None)
+            for path in chain(job.inputs, job.outputs, read):
+                if path in seen:
+                    continue
+                seen.add(path)
+                i = index.get(path)
+                sig, racy = _decided(path, hasher, self)
+                if i is None or (path in probes and (sig is not None) != probes[path]):
+                    return False
+                size, mtime, inode, ctime = _numbers(sig)
+                numbers[3 * i : 3 * i + 3] = array("q", (size, mtime, ctime))
+                inodes[i] = inode
+                if racy is None:
+                    racy_digests.pop(path, None)
+                else:
+                    racy_digests[path] = racy
+            if not all(os.path.lexists(log) for log in job.logs):
+                return False
+        fields = list(self._fields)
+        fields[3], fields[6], fields[7], fields[9], fields[10] = (
+            mark, numbers.tobytes(), inodes.tobytes(), job_sources, racy_digests)
+        return cachefile.write(os.path.join(directory, FILE), _NAME, marshal.dumps(tuple(fields)))
 
 
 def _decided(path: str, hasher: Hasher, old: Stamp | None) -> tuple[object, str | None]:

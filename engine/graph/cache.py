@@ -16,7 +16,9 @@ file system said while it was inferred, which the cache keeps and checks:
 
 It is saved as inferred, before any job runs: a checkpoint grows the graph
 during a run (``DAG.expand``) from what the checkpoint wrote, so that part
-is inferred again in each run. One read loads it. A cache written for other
+is inferred again in each run. One read loads it, with the order in which
+the jobs the targets need are planned (``order``: the walk that finds them
+is a tenth of a run that has nothing to do). A cache written for other
 definitions, targets or options, one whose checks fail and a damaged one
 (checksum) are not used; the file is replaced whole (written beside, then
 renamed). ``--no-graph-cache`` neither reads nor writes it.
@@ -38,7 +40,7 @@ from .dag import DAG
 from .job import Job
 
 FILE = "graph"
-FORMAT = 3  # raise it when what a graph file holds changes
+FORMAT = 4  # raise it when what a graph file holds changes
 _NAME = b"flow-graph\0"
 
 
@@ -57,6 +59,7 @@ class GraphCache:
         self.readonly = readonly  # a dry run writes nothing in .flow/
         self.load_walks = 0  # how many glob_wildcards walks loading the Flowfile made
         self.serial: str | None = None  # which graph file was loaded or saved (a stamp names it)
+        self.order: list[Job] = []  # as loaded: every job the targets need, dependencies first
 
     def load(self, wf: Workflow) -> tuple[DAG, list[Job]] | None:
         """The graph and the target jobs, if the cache holds them for this
@@ -66,7 +69,7 @@ class GraphCache:
         if data is None:
             return None
         try:
-            fingerprint_, serial, checks, rows, producer, failed, targets = data
+            fingerprint_, serial, checks, rows, producer, failed, targets, order = data
             probes, _, dag_globs, _ = checks
         except (TypeError, ValueError):
             return None
@@ -80,16 +83,21 @@ class GraphCache:
         dag.producer = {path: jobs[i] if i >= 0 else None for path, i in producer.items()}
         dag.probes = probes
         self.serial = serial
+        self.order = [jobs[i] for i in order]
         dag.failed = failed  # (jobs refused for a missing input: a checkpoint's expansion must not try them again)
         wf.env.globbed.extend(Glob(base, re.compile(pattern, flags), found) for base, pattern, flags, found in dag_globs)
         return dag, [jobs[i] for i in targets]
 
-    def save(self, dag: DAG, targets: list[Job]) -> None:
+    def save(self, dag: DAG, targets: list[Job], order: list[Job] | None = None) -> None:
         """Keep the graph as inferred (call ``load`` first, and this before
-        any job runs). Best effort: a graph that cannot be kept costs the
-        next run time, never a wrong decision."""
+        any job runs), with the ``order`` of the jobs the targets need
+        (``DAG.reachable``: worked out here if not given). Best effort: a
+        graph that cannot be kept costs the next run time, never a wrong
+        decision."""
         if self.readonly:
             return
+        if order is None:
+            order = dag.reachable(targets)
         jobs = list(dag.jobs.values())
         number = {id(job): i for i, job in enumerate(jobs)}
         try:
@@ -97,7 +105,7 @@ class GraphCache:
             producer = {path: number[id(job)] if job is not None else -1 for path, job in dag.producer.items()}
             serial = os.urandom(8).hex()
             data = (self.fingerprint, serial, checks_of(dag, self.load_walks), rows, producer, dag.failed,
-                    [number[id(job)] for job in targets])
+                    [number[id(job)] for job in targets], [number[id(job)] for job in order])
             payload = pickle.dumps(data, protocol=5)
         except (KeyError, pickle.PicklingError, TypeError, AttributeError):
             return  # (a job outside the graph, params that do not pickle: nothing kept)

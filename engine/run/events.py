@@ -26,6 +26,10 @@ class RunObserver(Protocol):
     def planned(self, total: int) -> None:
         """The plan holds ``total`` jobs now (it grows once a checkpoint has run)."""
 
+    def proved(self, count: int) -> None:
+        """``count`` jobs of the total are up to date by proof (``decide.stamp``),
+        without being decided one by one: no event about each follows."""
+
     def job_started(self, job: Job, reason: Reason, command: str | None, message: str | None) -> None:
         """``job`` starts because of ``reason``; ``command`` is what it runs as
         ``-p`` shows it, ``message`` its rule's ``message:``."""
@@ -77,6 +81,10 @@ class Observers:
     def planned(self, total: int) -> None:
         for o in self.observers:
             o.planned(total)
+
+    def proved(self, count: int) -> None:
+        for o in self.observers:
+            o.proved(count)
 
     def job_started(self, job: Job, reason: Reason, command: str | None, message: str | None) -> None:
         for o in self.observers:

@@ -8,6 +8,10 @@ grows when a checkpoint has run (``expand``), and reopens a done producer
 whose temp() output was deleted but is needed again (``reopen_producers``);
 it says when temp() outputs can go (``finish``). It runs nothing, touches
 no file and reports nothing.
+
+A plan may hold only the jobs a change can reach (``decide.stamp``): the
+others are up to date by proof and only counted (``proved``); a dependency
+outside such a plan is done.
 """
 
 from __future__ import annotations
@@ -38,8 +42,11 @@ class Ready:
 
 class Plan:
     def __init__(self, dag: DAG, targets: set[str] | None = None, dry_run: bool = False,
-                 release_temps: bool = True):
+                 release_temps: bool = True, proved: tuple[int, int] = (0, 0)):
         self.dag = dag
+        # The jobs left out, up to date by proof: how many have an action (a
+        # step of the progress), how many count as up to date (``Summary``).
+        self.proved = proved
         self.targets = targets or set()  # kept even when they are temp()
         self.dry_run = dry_run  # jobs that would run count as changed, and nothing is deleted
         self.releases = release_temps and not dry_run and any(r.makes_temp for r in dag.wf.rules.values())
@@ -73,12 +80,15 @@ class Plan:
             self.consumers.setdefault(job.id, [])
             if job.pending is not None:
                 self.unexpanded.add(job.id)
-        done = self.done
+        done, jobs = self.done, self.jobs
         for job in new:
             for dep in job.deps:
                 self.link(dep, job)
             # (deps are unique; before any job is done, as when a run starts, all count)
-            self.remaining[job.id] = sum(1 for d in job.deps if d.id not in done) if done else len(job.deps)
+            if self.proved[0] or self.proved[1]:
+                self.remaining[job.id] = sum(1 for d in job.deps if d.id in jobs and d.id not in done)
+            else:
+                self.remaining[job.id] = sum(1 for d in job.deps if d.id not in done) if done else len(job.deps)
         for job in reversed(new):
             d = self.depth.get(job.id, 0)
             for dep in job.deps:

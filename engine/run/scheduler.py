@@ -85,12 +85,17 @@ class Scheduler:
 
     # the loop ------------------------------------------------------------------------
 
-    def run(self, targets: list[Job]) -> Summary:
+    def run(self, jobs: list[Job]) -> Summary:
+        """Run ``jobs`` (dependencies first: ``DAG.reachable``) as far as they
+        are out of date."""
         started = time.monotonic()
         interrupted = None
         try:
-            self.plan.add(self.dag.reachable(targets))
-            self.events.run_started(_with_action(self.plan.jobs.values()))
+            self.plan.add(jobs)
+            proved = self.plan.proved[0]
+            self.events.run_started(_with_action(self.plan.jobs.values()) + proved)
+            if proved:
+                self.events.proved(proved)
             self._loop()
             if not self.opt.dry_run:
                 self.outputs.settle()
@@ -115,8 +120,8 @@ class Scheduler:
         s.blocked = len(plan.jobs) - len(plan.done) - len(plan.failed)
         # Up to date: done without running (a dry run's would-run jobs are in
         # `changed`), not counting rules that only gather (`rule all`).
-        s.up_to_date = sum(1 for job_id in plan.done - plan.changed
-                           if plan.jobs[job_id].rule.action is not None or plan.jobs[job_id].outputs)
+        s.up_to_date = plan.proved[1] + sum(1 for job_id in plan.done - plan.changed
+                                            if plan.jobs[job_id].rule.action is not None or plan.jobs[job_id].outputs)
 
     def _loop(self) -> None:
         while True:

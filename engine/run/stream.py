@@ -172,6 +172,9 @@ class EventStream:
         self.total = total
         self.emit("planned", total=total)
 
+    def proved(self, count: int) -> None:
+        self.done += count  # (told by the next progress event)
+
     def job_started(self, job: Job, reason: Reason, command: str | None, message: str | None) -> None:
         self.running.add(job.id)
         self._job("job_started", job, reason=_reason(reason), command=command, message=message)
