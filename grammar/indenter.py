@@ -22,8 +22,8 @@ from __future__ import annotations
 from lark import Token
 from lark.indenter import Indenter
 
-from .builder import DEPTH_HINT, MAX_DEPTH
 from .prepass import MIXED_INDENT_HINT, indent_width
+from .vocabulary import DEPTH_HINT, MAX_DEPTH
 
 __all__ = ["MAX_BRACKETS", "FlowIndenter", "Positioned"]
 

@@ -25,7 +25,12 @@ from lark import Lark
 from lark.lark import PostLex
 
 from . import ast
-from .builder import (
+from .builder import AstBuilder
+from .errors import FlowfileError
+from .indenter import MAX_BRACKETS, FlowIndenter
+from .prepass import prepare
+from .translate import PARSE_FAILURES, not_utf8, parse_failure
+from .vocabulary import (
     ACTIONS,
     BUILTIN_FUNCTIONS,
     DECLARATIVE_HINT,
@@ -34,12 +39,7 @@ from .builder import (
     PYTHON_KEYWORDS,
     RULE_DIRECTIVES,
     TOPLEVEL_DIRECTIVES,
-    AstBuilder,
 )
-from .errors import FlowfileError
-from .indenter import MAX_BRACKETS, FlowIndenter
-from .prepass import prepare
-from .translate import PARSE_FAILURES, not_utf8, parse_failure
 
 __all__ = [
     "ACTIONS", "BUILTIN_FUNCTIONS", "DECLARATIVE_HINT", "MAX_BRACKETS", "MAX_DEPTH", "PURE_METHODS",

@@ -16,16 +16,16 @@ import re
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .builder import (
+from .builder import AstError
+from .errors import FlowfileError
+from .indenter import Positioned
+from .vocabulary import (
     DECLARATIVE_HINT,
     KEYWORD_MESSAGES,
     PLACED_KEYWORDS,
     PYTHON_KEYWORDS,
     STATEMENT_KEYWORDS,
-    AstError,
 )
-from .errors import FlowfileError
-from .indenter import Positioned
 
 __all__ = ["PARSE_FAILURES", "from_lark", "not_utf8", "parse_failure"]
 

@@ -140,14 +140,17 @@ def _loaded(o: RunOptions, result: Build):
     its preparer and the cores of the run."""
     from ..load.config import parse_config_overrides
     from ..load.loader import find_flowfile, load
+    from ..load.parsed import ParseCache
     from ..run.prepare import Preparer
 
+    parses = ParseCache(".flow", readonly=o.dry_run)
     gc.disable()  # (see _infer)
     try:
         overrides = parse_config_overrides(list(o.config_items), o.configfiles)
-        wf = result.wf = load(find_flowfile(o.flowfile), overrides)
+        wf = result.wf = load(find_flowfile(o.flowfile), overrides, parses.parse_file)
     finally:
         gc.enable()
+    parses.save()
     wf.sources.extend(os.path.abspath(name) for name in o.configfiles)  # (watched, as configfile:s are)
     check_rule_names(wf, "-R", o.forcerun)
     apply_rule_options(wf, o)
@@ -245,7 +248,7 @@ def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, st
 def _proved(events, stamp, state):
     """A run the stamp proves has nothing to do: told as a run that decided
     every job up to date is (its total, its summary), without the jobs."""
-    from ..run.scheduler import Summary
+    from ..run.summary import Summary
 
     started = time.monotonic()
     total, up_to_date = stamp.counts

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..decide.rebuild import Reason
     from ..graph.job import Job
     from ..run.eta import Eta
-    from ..run.scheduler import Summary
+    from ..run.summary import Summary
     from .progress import LiveDisplay
 
 # What a terminal acts on rather than shows: C0 controls but newline and tab,

@@ -13,9 +13,10 @@ from __future__ import annotations
 import copy
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
-from flow.grammar import FlowfileError, ast, parse_file
+from flow.grammar import FlowfileError, ast
 from flow.grammar.errors import did_you_mean
 from flow.rules import ACTION_KINDS, Action, ActionError, action_class, contracts
 
@@ -57,13 +58,23 @@ def find_flowfile(explicit: str | None) -> str:
     )
 
 
-def load(flowfile: str, overrides: dict[str, Any] | None = None) -> Workflow:
-    """The workflow of ``flowfile``, with ``--config`` ``overrides`` applied."""
-    return _Loader(overrides or {}).load(flowfile)
+def load(flowfile: str, overrides: dict[str, Any] | None = None,
+         parse_file: Callable[[str], ast.Module] | None = None) -> Workflow:
+    """The workflow of ``flowfile``, with ``--config`` ``overrides`` applied;
+    each file parsed by ``parse_file`` (``flow.grammar``'s, or a
+    ``parsed.ParseCache``'s)."""
+    return _Loader(overrides or {}, parse_file or _parse_file).load(flowfile)
+
+
+def _parse_file(path: str) -> ast.Module:
+    from flow.grammar import parse_file
+
+    return parse_file(path)
 
 
 class _Loader:
-    def __init__(self, overrides: dict[str, Any]):
+    def __init__(self, overrides: dict[str, Any], parse_file: Callable[[str], ast.Module]):
+        self.parse_file = parse_file
         self.overrides = overrides
         self.config: dict = copy.deepcopy(overrides)
         self.constraints: dict[str, str] = {}
@@ -105,7 +116,7 @@ class _Loader:
     def _file(self, path: str) -> None:
         self.sources.append(path)
         self.including.append(path)
-        module = parse_file(path)
+        module = self.parse_file(path)
         for stmt in module.statements:
             self._statement(stmt, path)
         self.including.pop()

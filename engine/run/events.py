@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from ..decide.rebuild import Reason
     from ..graph.job import Job
-    from .scheduler import Summary
+    from .summary import Summary
 
 
 class RunObserver(Protocol):

@@ -27,7 +27,7 @@ from .events import RunObserver
 
 if TYPE_CHECKING:
     from ..decide.state import State
-    from .scheduler import Summary
+    from .summary import Summary
 
 LOGS = "logs"
 DEFAULTS = {"FLOW_HISTORY_RUNS": 100, "FLOW_HISTORY_DAYS": 90, "FLOW_HISTORY_ATTEMPTS": 1_000_000}

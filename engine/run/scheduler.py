@@ -34,6 +34,7 @@ from .executor import Completion, Executor, Task
 from .outputs import Attempt, Outcome, Outputs, missing_outputs
 from .plan import Plan, Ready
 from .prepare import Preparer
+from .summary import Summary
 
 
 @dataclass
@@ -50,19 +51,6 @@ class Options:
 class Running(Attempt):
     deadline: float | None = None  # time.monotonic() past which it is stopped (runtime=)
     threads: int = 1
-
-
-@dataclass
-class Summary:
-    ran: int = 0
-    up_to_date: int = 0
-    failed: list[str] = field(default_factory=list)
-    blocked: int = 0
-    user_errors: int = 0  # failures that are mistakes in the Flowfile (exit 2)
-    would_run: list[tuple[Job, Reason]] = field(default_factory=list)
-    undetermined: list[Job] = field(default_factory=list)
-    seconds: float = 0.0
-    interrupted: int | None = None  # the signal that stopped the run
 
 
 class Scheduler:

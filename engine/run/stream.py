@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ..decide.rebuild import Reason
     from ..graph.job import Job
     from .lock import RunLock
-    from .scheduler import Summary
+    from .summary import Summary
 
 PROGRESS_EVERY = 1.0  # seconds between progress events while jobs run (one follows each job's end too)
 
