@@ -416,3 +416,16 @@ def test_a_stamp_that_has_no_place_for_a_file_is_not_rewritten(project):
     job.inputs = [*job.inputs, "extra/new.txt"]
     assert not stamp.rewrite(".flow", "mark", [job], Hasher({}), lambda j: (), {})
     assert (project / ".flow" / stamp_module.FILE).read_bytes() == before
+
+
+def test_a_run_of_the_jobs_a_change_reached_reads_only_their_records(project, monkeypatch):
+    run()
+    later()
+    (project / "src" / "b.txt").write_text("bee\n")
+    asked: list = []
+    real = State.load_rows
+    monkeypatch.setattr(State, "load_rows", lambda self, paths=None: (
+        asked.append(None if paths is None else sorted(set(paths))), real(self, paths))[1])
+    assert run().summary.ran == 2
+    assert asked == [["extras.txt", "logs/b.log", "scripts/up.py", "src/b.txt", "total.txt",
+                      "up/a.txt", "up/b.txt", "up/c.txt"]]

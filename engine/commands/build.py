@@ -101,9 +101,7 @@ def _build(o: RunOptions, result: Build, freeze: bool, summary_line: bool, needs
         stamp = still_current(stamp, state)
         proven = may_prove and stamp is not None and stamp.holds(_checks_hold(wf))
         if may_prove and not proven:
-            state.load_rows()
             cached = _infer(o, wf, graph, result, freeze)
-            stamp = still_current(stamp, state)  # (a store found damaged now is a new one)
         reporter = Reporter(quiet=o.quiet or o.log_format == "json", printshellcmds=o.printshellcmds, explain=o.explain)
         events = Observers(reporter)  # with the run history and an event stream: further observers
         if stream is not None:
@@ -199,6 +197,10 @@ def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, st
     dag, jobs = result.dag, result.jobs
     order = graph.order if cached else dag.reachable(jobs)
     planned = stamp.reach(order) if stamp is not None and narrow else order
+    if not state.rows:  # (the stamp held until now: the records of the jobs planned will do)
+        state.load_rows(_files_of(planned, stamp) if planned is not order else None)
+        if stamp is not None and state.mark() != stamp.mark:  # (a store found damaged now is a new one)
+            stamp, planned = None, order
     # As in Snakemake, temp() files a target rule without outputs gathers
     # (`rule all: input: ...`) are kept.
     target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
@@ -243,6 +245,14 @@ def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, st
         if memo is not None:
             memo.save()
     return summary
+
+
+def _files_of(jobs, stamp):
+    """Every file ``jobs`` read, write or run (as a stamp keeps them)."""
+    for job in jobs:
+        yield from job.inputs
+        yield from job.written
+        yield from stamp.sources.get(job.id, ())
 
 
 def _proved(events, stamp, state):
@@ -290,8 +300,9 @@ def write_stamp(graph, o: RunOptions, dag, state, jobs, rebuilder, hasher, old, 
     """Leave a stamp for the jobs of a run that ended with every one up to
     date (not a dry run's: its decisions are not facts). After a run that
     planned only the jobs a change could reach (``narrowed``), the old stamp
-    is brought up to date instead; if it cannot be, it goes, and the next
-    run decides every job."""
+    is brought up to date instead, for the jobs it did not vouch for (the
+    files of the others are as it keeps them); if it cannot be, it goes, and
+    the next run decides every job."""
     from ..decide.stamp import FILE, Stamp, basis
     from ..graph.cache import checks_of
 
@@ -301,7 +312,8 @@ def write_stamp(graph, o: RunOptions, dag, state, jobs, rebuilder, hasher, old, 
     if not narrowed:
         Stamp.write(".flow", basis(graph.fingerprint, o.rerun_triggers), graph.serial,
                     checks_of(dag, graph.load_walks), mark, jobs, hasher, old, rebuilder.decided_sources)
-    elif not old.rewrite(".flow", mark, jobs, hasher, rebuilder.decided_sources, dag.probes):
+    elif not old.rewrite(".flow", mark, [job for job in jobs if job.id not in rebuilder.vouched], hasher,
+                         rebuilder.decided_sources, dag.probes):
         with contextlib.suppress(FileNotFoundError):
             os.remove(os.path.join(".flow", FILE))
 

@@ -34,7 +34,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from ..errors import UserError
@@ -231,30 +231,60 @@ class State:
             self._load_rows(db)
         return db
 
-    def load_rows(self) -> None:
-        """Read the stat cache and the output records after all (see ``rows``);
-        a store found damaged now is treated as one found damaged on opening."""
+    def load_rows(self, paths: Iterable[str] | None = None) -> None:
+        """Read the stat cache and the output records after all (see
+        ``rows``): every row, or only those of ``paths`` (a run that decides
+        only some jobs needs only theirs; a record of any other path is
+        unknown to it). A store found damaged now is treated as one found
+        damaged on opening."""
         if self.rows:
             return
-        self.rows = True
         try:
+            if paths is not None:
+                try:
+                    self._load_rows_of(self.db, paths)
+                    return
+                except sqlite3.DatabaseError:  # (an index can be damaged where its table is not: read it whole)
+                    self.files.clear()
+                    self.outputs.clear()
             self._load_rows(self.db)
+            self.rows = True
         except sqlite3.OperationalError as e:
             raise self._failure("read", e, ".") from None
         except sqlite3.DatabaseError as e:
+            self.files.clear()  # (rows of the damaged store: not this run's to use)
+            self.outputs.clear()
             self.db.close()
             self.db = self._damaged(e)
+            self.rows = True
 
-    def _load_rows(self, db: sqlite3.Connection) -> None:
-        self.files = {} if not has_ctime(db) else {  # (a dry run's view of an older store)
-            p if type(p) is str else name_of(p): (s, m, (i, c), h)
+    def _load_rows(self, db: sqlite3.Connection, keep: bool = False) -> None:
+        """Every row into ``files`` and ``outputs`` (``keep``: not over the
+        ones there, which this run may have written since)."""
+        put_file = self.files.setdefault if keep else self.files.__setitem__
+        put_output = self.outputs.setdefault if keep else self.outputs.__setitem__
+        if has_ctime(db):  # (a dry run's view of an older store has no stat cache)
             for p, s, m, i, c, h in db.execute(
-                "SELECT path, size, mtime_ns, inode, ctime_ns, hash FROM files WHERE ctime_ns IS NOT NULL")
-        }
-        self.outputs = {
-            p if type(p) is str else name_of(p): OutputRecord(j if type(j) is str else name_of(j), k, h, t == 1)
-            for p, j, k, h, t in db.execute("SELECT path, job, key, hash, temp FROM outputs")
-        }
+                    "SELECT path, size, mtime_ns, inode, ctime_ns, hash FROM files WHERE ctime_ns IS NOT NULL"):
+                put_file(p if type(p) is str else name_of(p), (s, m, (i, c), h))
+        for p, j, k, h, t in db.execute("SELECT path, job, key, hash, temp FROM outputs"):
+            put_output(p if type(p) is str else name_of(p), OutputRecord(j if type(j) is str else name_of(j), k, h, t == 1))
+
+    def _load_rows_of(self, db: sqlite3.Connection, paths: Iterable[str]) -> None:
+        names = list(dict.fromkeys(db_name(p) for p in paths))
+        stats = has_ctime(db)
+        for start in range(0, len(names), _CHUNK):
+            chunk = names[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            if stats:
+                for p, s, m, i, c, h in db.execute(
+                        "SELECT path, size, mtime_ns, inode, ctime_ns, hash FROM files "
+                        f"WHERE ctime_ns IS NOT NULL AND path IN ({marks})", chunk):
+                    self.files[p if type(p) is str else name_of(p)] = (s, m, (i, c), h)
+            for p, j, k, h, t in db.execute(f"SELECT path, job, key, hash, temp FROM outputs WHERE path IN ({marks})",
+                                            chunk):
+                self.outputs[p if type(p) is str else name_of(p)] = OutputRecord(
+                    j if type(j) is str else name_of(j), k, h, t == 1)
 
     def mark(self) -> str | None:
         """The store's generation: while it is the same, no output record has
@@ -386,17 +416,16 @@ class State:
         the start (every output record and the stat cache) into a fresh one,
         so that no finished job's record is lost. Only the explanations of
         reruns and the history of attempts are. A store whose rows were not
-        loaded (``rows``) has them read now; if they cannot be, it is one
-        found damaged on opening."""
+        all loaded (``rows``) has the others read now; those that cannot be
+        are lost (their outputs count as not made by flow), not the records
+        this run holds."""
+        lost = ""
         if not self.rows:
             try:
-                self._load_rows(self.db)
-                self.rows = True
+                self._load_rows(self.db, keep=True)
             except sqlite3.DatabaseError:
-                self.db.close()
-                self.db = self._damaged(error)
-                self.rows = True
-                return
+                lost = " (but those it could not read: their outputs count as not made by flow)"
+            self.rows = True
         files, outputs = self.files, self.outputs
         self.db.close()
         aside = self._move_aside(error)
@@ -412,10 +441,13 @@ class State:
             raise UserError(f"{self.path} proved damaged ({error}) and a fresh store cannot be written: {e}",
                             "Check that .flow/ is writable and the disk is not full.") from None
         self.warn(f"{self.path} proved damaged ({error}); it was moved to {aside} and its output "
-                  "records were carried over to a fresh store.")
+                  f"records were carried over to a fresh store{lost}.")
 
     def close(self) -> None:
         self.db.close()
+
+
+_CHUNK = 20_000  # paths per query (SQLite allows 32,766 parameters)
 
 
 def _empty() -> sqlite3.Connection:
