@@ -24,7 +24,7 @@ import re
 import shlex
 import string
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from .base import ActionBase, ActionError, JobContext, NamedList, Prepared
 
@@ -280,35 +280,65 @@ _BASH_WORDS = frozenset("""
 """.split())
 
 
-def direct_argv(command: str) -> list[str] | None:
-    """The program and arguments of a command that is one program run with
-    plain words (``python3 fit.py 'data/a b.csv' out/model.bin``), which bash
-    would run as they are; None for anything else: a redirection, a pipe, a
-    variable, a glob, a newline, an assignment, a builtin, another quote.
-    Run directly, such a command skips bash's start-up and nothing else (bash
-    runs the last simple command of ``-c`` by exec, without a fork, too)."""
-    words = _plain_words(command.strip(" \t\n"))  # (a newline inside is a second command: not plain)
+class Direct(NamedTuple):
+    """A command bash would run as one program: its arguments, and the files
+    its input and output are redirected from and to (``<``, ``>`` or
+    ``>>``, each path), in the order bash opens them."""
+
+    argv: list[str]
+    redirects: tuple[tuple[str, str], ...] = ()
+
+
+def direct_command(command: str) -> Direct | None:
+    """The program, arguments and redirections of a command that is one
+    program run with plain words (``python3 fit.py 'data/a b.csv' >
+    out/model.txt``), which bash would run as they are; None for anything
+    else: a pipe, a variable, a glob, a newline, an assignment, a builtin,
+    another quote, any other redirection (of another descriptor, a second
+    one of the same stream, a here-document). Run directly, such a command
+    skips bash's start-up and nothing else (bash runs the last simple
+    command of ``-c`` by exec, without a fork, too)."""
+    words, redirects = _plain_words(command.strip(" \t\n"))  # (a newline inside is a second command: not plain)
     if not words:
         return None
     first = words[0]
     if "=" in first or first.startswith("%") or first.replace("'", "") in _BASH_WORDS:
         return None
-    argv = [w.replace("'", "") for w in words]  # (no quote inside a quoted part: removing them unquotes)
-    return argv if argv[0] else None
+    argv = [_unquoted(w) for w in words]
+    if not argv[0] or len({op.startswith(">") for op, _ in redirects}) != len(redirects):
+        return None  # (two redirections of one stream: bash would open both)
+    return Direct(argv, tuple((op, _unquoted(path)) for op, path in redirects))
 
 
-def _plain_words(text: str) -> list[str] | None:
-    """``text`` as plain words between blanks; None if anything else is in it."""
-    words, pos = [], 0
+def _unquoted(word: str) -> str:
+    return word.replace("'", "")  # (no quote inside a quoted part: removing them unquotes)
+
+
+def _plain_words(text: str) -> tuple[list[str] | None, list[tuple[str, str]]]:
+    """``text`` as plain words between blanks, and the redirections among
+    them (an operator after a blank, then a plain word); no words if
+    anything else is in it."""
+    words, redirects, pos = [], [], 0
     while pos < len(text):
+        operator = _REDIRECT.match(text, pos) if words else None
+        if operator is not None:
+            pos = operator.end()
         word = _PLAIN_WORD.match(text, pos)
         if word is None:
-            return None
-        words.append(word.group())
+            return None, []
+        if operator is not None:
+            redirects.append((operator.group(1), word.group()))
+        else:
+            words.append(word.group())
         pos = word.end()
         blank = _BLANKS.match(text, pos)
         if blank is not None:
             pos = blank.end()
         elif pos < len(text):
-            return None
-    return words
+            return None, []
+    return words, redirects
+
+
+# Input from a file, output to one (truncated or appended to), then blanks:
+# not <<, <>, <&, <(, >&, >|, nor one after a word without a blank (2>).
+_REDIRECT = re.compile(r"(>>|>|<)(?![<>&(|])[ \t]*")

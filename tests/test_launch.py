@@ -1,6 +1,7 @@
 """Shell commands of plain words run without bash, and nothing else changes:
-which commands qualify (``rules.shell.direct_argv``), and what the program
-sees when run directly against what it sees under bash (``run.launch``)."""
+which commands qualify (``rules.shell.direct_command``), and what the
+program sees when run directly against what it sees under bash
+(``run.launch``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import subprocess
 import pytest
 from conftest import Project
 from flow.engine.run.launch import ShellLauncher, _pwd
-from flow.rules.shell import direct_argv
+from flow.rules.shell import Direct, direct_command
 
 
 @pytest.fixture
@@ -28,17 +29,29 @@ def project(tmp_path) -> Project:
     ("x'a b'c", ["xa bc"]),
 ])
 def test_a_command_of_plain_words_runs_directly(command, argv):
-    assert direct_argv(command) == argv
+    assert direct_command(command) == Direct(argv)
+
+
+@pytest.mark.parametrize(("command", "direct"), [
+    ("cat a b > out.txt", Direct(["cat", "a", "b"], ((">", "out.txt"),))),
+    ("tool >> 'log file'", Direct(["tool"], ((">>", "log file"),))),
+    ("sort -u < in.txt >out.txt", Direct(["sort", "-u"], (("<", "in.txt"), (">", "out.txt")))),
+    ("cat a > out.txt b", Direct(["cat", "a", "b"], ((">", "out.txt"),))),
+    ("cat a 2 > out.txt", Direct(["cat", "a", "2"], ((">", "out.txt"),))),
+])
+def test_a_command_with_its_input_or_output_redirected_to_a_file_runs_directly(command, direct):
+    assert direct_command(command) == direct
 
 
 @pytest.mark.parametrize("command", [
-    "cat a > b", "cat < a", "a | b", "a && b", "a; b", "a & b", "a\nb", "x $HOME", "x ${y}", "ls *.txt",
+    "cat a>b", "cat a 2>b", "cat a > b > c", "cat a >& b", "cat a >| b", "cat <<EOF", "cat a &> b",
+    "> b cat a", "cat a >", "cat <(a)", "cat a <> b", "a | b", "a && b", "a; b", "a & b", "a\nb", "x $HOME", "x ${y}", "ls *.txt",
     "ls a?", "ls [ab]", "cp ~/a b", "echo {a,b}", "x 'it'\"'\"'s'", 'x "q"', "x a\\ b", "x `y`", "x $(y)",
     "A=1 prog", "echo hi", "cd dir", "exit 3", "test -f a", "[ -f a ]", "true", "time prog", "'echo' hi",
     "if", "! prog", "%1", "'' x", "", "   ", "prog\r", "prog # comment", "(prog)", "{ prog; }",
 ])
 def test_a_command_with_any_shell_syntax_or_a_builtin_goes_through_bash(command):
-    assert direct_argv(command) is None
+    assert direct_command(command) is None
 
 
 @pytest.mark.parametrize("name", ["BASH_FUNC_cp%%", "BASH_ENV", "IFS", "SHELLOPTS", "BASHOPTS", "PS4", "OPTIND"])
@@ -127,7 +140,7 @@ def test_bash_starts_only_for_commands_that_need_it(project):
     project.write("in.txt", "x\n")
     project.flowfile("""
         rule all:
-            input: "plain.txt", "redirected.txt"
+            input: "plain.txt", "redirected.txt", "piped.txt"
         rule plain:
             input: "in.txt"
             output: "plain.txt"
@@ -136,10 +149,14 @@ def test_bash_starts_only_for_commands_that_need_it(project):
             input: "in.txt"
             output: "redirected.txt"
             shell: "cat {input} > {output}"
+        rule piped:
+            input: "redirected.txt"
+            output: "piped.txt"
+            shell: "cat {input} | cat > {output}"
     """)
     project.run(env={"PATH": f"{project.root / 'spy'}:{os.environ['PATH']}"})
-    assert project.read("bash-ran") == "cat in.txt > redirected.txt\n"
-    assert project.read("plain.txt") == project.read("redirected.txt") == "x\n"
+    assert project.read("bash-ran") == "cat redirected.txt | cat > piped.txt\n"
+    assert project.read("plain.txt") == project.read("redirected.txt") == project.read("piped.txt") == "x\n"
 
 
 def test_a_program_found_once_is_looked_up_again_only_through_bash_when_it_is_gone(tmp_path):
@@ -166,3 +183,45 @@ def test_with_bash_env_set_every_command_goes_through_bash_which_runs_that_file_
     """)
     project.run(env={"BASH_ENV": str(project.root / "setup.sh")})
     assert json.loads(project.read("out.json"))["env"]["GREETING"] == "from-bash-env"
+
+
+def test_redirected_files_are_opened_as_bash_opens_them(project):
+    project.write("in.txt", "x\n")
+    project.write("log.txt", "before\n")
+    project.flowfile("""
+        rule all:
+            input: "out.txt", "sorted.txt"
+        rule write:
+            input: "in.txt"
+            output: "out.txt"
+            shell: "cat {input} > {output}"
+        rule sort:
+            input: "in.txt"
+            output: "sorted.txt"
+            shell: "sort < {input} > {output}"
+        rule log:
+            input: "out.txt"
+            output: touch("logged")
+            shell: "cat {input} >> log.txt"
+    """)
+    old = os.umask(0o027)
+    try:
+        project.run("all", "logged")
+    finally:
+        os.umask(old)
+    assert project.read("out.txt") == project.read("sorted.txt") == "x\n"
+    assert project.read("log.txt") == "before\nx\n"
+    assert stat.S_IMODE((project.root / "out.txt").stat().st_mode) == 0o640
+
+
+def test_a_redirected_file_that_cannot_be_opened_fails_as_under_bash(project):
+    project.write("in.txt", "x\n")
+    project.flowfile("""
+        rule x:
+            input: "in.txt"
+            output: "out.txt"
+            shell: "cat {input} > missing/dir/out.txt"
+    """)
+    r = project.flow("run")
+    assert r.returncode == 1
+    assert "missing/dir/out.txt: No such file or directory" in r.stderr, r.stderr

@@ -1,23 +1,25 @@
 """How a shell job's process is started: a command of plain words runs as
 its program directly, anything else through ``bash -euo pipefail -c``.
 
-For a command that is one program with plain words (``rules.shell.
-direct_argv``), bash would only start, set up its environment and exec the
-program: flow does the same without bash, and saves its start-up (about a
-millisecond a job, as make does for commands without shell syntax). The
-program sees what it would under bash: its argv[0] as written, found on the
-job's ``PATH``; ``PWD`` the working directory (kept when the inherited one
-names it, as bash keeps a path through a symbolic link); ``SHLVL`` as
-inherited (0 when unset); ``_`` the program's path; no ``OLDPWD`` that is
-not a directory. Whatever bash alone
-would settle goes through bash: a program not found, not executable or
-without a ``#!`` line (bash says so, or runs it as a script); and every
-command when the environment holds what bash acts on or rewrites: a
-``BASH_ENV`` file to run first (as module systems and conda set up), an
-exported function, or one of the variables bash sets for itself
-(``_BASH_SETS``). ``PS1`` and ``PS2`` are dropped, as bash drops them.
+For a command that is one program with plain words, its input or output
+perhaps redirected to a file (``rules.shell.direct_command``: ``cat
+{input} > {output}``), bash would only start, set up its environment, open
+those files and exec the program: flow does the same without bash, and
+saves its start-up (about a millisecond a job, as make does for commands
+without shell syntax). The program sees what it would under bash: its
+argv[0] as written, found on the job's ``PATH``; its redirected files
+opened as bash opens them, in order (new ones 0666 less the umask);
+``PWD`` the working directory (kept when the inherited one names it, as
+bash keeps a path through a symbolic link); ``SHLVL`` as inherited (0 when
+unset); ``_`` the program's path; no ``OLDPWD`` that is not a directory.
+Whatever bash alone would settle goes through bash: a program not found,
+not executable or without a ``#!`` line (bash says so, or runs it as a
+script), a file that cannot be opened; and every command when the
+environment holds what bash acts on or rewrites: a ``BASH_ENV`` file to
+run first (as module systems and conda set up), an exported function, or
+one of the variables bash sets for itself (``_BASH_SETS``). ``PS1`` and
+``PS2`` are dropped, as bash drops them.
 """
-
 from __future__ import annotations
 
 import os
@@ -25,7 +27,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 
-from flow.rules.shell import bash_argv, direct_argv
+from flow.rules.shell import bash_argv, direct_command
 
 Start = Callable[..., subprocess.Popen]
 # Variables bash sets for itself, resets or acts on: present in the job's
@@ -53,18 +55,27 @@ class ShellLauncher:
             del base["OLDPWD"]  # (as bash drops it)
         self.direct_env = base
         self.found: dict[str, str | None] = {}  # name -> where it was found on PATH (bash keeps such a table too)
+        # Bash itself, found once: looking it up for each job would try every
+        # directory of PATH before it, while flow waits for the exec.
+        self.bash = shutil.which("bash", path=self.path)
 
     def start(self, command: str, **popen) -> subprocess.Popen:
         """The job's process, started with ``popen``'s arguments (an OSError
         when bash itself cannot be started)."""
-        argv = direct_argv(command)
-        program = self.program(argv[0]) if argv is not None else None
+        direct = direct_command(command)
+        program = self.program(direct.argv[0]) if direct is not None else None
         if program is not None:
-            try:
-                return subprocess.Popen(argv, executable=program, env={**self.direct_env, "_": program}, **popen)
-            except OSError:
-                pass  # not executable, no #! line, gone since: bash says what, or runs it as a script
-        return subprocess.Popen(bash_argv(command), env=self.env, **popen)
+            streams = _opened(direct.redirects)
+            if streams is not None:
+                try:
+                    return subprocess.Popen(direct.argv, executable=program, env={**self.direct_env, "_": program},
+                                            **{**popen, **streams})
+                except OSError:
+                    pass  # not executable, no #! line, gone since: bash says what, or runs it as a script
+                finally:
+                    for fd in streams.values():
+                        os.close(fd)
+        return subprocess.Popen(bash_argv(command), executable=self.bash, env=self.env, **popen)
 
     def program(self, name: str) -> str | None:
         """Where bash would find ``name``; None where bash must decide."""
@@ -75,6 +86,26 @@ class ShellLauncher:
         if name not in self.found:  # (one found and gone since fails to start: bash then says what)
             self.found[name] = shutil.which(name, path=self.path)
         return self.found[name]
+
+
+# How bash opens the file of each redirection (new files: 0666 less the umask).
+_OPENS = {"<": os.O_RDONLY, ">": os.O_WRONLY | os.O_CREAT | os.O_TRUNC, ">>": os.O_WRONLY | os.O_CREAT | os.O_APPEND}
+
+
+def _opened(redirects: tuple[tuple[str, str], ...]) -> dict[str, int] | None:
+    """The files of ``redirects`` opened as bash opens them, in order, as
+    Popen's ``stdin`` and ``stdout``; None if one cannot be (those before
+    it are opened, as under bash, which then says what is wrong)."""
+    streams: dict[str, int] = {}
+    for operator, path in redirects:
+        try:
+            fd = os.open(path, _OPENS[operator] | os.O_CLOEXEC, 0o666)
+        except OSError:
+            for opened in streams.values():
+                os.close(opened)
+            return None
+        streams["stdin" if operator == "<" else "stdout"] = fd
+    return streams
 
 
 def _pwd(inherited: str | None) -> str:
