@@ -46,6 +46,7 @@ class FakeExecutor:
         self.seen_at_start: dict[str, bool] = {}  # path -> whether it existed when its consumer started
         self.watch_at_start: set[str] = set()
         self.newest_first = False
+        self.measured: list[str] = []  # jobs named to benchmark(), in order
 
     @property
     def submitted(self) -> list[str]:
@@ -86,6 +87,9 @@ class FakeExecutor:
 
     def warm(self, kinds: set[str]) -> None:
         pass
+
+    def benchmark(self, job_id: str) -> None:
+        self.measured.append(job_id)
 
 
 def _write_outputs(job: Job) -> None:
@@ -342,6 +346,28 @@ def test_a_job_that_does_not_make_its_output_fails(flow):
     assert e.value.args[0].failed == ["b"]
     assert "did not make its output b.txt" in run.recorder.named("job_failed")[0][1]
 
+
+
+def test_a_job_with_a_benchmark_is_named_to_the_executor_before_it_is_submitted(flow):
+    run = flow("""\
+        rule all:
+            input: "a.txt", "b.txt"
+
+        rule a:
+            output: "a.txt"
+            benchmark: "bench/a.tsv"
+            shell: "touch {output}"
+
+        rule b:
+            output: "b.txt"
+            shell: "touch {output}"
+        """)
+    named_then_submitted = []
+    submit = run.executor.submit
+    run.executor.submit = lambda task: (named_then_submitted.append((task.job_id, list(run.executor.measured))),
+                                        submit(task))
+    run.run()
+    assert dict(named_then_submitted) == {"a": ["a"], "b": ["a"]}
 
 # temp() files ------------------------------------------------------------------------------
 

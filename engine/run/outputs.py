@@ -120,9 +120,7 @@ class Outputs:
             except OSError as e:
                 return f"cannot make the directory {parent} for {path}: {e.strerror}"
         if job.benchmark:
-            measure = getattr(self.executor, "benchmark", None)  # (an executor may measure nothing)
-            if measure is not None:
-                measure(job.id)
+            self.executor.benchmark(job.id)
         return None
 
     # after a run -----------------------------------------------------------------
