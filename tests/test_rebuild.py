@@ -82,6 +82,28 @@ def test_a_missing_output_makes_the_job_run(world):
     assert reason.kind == "missing" and str(reason) == "output out.txt is missing"
 
 
+
+def test_a_job_that_must_run_has_its_key_worked_out_for_its_record(world):
+    w = world()
+    reason, key, parts = w.rebuilder.reason(w.job)
+    assert reason.kind == "missing" and key and parts["inputs"] == [["in.txt", parts["inputs"][0][1]]]
+
+
+def test_without_a_record_to_keep_a_missing_output_decides_without_a_key(world):
+    w = world()
+    reason, key, parts = w.rebuilder.reason(w.job, keyed=False)
+    assert reason.kind == "missing" and (key, parts) == ("", {})
+
+
+def test_without_a_record_to_keep_the_key_still_decides_a_job_whose_outputs_are_as_made(world):
+    w = world()
+    _write("out.txt", "HELLO\n")
+    w.record()
+    _write("in.txt", "changed\n")
+    w = world()
+    reason, _, _ = w.rebuilder.reason(w.job, keyed=False)
+    assert reason.kind == "input" and reason.files == ("in.txt changed",)
+
 def test_an_output_flow_did_not_make_makes_the_job_run(world):
     _write("out.txt", "HELLO\n")
     reason = world().reason()

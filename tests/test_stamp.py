@@ -73,12 +73,11 @@ def run(**options):
 
 
 def decided(monkeypatch) -> list[str]:
-    """The ids of the jobs the rebuilder works out in full from now on (the
-    stamp vouches for the others)."""
+    """The ids of the jobs the rebuilder decides from now on, looking at
+    their files (the stamp vouches for the others)."""
     seen: list[str] = []
-    real = Rebuilder._input_digests
-    monkeypatch.setattr(Rebuilder, "_input_digests",
-                        lambda self, job, *a: seen.append(job.id) or real(self, job, *a))
+    real = Rebuilder._settled
+    monkeypatch.setattr(Rebuilder, "_settled", lambda self, job: seen.append(job.id) or real(self, job))
     return seen
 
 
@@ -224,8 +223,8 @@ def test_a_source_gone_between_inferring_and_deciding_leaves_no_stamp(project, m
     (project / "notes.txt").write_text("notes\n")
     real = Rebuilder.reason
     with monkeypatch.context() as patch:
-        patch.setattr(Rebuilder, "reason", lambda self, job: (
-            (project / "notes.txt").unlink(missing_ok=True), real(self, job))[1])
+        patch.setattr(Rebuilder, "reason", lambda self, job, **kw: (
+            (project / "notes.txt").unlink(missing_ok=True), real(self, job, **kw))[1])
         run()
     with pytest.raises(Exception, match="notes.txt"):
         run()
@@ -248,10 +247,10 @@ def test_a_file_edited_while_the_stamp_vouched_with_it_is_not_vouched_for_again(
     (project / "extra" / "one.txt").write_text("ONE\n")  # (extras and late run; up[a] is vouched for)
     real = Rebuilder.reason
 
-    def edit_before_late(self, job):
+    def edit_before_late(self, job, **kw):
         if job.rule.name == "late":
             (project / "src" / "a.txt").write_text("edited mid-run\n")
-        return real(self, job)
+        return real(self, job, **kw)
 
     with monkeypatch.context() as patch:
         patch.setattr(Rebuilder, "reason", edit_before_late)
@@ -334,7 +333,7 @@ def _reasoned(monkeypatch) -> list[str]:
     """The ids of the jobs the run puts to the rebuilder at all (vouched for or not)."""
     seen: list[str] = []
     real = Rebuilder.reason
-    monkeypatch.setattr(Rebuilder, "reason", lambda self, job: seen.append(job.id) or real(self, job))
+    monkeypatch.setattr(Rebuilder, "reason", lambda self, job, **kw: seen.append(job.id) or real(self, job, **kw))
     return seen
 
 

@@ -205,6 +205,8 @@ class Reporter:
         self._write((f"error {one_line(label)}:", "red"), "\n".join("      " + ln for ln in lines))
 
     def _would_run(self, job: Job, reason: Reason, command: str | None) -> None:
+        if self.quiet:  # (no line of the plan is shown: none is made)
+            return
         self.plan(f"would run  {one_line(job.label)}: {reason}")
         if self.explain:
             for line in reason.files:

@@ -33,6 +33,8 @@ from .stamp import Stamp
 from .state import State
 from .triggers import TRIGGERS
 
+_BY_KEY = object()  # (``_settled``: the key decides)
+
 
 @dataclass(frozen=True)
 class Reason:
@@ -113,14 +115,32 @@ class Rebuilder:
 
     # the decision ------------------------------------------------------------------
 
-    def reason(self, job: Job) -> tuple[Reason | None, str, dict]:
+    def reason(self, job: Job, keyed: bool = True) -> tuple[Reason | None, str, dict]:
         """Why ``job`` must run (None if it is up to date), with its key and
         parts (worked out in full for a job that runs, whose record keeps
-        them). Call once every dependency of the job is done."""
+        them). Call once every dependency of the job is done. A caller that
+        records nothing (a dry run) passes ``keyed=False``: a job whose files
+        alone say it runs (an output missing, ...) then has no key worked out
+        (its inputs are still read, so that one flow cannot read is refused
+        as a run would), and ``""`` and ``{}`` come back instead."""
         stamp = self.stamp
         if stamp is not None and not self._forced(job) and stamp.vouches(job):
             self.vouched.add(job.id)
             return None, "", {}
+        reason = self._settled(job)
+        if reason is _BY_KEY or keyed and reason is not None:
+            reason, key, recorded = self._keyed(job, reason)
+        else:
+            if reason is not None:  # (read all the same: an input flow cannot read is refused before any run)
+                self._input_digests(job)
+            key, recorded = "", {}
+        if reason is not None and stamp is not None:
+            stamp.will_change(job.outputs)
+        return reason, key, recorded
+
+    def _keyed(self, job: Job, settled: Reason | object) -> tuple[Reason | None, str, dict]:
+        """The reason, key and parts of a job whose key is needed: to decide
+        (``settled`` is ``_BY_KEY``) or to record it after it runs."""
         digests = self._input_digests(job)
         worked = list(self._remembered(job, digests))  # [key, parts]; parts worked out when asked for
 
@@ -129,16 +149,17 @@ class Rebuilder:
                 worked[:] = self._key(job, digests)
             return worked[1]
 
-        reason = self._why(job, worked[0], parts)
-        if reason is not None and stamp is not None:
-            stamp.will_change(job.outputs)
+        reason = self._by_key(job, worked[0], parts) if settled is _BY_KEY else settled
         recorded = parts() if reason is not None and job.outputs else {}  # (and the key worked out with them)
         return reason, worked[0], recorded
 
     def _forced(self, job: Job) -> bool:
         return self.forceall or job.rule.name in self.forcerules
 
-    def _why(self, job: Job, key: str, parts_of: Callable[[], dict]) -> Reason | None:
+    def _settled(self, job: Job) -> Reason | None | object:
+        """What the job's files alone say: a reason it runs, None (up to
+        date), or ``_BY_KEY`` when its key, compared with the recorded one,
+        decides."""
         if self._forced(job):
             return Reason("forced", "forced by -F/-R")
         for out in job.outputs:
@@ -157,6 +178,9 @@ class Rebuilder:
             return Reason("missing", f"log {missing_log} is missing")
         if not job.outputs:
             return self._gather_reason(job)
+        return _BY_KEY
+
+    def _by_key(self, job: Job, key: str, parts_of: Callable[[], dict]) -> Reason | None:
         recorded = {self.state.outputs[o].key for o in job.outputs}
         if recorded != {key}:
             return self._explain(job, parts_of())

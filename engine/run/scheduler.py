@@ -147,7 +147,7 @@ class Scheduler:
             reason = Reason("temp", plan.temp_needed[job.id])  # kept until it really runs
             key, parts = self.rebuilder.key(job)
         else:
-            reason, key, parts = self.rebuilder.reason(job)
+            reason, key, parts = self.rebuilder.reason(job, keyed=not self.opt.dry_run)  # (a dry run records nothing)
         if self.opt.dry_run and job.rule.action is not None and (reason is None or reason.kind == "input"):
             # Inputs that a job before this one would remake are not known yet.
             upstream = [d for d in job.deps if d.id in plan.changed]
