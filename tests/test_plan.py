@@ -347,7 +347,6 @@ def test_a_job_that_does_not_make_its_output_fails(flow):
     assert "did not make its output b.txt" in run.recorder.named("job_failed")[0][1]
 
 
-
 def test_a_job_with_a_benchmark_is_named_to_the_executor_before_it_is_submitted(flow):
     run = flow("""\
         rule all:
@@ -368,6 +367,7 @@ def test_a_job_with_a_benchmark_is_named_to_the_executor_before_it_is_submitted(
                                         submit(task))
     run.run()
     assert dict(named_then_submitted) == {"a": ["a"], "b": ["a"]}
+
 
 # temp() files ------------------------------------------------------------------------------
 

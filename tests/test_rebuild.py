@@ -82,7 +82,6 @@ def test_a_missing_output_makes_the_job_run(world):
     assert reason.kind == "missing" and str(reason) == "output out.txt is missing"
 
 
-
 def test_a_job_that_must_run_has_its_key_worked_out_for_its_record(world):
     w = world()
     reason, key, parts = w.rebuilder.reason(w.job)
@@ -103,6 +102,7 @@ def test_without_a_record_to_keep_the_key_still_decides_a_job_whose_outputs_are_
     w = world()
     reason, _, _ = w.rebuilder.reason(w.job, keyed=False)
     assert reason.kind == "input" and reason.files == ("in.txt changed",)
+
 
 def test_an_output_flow_did_not_make_makes_the_job_run(world):
     _write("out.txt", "HELLO\n")

@@ -127,13 +127,14 @@ class Rebuilder:
         if stamp is not None and not self._forced(job) and stamp.vouches(job):
             self.vouched.add(job.id)
             return None, "", {}
-        reason = self._settled(job)
-        if reason is _BY_KEY or keyed and reason is not None:
-            reason, key, recorded = self._keyed(job, reason)
-        else:
-            if reason is not None:  # (read all the same: an input flow cannot read is refused before any run)
-                self._input_digests(job)
-            key, recorded = "", {}
+        settled = self._settled(job)
+        if settled is None:
+            return None, "", {}
+        if settled is _BY_KEY or keyed:
+            reason, key, recorded = self._keyed(job, settled)
+        else:  # (a dry run: its files say it runs; its inputs are read all the same, see above)
+            self._input_digests(job)
+            reason, key, recorded = settled, "", {}
         if reason is not None and stamp is not None:
             stamp.will_change(job.outputs)
         return reason, key, recorded
@@ -181,6 +182,8 @@ class Rebuilder:
         return _BY_KEY
 
     def _by_key(self, job: Job, key: str, parts_of: Callable[[], dict]) -> Reason | None:
+        """Why a job whose outputs are as flow made them runs: its key is not
+        the recorded one (and the difference's trigger counts)."""
         recorded = {self.state.outputs[o].key for o in job.outputs}
         if recorded != {key}:
             return self._explain(job, parts_of())
