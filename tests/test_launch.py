@@ -11,7 +11,7 @@ import stat
 import subprocess
 
 import pytest
-from conftest import Project
+from conftest import FLOW, Project
 from flow.engine.run.launch import ShellLauncher, _pwd
 from flow.rules.shell import Direct, direct_command
 
@@ -225,3 +225,23 @@ def test_a_redirected_file_that_cannot_be_opened_fails_as_under_bash(project):
     r = project.flow("run")
     assert r.returncode == 1
     assert "missing/dir/out.txt: No such file or directory" in r.stderr, r.stderr
+
+
+def test_a_job_inherits_no_descriptor_that_flow_inherited_beyond_its_stdio(project):
+    project.flowfile("""
+        rule all:
+            input: "direct.txt", "bash.txt"
+        rule direct:
+            output: "direct.txt"
+            shell: "ls /proc/self/fd > {output}"
+        rule bash:
+            output: "bash.txt"
+            shell: "ls /proc/self/fd | sort > {output}"
+    """)
+    # As a wrapper that reads flow's progress from descriptor 9 would start it:
+    wrapper = ["bash", "-c", 'exec 9</dev/null; exec "$@"', "bash", *FLOW, "run"]
+    proc = subprocess.run(wrapper, cwd=project.root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("direct.txt", "bash.txt"):
+        fds = {int(n) for n in project.read(name).split()}
+        assert 9 not in fds and fds <= {0, 1, 2, 3}, (name, fds)  # (3: the listing ls reads)
