@@ -428,3 +428,27 @@ def test_a_run_of_the_jobs_a_change_reached_reads_only_their_records(project, mo
     assert run().summary.ran == 2
     assert asked == [["extras.txt", "logs/b.log", "scripts/up.py", "src/b.txt", "total.txt",
                       "up/a.txt", "up/b.txt", "up/c.txt"]]
+
+
+def test_a_log_another_job_reads_counts_as_changed_when_the_job_that_writes_it_runs(tmp_path, monkeypatch):
+    (tmp_path / "Flowfile").write_text(textwrap.dedent("""\
+        rule all:
+            input: "y.txt"
+        rule a:
+            input: "in.txt"
+            output: "x.txt"
+            log: "a.log"
+            shell: "cat {input} > {output}; cat {input} {input} > {log}"
+        rule b:
+            input: "a.log"
+            output: "y.txt"
+            shell: "cat {input} > {output}"
+        """))
+    (tmp_path / "in.txt").write_text("1\n")
+    monkeypatch.chdir(tmp_path)
+    run()
+    assert run().dag is None  # (a stamp holds)
+    later()
+    (tmp_path / "in.txt").write_text("2\n")
+    assert run().summary.ran == 2  # a, then b, which reads the log a wrote again
+    assert (tmp_path / "y.txt").read_text() == "2\n2\n"

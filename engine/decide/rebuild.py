@@ -136,7 +136,7 @@ class Rebuilder:
             self._input_digests(job)
             reason, key, recorded = settled, "", {}
         if reason is not None and stamp is not None:
-            stamp.will_change(job.outputs)
+            stamp.will_change(job.written)  # (its logs and benchmark file too: another job may read them)
         return reason, key, recorded
 
     def _keyed(self, job: Job, settled: Reason | object) -> tuple[Reason | None, str, dict]:

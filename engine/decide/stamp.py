@@ -22,11 +22,12 @@ compares the mark, then stats every file once, under the run lock
 (``observe``): if nothing changed, it is done, without the graph, the
 store's rows or any deciding (``holds``). Otherwise the stamp still vouches
 for each job none of whose files changed (``vouches``), so only the jobs
-around a change are decided; a job that must run marks its outputs changed
-(``will_change``), so the jobs downstream of it are decided too. A signature
-the stamp cannot vouch for (a directory, a file hashed too soon after it
-changed or changed during the run) keeps the jobs that touch it from being
-vouched for, and the whole run from being proved.
+around a change are decided; a job that must run marks every file it
+writes changed (``will_change``: its logs and benchmark file too, which
+another job may read), so the jobs downstream of it are decided too. A
+signature the stamp cannot vouch for (a directory, a file hashed too soon
+after it changed or changed during the run) keeps the jobs that touch it
+from being vouched for, and the whole run from being proved.
 
 The stamp is consistent with itself, or not written: a file that came or
 went between inferring the graph and deciding with it leaves none. A
