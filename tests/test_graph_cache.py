@@ -396,6 +396,28 @@ def test_a_kept_graph_is_not_loaded_once_a_path_it_looked_at_is_gone(tmp_path, m
     assert cache.load(wf) is None
 
 
+def test_a_probe_of_a_path_the_run_already_saw_is_answered_by_what_it_saw(tmp_path, monkeypatch):
+    """A run whose stamp stat'ed every file already (``Stamp.seen``) does not
+    ask the file system again while it loads the graph."""
+    from flow.engine.graph.dag import DAG
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".flow").mkdir()
+    (tmp_path / "in.txt").write_text("x")
+    (tmp_path / "Flowfile").write_text('rule a:\n    input: "in.txt"\n    output: "a.txt"\n    shell: "cp {input} {output}"\n')
+    wf, cache = _graph(tmp_path)
+    cache.load(wf)
+    dag = DAG(wf)
+    cache.save(dag, dag.targets([]))
+    wf, cache = _graph(tmp_path)
+    assert cache.load(wf, lambda path: False) is None  # (seen gone: not loaded, though it is there now)
+    wf, cache = _graph(tmp_path)
+    (tmp_path / "in.txt").unlink()
+    assert cache.load(wf, lambda path: True) is not None  # (seen there: no stat asks again)
+    wf, cache = _graph(tmp_path)
+    assert cache.load(wf, lambda path: None) is None  # (not seen: the file system answers)
+
+
 def test_a_config_whose_keys_are_not_all_strings_is_no_reason_to_fail(tmp_path):
     """YAML allows numbers and dates as keys; the caches then step aside."""
     (tmp_path / "config.yaml").write_text("m: {1: a, b: c}\n2024-01-01: x\n")

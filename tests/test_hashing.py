@@ -172,6 +172,32 @@ def test_file_hashed_just_after_its_ctime_changed_is_not_trusted_yet(tmp_path):
     assert hasher.cache[str(path)][1] == -1
 
 
+def test_a_file_the_run_saw_as_the_stat_cache_has_it_is_not_looked_at_again(tmp_path, monkeypatch):
+    from flow.engine.decide.hashing import Hasher
+
+    path = tmp_path / "f.txt"
+    path.write_text("one\n")
+    st = os.stat(path)
+    sig = (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+    cache = {str(path): (sig[0], sig[1], (sig[2], sig[3]), "the cached hash")}
+    monkeypatch.setattr(os, "stat", None)  # (a stat would fail the test)
+    assert Hasher(dict(cache), seen=lambda p: sig).digest(str(path)) == "the cached hash"
+    assert Hasher(dict(cache), seen=lambda p: None).digest(str(path)) is None  # (seen missing)
+
+
+def test_a_file_the_run_saw_other_than_the_stat_cache_has_it_is_hashed(tmp_path):
+    from flow.engine.decide.hashing import NOT_A_FILE, Hasher, file_digest
+
+    path = tmp_path / "f.txt"
+    path.write_text("one\n")
+    st = os.stat(path)
+    cache = {str(path): (st.st_size, st.st_mtime_ns, (st.st_ino, st.st_ctime_ns), "a stale hash")}
+    seen_other = (st.st_size, st.st_mtime_ns + 1, st.st_ino, st.st_ctime_ns)
+    assert Hasher(dict(cache), seen=lambda p: seen_other).digest(str(path)) == "a stale hash"  # (the file system asked: it agrees with the cache)
+    del cache[str(path)]
+    assert Hasher(cache, seen=lambda p: NOT_A_FILE).digest(str(path)) == file_digest(str(path))
+
+
 # files flow refuses to read: FIFOs, sockets, devices ----------------------------------------
 # Opening a FIFO blocks until a writer comes, a device may never end: flow
 # never opens one. Before, each of these runs hung; the timeouts bound them.

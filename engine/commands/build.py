@@ -101,7 +101,7 @@ def _build(o: RunOptions, result: Build, freeze: bool, summary_line: bool, needs
         stamp = still_current(stamp, state)
         proven = may_prove and stamp is not None and stamp.holds(_checks_hold(wf))
         if may_prove and not proven:
-            cached = _infer(o, wf, graph, result, freeze)
+            cached = _infer(o, wf, graph, result, freeze, stamp)
         reporter = Reporter(quiet=o.quiet or o.log_format == "json", printshellcmds=o.printshellcmds, explain=o.explain)
         events = Observers(reporter)  # with the run history and an event stream: further observers
         if stream is not None:
@@ -156,16 +156,17 @@ def _loaded(o: RunOptions, result: Build):
     return wf, Preparer(wf, cores), cores
 
 
-def _infer(o: RunOptions, wf, graph, result: Build, freeze: bool) -> bool:
+def _infer(o: RunOptions, wf, graph, result: Build, freeze: bool, stamp=None) -> bool:
     """The jobs of the build, into ``result``: the graph cache's if it holds
-    them, else inferred (and kept in the cache). True if from the cache."""
+    them, else inferred (and kept in the cache). True if from the cache. A
+    ``stamp`` observed in this run answers for the paths it saw."""
     from ..graph.dag import DAG
 
     # The graph is built once and lives as long as the run: the cyclic garbage
     # collector would walk it again and again while it grows (a third of the time).
     gc.disable()
     try:
-        cached = graph.load(wf) if graph is not None else None
+        cached = graph.load(wf, stamp.seen if stamp is not None else None) if graph is not None else None
         if cached is None:
             dag = DAG(wf)
             jobs = select(dag, dag.targets(list(o.targets)), o.until, o.omit_from)
@@ -206,7 +207,7 @@ def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, st
     target_paths = {p for j in jobs for p in (j.outputs or j.inputs)}
     if graph is not None and not cached:  # (as inferred: before a checkpoint grows it)
         graph.save(dag, jobs, order)
-    hasher = Hasher(state.files)
+    hasher = Hasher(state.files, stamp.kept if stamp is not None else None)
     memo = KeyMemo(".flow", definitions, readonly=o.dry_run) if definitions else None
     rebuilder = Rebuilder(state, hasher, preparer, forceall=o.forceall, forcerules=set(o.forcerun),
                           targets=target_paths, triggers=o.rerun_triggers, memo=memo, stamp=stamp)

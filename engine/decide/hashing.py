@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections.abc import Callable
 
 import xxhash
 
@@ -82,8 +83,13 @@ NOT_A_FILE: tuple = ("not a file",)
 
 
 class Hasher:
-    def __init__(self, cache: dict[str, FileStat]):
+    def __init__(self, cache: dict[str, FileStat], seen: Callable[[str], object] | None = None):
+        """``cache``: the stat cache (path -> signature and hash). ``seen``: a
+        path's signature as this run already took it (``Stamp.kept``; None:
+        missing, ``NOT_A_FILE``: not taken), so that deciding a job whose
+        files the run has looked at costs no second ``stat`` each."""
         self.cache = cache
+        self.seen = seen
         self.memo: dict[str, str | None] = {}  # path -> the hash this run decided with
         self.learned: dict[str, FileStat] = {}
         self.racy: set[str] = set()  # hashed too soon after a change: to hash again in settle()
@@ -93,6 +99,8 @@ class Hasher:
         """The content hash of a file or directory; None if it does not exist.
         SpecialFileError for anything else, or a directory holding one."""
         if path in self.memo:
+            return self.memo[path]
+        if self.seen is not None and self._as_seen(path):
             return self.memo[path]
         try:
             st = os.stat(path)
@@ -107,6 +115,19 @@ class Hasher:
             raise SpecialFileError(path, st)
         self.memo[path] = h
         return h
+
+    def _as_seen(self, path: str) -> bool:
+        """Learn the hash of ``path`` from its signature as the run saw it,
+        if that is missing or the cached one's (True then)."""
+        sig = self.seen(path)
+        if sig is None:
+            self.memo[path] = None
+            return True
+        rec = self.cache.get(path) if sig != NOT_A_FILE else None
+        if rec is None or rec[0] != sig[0] or rec[1] != sig[1] or rec[2] != (sig[2], sig[3]):
+            return False
+        self.memo[path] = rec[3]
+        return True
 
     def forget(self, path: str) -> None:
         """Drop what is known of ``path`` in this run (a job just rewrote it)."""

@@ -217,6 +217,16 @@ class Stamp:
         acting = sum(1 for job in planned if job.rule.action is not None)
         return total - acting, up_to_date - sum(1 for job in planned if job.rule.action is not None or job.outputs)
 
+    def seen(self, path: str) -> bool | None:
+        """Whether ``path`` existed when ``observe`` looked, if it looked and
+        found it as stamped (None: it cannot say; ask the file system)."""
+        if not self.observed or path in self.changed:
+            return None
+        i = self.index.get(path)
+        if i is None or self.numbers[3 * i] == _UNSURE:
+            return None
+        return self.numbers[3 * i] != -1
+
     def will_change(self, paths: Iterable[str]) -> None:
         """A job that writes ``paths`` runs: what reads them is decided."""
         self.changed.update(paths)
@@ -319,8 +329,7 @@ class Stamp:
                 if i is None or (path in probes and (sig is not None) != probes[path]):
                     return False
                 size, mtime, inode, ctime = _numbers(sig)
-                numbers[3 * i : 3 * i + 3] = array("q", (size, mtime, ctime))
-                inodes[i] = inode
+                numbers[3 * i], numbers[3 * i + 1], numbers[3 * i + 2], inodes[i] = size, mtime, ctime, inode
                 if racy is None:
                     racy_digests.pop(path, None)
                 else:

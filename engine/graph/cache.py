@@ -29,6 +29,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+from collections.abc import Callable
 
 import xxhash
 
@@ -42,6 +43,7 @@ from .job import Job
 FILE = "graph"
 FORMAT = 4  # raise it when what a graph file holds changes
 _NAME = b"flow-graph\0"
+Seen = Callable[[str], "bool | None"]  # whether a path exists, as a run already saw it (None: not seen)
 
 
 def fingerprint(definitions: str, targets: tuple[str, ...], until: tuple[str, ...], omit_from: tuple[str, ...],
@@ -61,9 +63,11 @@ class GraphCache:
         self.serial: str | None = None  # which graph file was loaded or saved (a stamp names it)
         self.order: list[Job] = []  # as loaded: every job the targets need, dependencies first
 
-    def load(self, wf: Workflow) -> tuple[DAG, list[Job]] | None:
+    def load(self, wf: Workflow, seen: Seen | None = None) -> tuple[DAG, list[Job]] | None:
         """The graph and the target jobs, if the cache holds them for this
-        workflow and every check holds; else None."""
+        workflow and every check holds; else None. ``seen``: whether a path
+        exists, as this run already saw it (None: not seen), so that a
+        probe of a path it saw costs no ``stat``."""
         self.load_walks = len(wf.env.globbed)
         data = self._read()
         if data is None:
@@ -74,7 +78,7 @@ class GraphCache:
         except (TypeError, ValueError):
             return None
         dag = DAG(wf)
-        if fingerprint_ != self.fingerprint or not checks_hold(wf, checks, dag.confinement):
+        if fingerprint_ != self.fingerprint or not checks_hold(wf, checks, dag.confinement, seen):
             return None
         jobs = _restore(wf, rows)
         if jobs is None:
@@ -131,21 +135,30 @@ def checks_of(dag: DAG, load_walks: int) -> tuple:
             sorted({_glob(g) for g in globbed[load_walks:]}), dag.confinement.checked)
 
 
-def checks_hold(wf: Workflow, checks: tuple, confinement: Confinement) -> bool:
+def checks_hold(wf: Workflow, checks: tuple, confinement: Confinement, seen: Seen | None = None) -> bool:
     """Whether the file system still says what ``checks`` kept, for ``wf``
-    as just loaded (its own walks are compared, not made again)."""
+    as just loaded (its own walks are compared, not made again); a probe of
+    a path ``seen`` answers for is not made again either."""
     try:
         probes, load_globs, dag_globs, inside = checks
     except (TypeError, ValueError):
         return False
     if [_glob(g) for g in wf.env.globbed] != load_globs:
         return False
-    if any(os.path.exists(path) != existed for path, existed in probes.items()):
+    if seen is None:
+        if any(os.path.exists(path) != existed for path, existed in probes.items()):
+            return False
+    elif any(_exists(path, seen) != existed for path, existed in probes.items()):
         return False
     if any(found_hash(matches(walk(base), re.compile(pattern, flags))) != found
            for base, pattern, flags, found in dag_globs):
         return False
     return confinement.still_inside(*inside)
+
+
+def _exists(path: str, seen: Seen) -> bool:
+    known = seen(path)
+    return os.path.exists(path) if known is None else known
 
 
 def _glob(g: Glob) -> tuple[str, str, int, str]:
