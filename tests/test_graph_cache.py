@@ -383,7 +383,8 @@ def test_a_kept_graph_loads_as_the_jobs_it_was_inferred_as(tmp_path, monkeypatch
     assert loaded.producer["out/a.txt"].id == "copy[s=a]" and loaded.producer["src/a.txt"] is None
 
 
-def test_a_kept_graph_is_not_loaded_once_a_path_it_looked_at_is_gone(tmp_path, monkeypatch):
+def _one_rule_graph_kept(tmp_path, monkeypatch):
+    """A one-rule workflow reading ``in.txt``, its graph kept in the cache."""
     from flow.engine.graph.dag import DAG
 
     monkeypatch.chdir(tmp_path)
@@ -394,6 +395,11 @@ def test_a_kept_graph_is_not_loaded_once_a_path_it_looked_at_is_gone(tmp_path, m
     cache.load(wf)
     dag = DAG(wf)
     cache.save(dag, dag.targets([]))
+    return dag
+
+
+def test_a_kept_graph_is_not_loaded_once_a_path_it_looked_at_is_gone(tmp_path, monkeypatch):
+    dag = _one_rule_graph_kept(tmp_path, monkeypatch)
     assert dag.probes == {"in.txt": True}
     wf, cache = _graph(tmp_path)
     assert cache.load(wf) is not None
@@ -405,16 +411,7 @@ def test_a_kept_graph_is_not_loaded_once_a_path_it_looked_at_is_gone(tmp_path, m
 def test_a_probe_of_a_path_the_run_already_saw_is_answered_by_what_it_saw(tmp_path, monkeypatch):
     """A run whose stamp stat'ed every file already (``Stamp.seen``) does not
     ask the file system again while it loads the graph."""
-    from flow.engine.graph.dag import DAG
-
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / ".flow").mkdir()
-    (tmp_path / "in.txt").write_text("x")
-    (tmp_path / "Flowfile").write_text('rule a:\n    input: "in.txt"\n    output: "a.txt"\n    shell: "cp {input} {output}"\n')
-    wf, cache = _graph(tmp_path)
-    cache.load(wf)
-    dag = DAG(wf)
-    cache.save(dag, dag.targets([]))
+    _one_rule_graph_kept(tmp_path, monkeypatch)
     wf, cache = _graph(tmp_path)
     assert cache.load(wf, lambda path: False) is None  # (seen gone: not loaded, though it is there now)
     wf, cache = _graph(tmp_path)
