@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from flow.engine.decide.state import State
 
 FLOW = [sys.executable, "-m", "flow"]
 
@@ -85,14 +86,16 @@ class Project:
                                     stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
 
     def recorded_outputs(self) -> set[str]:
-        """The outputs ``.flow/state.db`` records as made by a finished job."""
+        """The outputs flow records as made by a finished job: in
+        ``.flow/state.db``, or in ``.flow/journal`` (records a killed run
+        left there for the store to take in), as a dry run reads them."""
         if not (self.root / ".flow/state.db").exists():
             return set()
-        db = sqlite3.connect(self.root / ".flow/state.db")
+        state = State(str(self.root / ".flow"), readonly=True)
         try:
-            return {p for (p,) in db.execute("SELECT path FROM outputs")}
+            return set(state.outputs)
         finally:
-            db.close()
+            state.close()
 
     def integrity(self) -> str:
         """SQLite's own check of ``.flow/state.db``: "ok" when intact."""

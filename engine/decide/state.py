@@ -1,10 +1,14 @@
 """The state store, ``.flow/state.db``: what flow knows about files it has
 hashed and outputs it has made.
 
-SQLite in WAL mode. Each finished job is one transaction that records its
-outputs, its key and its attempt together, so a crash loses at most the jobs
-that were still running, and those were never recorded: their outputs then
-count as out of date. Tables:
+SQLite in WAL mode. A finished job's record (its outputs, its key and its
+attempt, all or nothing) is durable as soon as one append has put it in the
+journal beside the store (``journal``: a transaction costs ten times an
+append); the store takes records in by the batch, at most ``WAIT_SECONDS``
+after they were made and before any other write or read of it, and a store
+opened after a crash first takes in what the journal holds. So a crash loses
+at most the jobs that were still running, and those were never recorded:
+their outputs then count as out of date. Tables:
 
 - ``files``: stat cache (size, mtime_ns, inode, ctime_ns) -> content hash,
   so an unchanged file is never read twice (rows of a store written before
@@ -16,8 +20,9 @@ count as out of date. Tables:
 - ``attempts``: one row per job run: rule, wildcards, start, end, status,
   and what it used (``AttemptRecord``), written with the job's outputs;
 - ``runs``: one row per ``flow run`` (``run.history`` writes and prunes it);
-- ``meta``: the schema's version, and the store's generation, which every
-  change of an output record replaces (``mark``).
+- ``meta``: the schema's version, the store's generation, which every
+  change of an output record replaces (``mark``), the store's id and the
+  number of the last journal entry it took in.
 
 Columns added since a store was first written are added to it when it is
 opened (``_COLUMNS``); an older flow reading a newer store ignores them.
@@ -38,6 +43,7 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from ..errors import UserError
+from .journal import Journal
 from .schema import (
     ATTEMPT_COLUMNS,
     GENERATION,
@@ -62,6 +68,10 @@ _STARTS_EMPTY = ("flow starts with an empty state: existing outputs count as not
 SQLITE_IOERR = 10
 SQLITE_FULL = 13
 NEARLY_FULL = 1 << 20
+# Job records wait in the journal for the store (see record_job): at most so
+# many, and so long.
+BATCH = 256
+WAIT_SECONDS = 0.2
 
 class OutputRecord(NamedTuple):  # (a tuple: 100,000 of them load in a blink)
     job: str
@@ -88,6 +98,12 @@ class State:
         self.warn: Callable[[str], None] = self.warnings.append
         self.files: dict[str, FileStat] = {}
         self.outputs: dict[str, OutputRecord] = {}
+        self.journal = Journal(directory)
+        self.pending: list[tuple] = []  # job records in the journal, not yet in the store
+        self.seq = 0  # the last journal entry's number
+        self.store_id = ""  # (a journal entry is for the store it was written for only)
+        self._since = 0.0  # when the first pending record was made
+        self._unread: list[tuple] | None = None  # (read-only: the entries a killed run left)
         if os.path.lexists(self.path) and not os.path.isfile(self.path):
             raise UserError(f"{self.path} is not a regular file", "Remove it; flow makes a new store.")
         lost = self._lost()
@@ -216,7 +232,34 @@ class State:
         db.executescript(GENERATION)
         if db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() is None:
             db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('store', lower(hex(randomblob(8))))")
+        self._take_in_journal(db)
         return self._load(db)
+
+    def _take_in_journal(self, db: sqlite3.Connection) -> None:
+        """Take in the records a killed run left in the journal (those of
+        this store, not taken in yet), and empty it."""
+        entries = self._journaled(db)
+        if entries:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                _take_in(db, entries)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        self.journal.clear()
+
+    def _journaled(self, db: sqlite3.Connection) -> list[tuple]:
+        """The journal's entries for this store that it has not taken in
+        (and, as a side effect, the store's id and last entry number)."""
+        meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('store', 'journal')").fetchall())
+        self.store_id = meta.get("store") or ""
+        applied = int(meta.get("journal") or 0)
+        entries = [e for e in self.journal.read() if e[1] == self.store_id and e[0] > applied]
+        # (Never counting down: records of this run waiting for a salvaged store keep their numbers.)
+        self.seq = max(self.seq, applied, entries[-1][0] if entries else 0)
+        return entries
 
     def _load(self, db: sqlite3.Connection) -> sqlite3.Connection:
         """Load the stat cache and output records (reading their every page,
@@ -227,6 +270,8 @@ class State:
                 f"{self.path} was written by a newer flow (state version {row[0]}, this flow knows {SCHEMA_VERSION})",
                 "Upgrade flow, or remove .flow/ to start over (outputs will count as not made by flow).",
             )
+        if self.readonly and self.store_id == "" and _has_meta_store(db):
+            self._unread = self._journaled(db)  # (what a killed run recorded: a dry run sees it too)
         if self.rows:
             self._load_rows(db)
         return db
@@ -269,6 +314,8 @@ class State:
                 put_file(p if type(p) is str else name_of(p), (s, m, (i, c), h))
         for p, j, k, h, t in db.execute("SELECT path, job, key, hash, temp FROM outputs"):
             put_output(p if type(p) is str else name_of(p), OutputRecord(j if type(j) is str else name_of(j), k, h, t == 1))
+        if self._unread:
+            self._remember(self._unread)
 
     def _load_rows_of(self, db: sqlite3.Connection, paths: Iterable[str]) -> None:
         names = list(dict.fromkeys(db_name(p) for p in paths))
@@ -285,11 +332,14 @@ class State:
                                             chunk):
                 self.outputs[p if type(p) is str else name_of(p)] = OutputRecord(
                     j if type(j) is str else name_of(j), k, h, t == 1)
+        if self._unread:
+            self._remember(self._unread)
 
     def mark(self) -> str | None:
         """The store's generation: while it is the same, no output record has
         changed (None: a store without one, as an older flow left it and a
         dry run reads it, or one that cannot be read)."""
+        self.flush()
         try:
             row = self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         except sqlite3.Error:
@@ -300,6 +350,7 @@ class State:
 
     def job_parts(self, job_id: str) -> dict | None:
         """The parts of the key the job last ran with, to say why it runs again."""
+        self.flush()
         try:
             row = self.db.execute("SELECT parts FROM jobs WHERE id=?", (db_name(job_id),)).fetchone()
         except sqlite3.OperationalError as e:
@@ -316,28 +367,46 @@ class State:
     def record_job(self, attempt: AttemptRecord, key: str, parts: dict,
                    outputs: list[tuple[str, str | None, bool]], stats: dict[str, FileStat],
                    command: str | None = None, ran: bool = True) -> None:
-        """Record a finished job in one transaction: its outputs, its key and
-        (unless it did not run: ``--touch``) its attempt."""
+        """Record a finished job: its outputs, its key and (unless it did not
+        run: ``--touch``) its attempt, all or nothing. It is durable once in
+        the journal (one append); the store takes it in with others, in one
+        transaction, once ``BATCH`` wait or the first waited ``WAIT_SECONDS``
+        (``due_in``, ``flush``), and before any other write or read of it."""
         if self.readonly:
             return
         job_id = attempt.job
-
-        def write(db: sqlite3.Connection) -> None:
-            db.executemany(
-                "INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)",
-                [(db_name(p), db_name(job_id), key, h, int(t)) for p, h, t in outputs],
-            )
-            db.execute(
-                "INSERT OR REPLACE INTO jobs (id, rule, key, parts, finished, command) VALUES (?,?,?,?,?,?)",
-                (db_name(job_id), attempt.rule, key, json.dumps(parts), attempt.ended, shown(command)),
-            )
-            if ran:
-                db.execute(f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({PLACES})", attempt.row())
-            self._write_stats(db, stats)
-
-        self._write(write)
+        entry = (self.seq + 1, self.store_id,
+                 [(db_name(p), db_name(job_id), key, h, int(t)) for p, h, t in outputs],
+                 (db_name(job_id), attempt.rule, key, json.dumps(parts, separators=(",", ":")), attempt.ended,
+                  shown(command)),
+                 attempt.row() if ran else None,
+                 [(db_name(p), size, mtime, inode, ctime, h) for p, (size, mtime, (inode, ctime), h) in stats.items()])
+        if not self.pending:
+            self._since = time.monotonic()
+        self.pending.append(entry)  # (first: a Ctrl-C before the append below still gets it into the store)
+        self.seq += 1
+        try:
+            self.journal.append(entry)
+        except OSError as e:
+            raise UserError(f"cannot write {self.journal.path}: {e.strerror}",
+                            "Check the disk that holds .flow/; the job was not recorded and will run again.") from None
+        self.files.update(stats)
         for p, h, t in outputs:
             self.outputs[p] = OutputRecord(job_id, key, h, t)
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    def due_in(self) -> float | None:
+        """Seconds until the records waiting in the journal are due in the
+        store (None: none wait)."""
+        if not self.pending:
+            return None
+        return max(0.0, self._since + WAIT_SECONDS - time.monotonic())
+
+    def flush(self) -> None:
+        """Take the records waiting in the journal into the store now."""
+        if self.pending:
+            self._write(_nothing)
 
     def record_failure(self, attempt: AttemptRecord) -> None:
         if self.readonly:
@@ -347,6 +416,7 @@ class State:
 
     def finished_since(self, when: float) -> int:
         """How many job attempts succeeded since ``when`` (a run's start)."""
+        self.flush()
         row = self.db.execute("SELECT count(*) FROM attempts WHERE status = 0 AND ended >= ?", (when,)).fetchone()
         return row[0] if row else 0
 
@@ -384,9 +454,18 @@ class State:
     def _write(self, write: Callable[[sqlite3.Connection], object]) -> None:
         """Run ``write`` in one transaction: all of it is recorded or none.
         A store found damaged only now (in a page the load did not read) is
-        salvaged and the write made again."""
+        salvaged and the write made again. The records waiting in the
+        journal go first, in the same transaction."""
+        pending = self.pending
+        if pending:
+            given = write
+
+            def write(db: sqlite3.Connection) -> None:
+                _take_in(db, pending)
+                given(db)
         try:
             self._commit(write)
+            self._taken_in(pending)
             return
         except sqlite3.OperationalError as e:  # permissions, a full disk: not damage
             error: sqlite3.Error = e
@@ -394,6 +473,7 @@ class State:
             self._salvage(e)
             try:
                 self._commit(write)
+                self._taken_in(pending)
                 return
             except sqlite3.Error as again:
                 error = again
@@ -443,11 +523,59 @@ class State:
         self.warn(f"{self.path} proved damaged ({error}); it was moved to {aside} and its output "
                   f"records were carried over to a fresh store{lost}.")
 
+    def _taken_in(self, pending: list[tuple]) -> None:
+        if pending:
+            self.pending = []
+            try:
+                self.journal.clear()
+            except OSError:
+                pass  # (taking them in again changes nothing: see journal)
+
+    def _remember(self, entries: list[tuple]) -> None:
+        """What journal ``entries`` record, into ``files`` and ``outputs``."""
+        for _, _, outputs, _, _, stats in entries:
+            for p, j, k, h, t in outputs:
+                self.outputs[p if type(p) is str else name_of(p)] = OutputRecord(
+                    j if type(j) is str else name_of(j), k, h, t == 1)
+            for p, size, mtime, inode, ctime, h in stats:
+                self.files[p if type(p) is str else name_of(p)] = (size, mtime, (inode, ctime), h)
+
     def close(self) -> None:
-        self.db.close()
+        """Take the records waiting in the journal in, and close the store."""
+        try:
+            if not self.readonly:
+                self.flush()
+        finally:
+            self.journal.close()
+            self.db.close()
 
 
 _CHUNK = 20_000  # paths per query (SQLite allows 32,766 parameters)
+
+
+def _nothing(db: sqlite3.Connection) -> None:
+    """A write of nothing (the journal's records go with every write)."""
+
+
+def _take_in(db: sqlite3.Connection, entries: list[tuple]) -> None:
+    """Write the records of journal ``entries`` (``State.record_job``), in
+    their order, and the last one's number."""
+    db.executemany("INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)",
+                   [row for e in entries for row in e[2]])
+    db.executemany("INSERT OR REPLACE INTO jobs (id, rule, key, parts, finished, command) VALUES (?,?,?,?,?,?)",
+                   [e[3] for e in entries])
+    db.executemany(f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({PLACES})",
+                   [e[4] for e in entries if e[4] is not None])
+    db.executemany("INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, ctime_ns, hash) VALUES (?,?,?,?,?,?)",
+                   [row for e in entries for row in e[5]])
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('journal', ?)", (str(entries[-1][0]),))
+
+
+def _has_meta_store(db: sqlite3.Connection) -> bool:
+    try:
+        return db.execute("SELECT 1 FROM meta WHERE key = 'store'").fetchone() is not None
+    except sqlite3.Error:
+        return False
 
 
 def _empty() -> sqlite3.Connection:

@@ -4,8 +4,9 @@ only when it runs).
 Before: old outputs go (a half-written one must never pass for new), the
 directories its outputs, logs and benchmark go into are made, and an output
 that is protected or leads outside the working directory stops it. After:
-its outputs are hashed and recorded in one transaction, the moment it counts
-as done; a job with a ``schema:`` is recorded only once a worker has checked
+its outputs are hashed and recorded (``State.record_job``: durable at once,
+in the store with others within ``store_due_records``'s bound), the moment it counts as
+done; a job with a ``schema:`` is recorded only once a worker has checked
 its tabular outputs, a second step submitted when the job ends. A failed
 attempt's outputs are removed, and its message ends with the job's own last
 words (its stderr or its log). A job that succeeded has its touch() outputs
@@ -122,6 +123,20 @@ class Outputs:
         if job.benchmark:
             self.executor.benchmark(job.id)
         return None
+
+    # the records ---------------------------------------------------------------------
+
+    def records_due_in(self) -> float | None:
+        """Seconds until the records waiting for the store are due (None:
+        none wait): how long the scheduler may wait for a job at most."""
+        return self.state.due_in()
+
+    def store_due_records(self) -> None:
+        """Take the records that have waited long enough into the store (so
+        that ``flow report`` or ``flow lineage`` elsewhere see them soon)."""
+        due = self.state.due_in()
+        if due is not None and due <= 0:
+            self.state.flush()
 
     # after a run -----------------------------------------------------------------
 

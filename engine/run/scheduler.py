@@ -123,6 +123,7 @@ class Scheduler:
                 self._complete(c)
             self.events.tick()
             self._enforce_deadlines()
+            self.outputs.store_due_records()
 
     def _decide_all(self) -> None:
         decidable = self.plan.decidable
@@ -330,8 +331,11 @@ class Scheduler:
     def _wait_timeout(self) -> float | None:
         deadlines = [r.deadline for r in self.running.values() if r.deadline is not None]
         if not deadlines:
-            return 0.5 if self.events.live else None
-        return max(0.0, min(min(deadlines) - time.monotonic(), 0.5))
+            timeout = 0.5 if self.events.live else None
+        else:
+            timeout = max(0.0, min(min(deadlines) - time.monotonic(), 0.5))
+        due = self.outputs.records_due_in()  # (records wait for the store a moment at most)
+        return due if timeout is None or (due is not None and due < timeout) else timeout
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
