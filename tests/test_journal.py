@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from conftest import wait_for
-from flow.engine.decide.journal import FILE, Journal
+from flow.engine.decide.journal import FILE, Entry, Journal
 from flow.engine.decide.schema import AttemptRecord
 from flow.engine.decide.state import State
 
@@ -36,25 +36,39 @@ def in_store(directory: Path, table: str = "outputs") -> int:
         db.close()
 
 
+def entry(seq: int, text: str) -> Entry:
+    return Entry(seq, "store", [(f"out/{text}", "job", "key", "hash", 0)], ("job",), None, [])
+
+
 def test_entries_are_read_back_in_the_order_appended(tmp_path):
     journal = Journal(str(tmp_path))
     for i in range(3):
-        journal.append((i, "store", [f"row {i}"]))
+        journal.append(entry(i, f"row {i}"))
     journal.close()
-    assert Journal(str(tmp_path)).read() == [(0, "store", ["row 0"]), (1, "store", ["row 1"]), (2, "store", ["row 2"])]
+    assert Journal(str(tmp_path)).read() == [entry(0, "row 0"), entry(1, "row 1"), entry(2, "row 2")]
 
 
 def test_a_torn_or_damaged_last_entry_is_not_read(tmp_path):
     journal = Journal(str(tmp_path))
-    journal.append((1, "store", "whole"))
-    journal.append((2, "store", "torn"))
+    journal.append(entry(1, "whole"))
+    journal.append(entry(2, "torn"))
     journal.close()
     path = tmp_path / FILE
     data = path.read_bytes()
     path.write_bytes(data[:-3])  # (a kill in the middle of the second append)
-    assert Journal(str(tmp_path)).read() == [(1, "store", "whole")]
+    assert Journal(str(tmp_path)).read() == [entry(1, "whole")]
     path.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))  # (a flipped byte)
-    assert Journal(str(tmp_path)).read() == [(1, "store", "whole")]
+    assert Journal(str(tmp_path)).read() == [entry(1, "whole")]
+
+
+def test_a_new_journal_takes_the_permissions_of_the_store(tmp_path):
+    store = tmp_path / "state.db"
+    store.write_bytes(b"")
+    os.chmod(store, 0o600)
+    journal = Journal(str(tmp_path), like=str(store))
+    journal.append(entry(1, "a"))
+    journal.close()
+    assert (tmp_path / FILE).stat().st_mode & 0o777 == 0o600
 
 
 def test_a_record_is_in_the_journal_at_once_and_in_the_store_once_flushed(tmp_path):
@@ -165,3 +179,37 @@ def test_a_finished_jobs_record_reaches_the_store_while_the_run_goes_on(project)
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+def test_a_flush_interrupted_just_after_its_commit_takes_nothing_in_twice(tmp_path, monkeypatch):
+    """Ctrl-C as the store's commit returns: the records stay pending, and
+    closing the store must not write their attempts a second time."""
+    state = State(str(tmp_path))
+    record(state, "a")
+    real = State._taken_in
+
+    def interrupted(self, pending):
+        monkeypatch.setattr(State, "_taken_in", real)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(State, "_taken_in", interrupted)
+    try:
+        state.flush()
+    except KeyboardInterrupt:
+        pass
+    assert state.pending  # (not known to be in the store)
+    state.close()
+    assert in_store(tmp_path, "attempts") == 1 and in_store(tmp_path) == 1
+
+
+def test_a_dry_run_explains_with_the_parts_a_killed_process_recorded(tmp_path):
+    state = State(str(tmp_path))
+    now = time.time()
+    state.record_job(AttemptRecord("a", "make", {}, now, now, 0), "old key", {"params": "old"},
+                     [("out/a.txt", "h", False)], {})
+    state.close()
+    _killed_after_two_records(tmp_path)  # (a and b recorded again: parts {"inputs": []})
+    state = State(str(tmp_path), readonly=True)
+    assert state.job_parts("a") == {"inputs": []}
+    assert state.mark() is None  # (the store's generation does not vouch for what it has not taken in)
+    state.close()

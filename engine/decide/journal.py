@@ -18,6 +18,7 @@ from __future__ import annotations
 import marshal
 import os
 import struct
+from typing import NamedTuple
 
 import xxhash
 
@@ -25,24 +26,50 @@ FILE = "journal"
 _FRAME = struct.Struct("<IQ")  # the payload's length, and its xxh64
 
 
+class Entry(NamedTuple):
+    """One finished job's record, as the store's tables take it in."""
+
+    seq: int  # its number: the store keeps the last one it took in
+    store: str  # the id of the store it is for
+    outputs: list[tuple]  # rows of ``outputs``
+    job: tuple  # the row of ``jobs``
+    attempt: tuple | None  # the row of ``attempts`` (None: recorded without a run)
+    stats: list[tuple]  # rows of ``files``
+
+
 class Journal:
     """Appends to ``directory``/journal; reads what a killed run left."""
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, like: str | None = None):
+        """``like``: a file whose permissions and owner a new journal takes
+        (the store's: a journal made by root in a user's project must stay
+        writable by the user, as SQLite keeps its own side files)."""
         self.path = os.path.join(directory, FILE)
+        self.like = like
         self._fd: int | None = None
 
-    def append(self, entry: tuple) -> None:
-        """Keep ``entry`` (values ``marshal`` keeps) durably: one write."""
-        payload = marshal.dumps(entry)
+    def append(self, entry: Entry) -> None:
+        """Keep ``entry`` durably: one write."""
+        payload = marshal.dumps(tuple(entry))
         frame = _FRAME.pack(len(payload), xxhash.xxh64_intdigest(payload)) + payload
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            self._take_after_store()
         view = memoryview(frame)
         while view:
             view = view[os.write(self._fd, view):]
 
-    def read(self) -> list[tuple]:
+    def _take_after_store(self) -> None:
+        try:
+            st = os.stat(self.like) if self.like else None
+            if st is not None:
+                os.fchmod(self._fd, st.st_mode & 0o777)
+                if os.geteuid() == 0:
+                    os.fchown(self._fd, st.st_uid, st.st_gid)
+        except OSError:
+            pass  # (not ours to change: whoever cannot write it is told so)
+
+    def read(self) -> list[Entry]:
         """Every whole entry, in the order appended (a torn or damaged one
         ends the reading: nothing after it was acknowledged)."""
         try:
@@ -57,7 +84,7 @@ class Journal:
             if len(payload) != length or xxhash.xxh64_intdigest(payload) != digest:
                 break
             try:
-                entries.append(marshal.loads(payload))
+                entries.append(Entry(*marshal.loads(payload)))
             except (ValueError, EOFError, TypeError):
                 break
             at += _FRAME.size + length
@@ -67,10 +94,11 @@ class Journal:
         """Forget every entry (the store has taken them in)."""
         if self._fd is not None:
             os.ftruncate(self._fd, 0)
-        elif os.path.exists(self.path):
+        elif os.path.isfile(self.path) and os.path.getsize(self.path) > 0:
             os.truncate(self.path, 0)
 
     def close(self) -> None:
+        """Let go of the file (an append opens it again)."""
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from ..errors import UserError
-from .journal import Journal
+from .journal import Entry, Journal
 from .schema import (
     ATTEMPT_COLUMNS,
     GENERATION,
@@ -98,12 +98,12 @@ class State:
         self.warn: Callable[[str], None] = self.warnings.append
         self.files: dict[str, FileStat] = {}
         self.outputs: dict[str, OutputRecord] = {}
-        self.journal = Journal(directory)
-        self.pending: list[tuple] = []  # job records in the journal, not yet in the store
+        self.journal = Journal(directory, like=self.path)
+        self.pending: list[Entry] = []  # job records in the journal, not yet in the store
         self.seq = 0  # the last journal entry's number
         self.store_id = ""  # (a journal entry is for the store it was written for only)
         self._since = 0.0  # when the first pending record was made
-        self._unread: list[tuple] | None = None  # (read-only: the entries a killed run left)
+        self._unread: list[Entry] = []  # (read-only: the entries a killed run left, not in the store)
         if os.path.lexists(self.path) and not os.path.isfile(self.path):
             raise UserError(f"{self.path} is not a regular file", "Remove it; flow makes a new store.")
         lost = self._lost()
@@ -241,24 +241,22 @@ class State:
         this store, not taken in yet), and empty it."""
         entries = self._journaled(db)
         if entries:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                _take_in(db, entries)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        self.journal.clear()
+            _commit(db, lambda db: _take_in(db, entries))
+        try:
+            self.journal.clear()
+        except OSError as e:
+            raise UserError(f"cannot write {self.journal.path}: {e.strerror}",
+                            f"Check that {self.directory}/ and its files are readable and writable by you.") from None
 
-    def _journaled(self, db: sqlite3.Connection) -> list[tuple]:
+    def _journaled(self, db: sqlite3.Connection) -> list[Entry]:
         """The journal's entries for this store that it has not taken in
         (and, as a side effect, the store's id and last entry number)."""
         meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN ('store', 'journal')").fetchall())
         self.store_id = meta.get("store") or ""
         applied = int(meta.get("journal") or 0)
-        entries = [e for e in self.journal.read() if e[1] == self.store_id and e[0] > applied]
+        entries = [e for e in self.journal.read() if e.store == self.store_id and e.seq > applied]
         # (Never counting down: records of this run waiting for a salvaged store keep their numbers.)
-        self.seq = max(self.seq, applied, entries[-1][0] if entries else 0)
+        self.seq = max(self.seq, applied, entries[-1].seq if entries else 0)
         return entries
 
     def _load(self, db: sqlite3.Connection) -> sqlite3.Connection:
@@ -270,7 +268,7 @@ class State:
                 f"{self.path} was written by a newer flow (state version {row[0]}, this flow knows {SCHEMA_VERSION})",
                 "Upgrade flow, or remove .flow/ to start over (outputs will count as not made by flow).",
             )
-        if self.readonly and self.store_id == "" and _has_meta_store(db):
+        if self.readonly and _has_meta_store(db):
             self._unread = self._journaled(db)  # (what a killed run recorded: a dry run sees it too)
         if self.rows:
             self._load_rows(db)
@@ -339,6 +337,8 @@ class State:
         """The store's generation: while it is the same, no output record has
         changed (None: a store without one, as an older flow left it and a
         dry run reads it, or one that cannot be read)."""
+        if self._unread:
+            return None  # (records a killed run left are not in the store yet: its generation says nothing)
         self.flush()
         try:
             row = self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
@@ -349,8 +349,12 @@ class State:
     # reads --------------------------------------------------------------------
 
     def job_parts(self, job_id: str) -> dict | None:
-        """The parts of the key the job last ran with, to say why it runs again."""
-        self.flush()
+        """The parts of the key the job last ran with, to say why it runs again
+        (from a record still in the journal, if it has one there)."""
+        name = db_name(job_id)
+        for entry in reversed(self.pending or self._unread):
+            if entry.job[0] == name:
+                return json.loads(entry.job[3])
         try:
             row = self.db.execute("SELECT parts FROM jobs WHERE id=?", (db_name(job_id),)).fetchone()
         except sqlite3.OperationalError as e:
@@ -375,12 +379,13 @@ class State:
         if self.readonly:
             return
         job_id = attempt.job
-        entry = (self.seq + 1, self.store_id,
-                 [(db_name(p), db_name(job_id), key, h, int(t)) for p, h, t in outputs],
-                 (db_name(job_id), attempt.rule, key, json.dumps(parts, separators=(",", ":")), attempt.ended,
-                  shown(command)),
-                 attempt.row() if ran else None,
-                 [(db_name(p), size, mtime, inode, ctime, h) for p, (size, mtime, (inode, ctime), h) in stats.items()])
+        entry = Entry(self.seq + 1, self.store_id,
+                      [(db_name(p), db_name(job_id), key, h, int(t)) for p, h, t in outputs],
+                      (db_name(job_id), attempt.rule, key, json.dumps(parts, separators=(",", ":")), attempt.ended,
+                       shown(command)),
+                      attempt.row() if ran else None,
+                      [(db_name(p), size, mtime, inode, ctime, h)
+                       for p, (size, mtime, (inode, ctime), h) in stats.items()])
         if not self.pending:
             self._since = time.monotonic()
         self.pending.append(entry)  # (first: a Ctrl-C before the append below still gets it into the store)
@@ -388,6 +393,8 @@ class State:
         try:
             self.journal.append(entry)
         except OSError as e:
+            self.pending.pop()
+            self.seq -= 1
             raise UserError(f"cannot write {self.journal.path}: {e.strerror}",
                             "Check the disk that holds .flow/; the job was not recorded and will run again.") from None
         self.files.update(stats)
@@ -480,16 +487,7 @@ class State:
         raise self._failure("write", error, "; the job was not recorded and will run again.")
 
     def _commit(self, write: Callable[[sqlite3.Connection], object]) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            write(self.db)
-            self.db.execute("COMMIT")
-        except BaseException:
-            try:
-                self.db.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # SQLite already rolled back
-            raise
+        _commit(self.db, write)
 
     def _salvage(self, error: sqlite3.DatabaseError) -> None:
         """Move the damaged store aside and write what was loaded from it at
@@ -523,7 +521,8 @@ class State:
         self.warn(f"{self.path} proved damaged ({error}); it was moved to {aside} and its output "
                   f"records were carried over to a fresh store{lost}.")
 
-    def _taken_in(self, pending: list[tuple]) -> None:
+    def _taken_in(self, pending: list[Entry]) -> None:
+        """The store has taken ``pending`` in: the journal may forget them."""
         if pending:
             self.pending = []
             try:
@@ -531,13 +530,13 @@ class State:
             except OSError:
                 pass  # (taking them in again changes nothing: see journal)
 
-    def _remember(self, entries: list[tuple]) -> None:
+    def _remember(self, entries: list[Entry]) -> None:
         """What journal ``entries`` record, into ``files`` and ``outputs``."""
-        for _, _, outputs, _, _, stats in entries:
-            for p, j, k, h, t in outputs:
+        for entry in entries:
+            for p, j, k, h, t in entry.outputs:
                 self.outputs[p if type(p) is str else name_of(p)] = OutputRecord(
                     j if type(j) is str else name_of(j), k, h, t == 1)
-            for p, size, mtime, inode, ctime, h in stats:
+            for p, size, mtime, inode, ctime, h in entry.stats:
                 self.files[p if type(p) is str else name_of(p)] = (size, mtime, (inode, ctime), h)
 
     def close(self) -> None:
@@ -557,18 +556,37 @@ def _nothing(db: sqlite3.Connection) -> None:
     """A write of nothing (the journal's records go with every write)."""
 
 
-def _take_in(db: sqlite3.Connection, entries: list[tuple]) -> None:
+def _commit(db: sqlite3.Connection, write: Callable[[sqlite3.Connection], object]) -> None:
+    """Run ``write`` in one transaction of ``db``."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        write(db)
+        db.execute("COMMIT")
+    except BaseException:
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite already rolled back
+        raise
+
+
+def _take_in(db: sqlite3.Connection, entries: list[Entry]) -> None:
     """Write the records of journal ``entries`` (``State.record_job``), in
-    their order, and the last one's number."""
+    their order, but those the store took in already (a Ctrl-C just after
+    a commit leaves them pending), and the last one's number."""
+    taken = db.execute("SELECT value FROM meta WHERE key = 'journal'").fetchone()
+    entries = [e for e in entries if e.seq > int(taken[0] if taken else 0)]
+    if not entries:
+        return
     db.executemany("INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)",
-                   [row for e in entries for row in e[2]])
+                   [row for e in entries for row in e.outputs])
     db.executemany("INSERT OR REPLACE INTO jobs (id, rule, key, parts, finished, command) VALUES (?,?,?,?,?,?)",
-                   [e[3] for e in entries])
+                   [e.job for e in entries])
     db.executemany(f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({PLACES})",
-                   [e[4] for e in entries if e[4] is not None])
+                   [e.attempt for e in entries if e.attempt is not None])
     db.executemany("INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, ctime_ns, hash) VALUES (?,?,?,?,?,?)",
-                   [row for e in entries for row in e[5]])
-    db.execute("INSERT OR REPLACE INTO meta VALUES ('journal', ?)", (str(entries[-1][0]),))
+                   [row for e in entries for row in e.stats])
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('journal', ?)", (str(entries[-1].seq),))
 
 
 def _has_meta_store(db: sqlite3.Connection) -> bool:

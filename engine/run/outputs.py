@@ -170,8 +170,9 @@ class Outputs:
         return True
 
     def _record(self, a: Attempt, ended: float, c: Completion, retry: bool) -> Outcome:
-        """Check a finished job's outputs and record them in one transaction
-        (the moment the job counts as done), or say what is wrong with them."""
+        """Check a finished job's outputs and record them, all or nothing
+        (``State.record_job``: the moment the job counts as done), or say
+        what is wrong with them."""
         job, hasher = a.job, self.hasher
         outputs = []
         for i, out in enumerate(job.outputs):

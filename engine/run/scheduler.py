@@ -119,11 +119,11 @@ class Scheduler:
                 if self.plan.decidable and not self.stopping:
                     continue
                 return
+            self.outputs.store_due_records()  # (once what is ready has started: none waits for it)
             for c in self.executor.wait(self._wait_timeout()):
                 self._complete(c)
             self.events.tick()
             self._enforce_deadlines()
-            self.outputs.store_due_records()
 
     def _decide_all(self) -> None:
         decidable = self.plan.decidable
