@@ -213,3 +213,13 @@ def test_a_dry_run_explains_with_the_parts_a_killed_process_recorded(tmp_path):
     assert state.job_parts("a") == {"inputs": []}
     assert state.mark() is None  # (the store's generation does not vouch for what it has not taken in)
     state.close()
+
+
+def test_lineage_reads_the_jobs_a_killed_process_recorded(tmp_path):
+    from flow.engine.decide.lineage import JobRecords
+
+    _killed_after_two_records(tmp_path)
+    state = State(str(tmp_path), readonly=True)
+    lineage = JobRecords(state).upstream("out/a.txt")
+    assert lineage.jobs["a"].rule == "make" and lineage.jobs["a"].key == "key of a"
+    state.close()

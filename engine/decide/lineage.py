@@ -111,6 +111,7 @@ class JobRecords:
         self._consumers: dict[str, list[str]] | None = None
         self._rows: dict[str, tuple] | None = None  # every job's row, once read
         self._asked = 0  # rows asked for by id
+        self._journaled = state.unread_jobs()  # (newer than the store's: a killed run's records)
 
     # walks ---------------------------------------------------------------------------
 
@@ -191,6 +192,7 @@ class JobRecords:
             query = f"SELECT id, rule, key, parts, finished, {self._command} FROM jobs WHERE id IN ({','.join('?' * len(batch))})"
             for jid, *row in self.db.execute(query, batch):
                 rows[name_of(jid)] = tuple(row)
+        rows.update((jid, self._journaled[jid]) for jid in ids if jid in self._journaled)
         return rows
 
     def _entry(self, jid: str, row: tuple | None) -> JobEntry:
@@ -248,7 +250,9 @@ class JobRecords:
 
     def _all_jobs(self) -> Iterator[tuple[str, tuple]]:
         for jid, *row in self.db.execute(f"SELECT id, rule, key, parts, finished, {self._command} FROM jobs"):
-            yield name_of(jid), tuple(row)
+            if name_of(jid) not in self._journaled:
+                yield name_of(jid), tuple(row)
+        yield from self._journaled.items()
 
     # the files now -------------------------------------------------------------------
 

@@ -415,6 +415,12 @@ class State:
         if self.pending:
             self._write(_nothing)
 
+    def unread_jobs(self) -> dict[str, tuple]:
+        """Read-only: the ``jobs`` rows (rule, key, parts, finished, command)
+        of records a killed run left in the journal, by job id: newer than
+        the store's own rows of those jobs (``flow lineage`` reads both)."""
+        return {name_of(e.job[0]): tuple(e.job[1:]) for e in self._unread}
+
     def record_failure(self, attempt: AttemptRecord) -> None:
         if self.readonly:
             return
