@@ -220,12 +220,8 @@ class Stamp:
     def seen(self, path: str) -> bool | None:
         """Whether ``path`` existed when ``observe`` looked, if it looked and
         found it as stamped (None: it cannot say; ask the file system)."""
-        if not self.observed or path in self.changed:
-            return None
-        i = self.index.get(path)
-        if i is None or self.numbers[3 * i] == _UNSURE:
-            return None
-        return self.numbers[3 * i] != -1
+        sig = self.kept(path)
+        return None if sig == NOT_A_FILE else sig is not None
 
     def will_change(self, paths: Iterable[str]) -> None:
         """A job that writes ``paths`` runs: what reads them is decided."""

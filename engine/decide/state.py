@@ -72,6 +72,10 @@ NEARLY_FULL = 1 << 20
 # many, and so long.
 BATCH = 256
 WAIT_SECONDS = 0.2
+# How a record's rows are written (a job's record, a salvage, the stat cache).
+_PUT_OUTPUT = "INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)"
+_PUT_JOB = "INSERT OR REPLACE INTO jobs (id, rule, key, parts, finished, command) VALUES (?,?,?,?,?,?)"
+_PUT_FILE = "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, ctime_ns, hash) VALUES (?,?,?,?,?,?)"
 
 class OutputRecord(NamedTuple):  # (a tuple: 100,000 of them load in a blink)
     job: str
@@ -356,7 +360,7 @@ class State:
             if entry.job[0] == name:
                 return json.loads(entry.job[3])
         try:
-            row = self.db.execute("SELECT parts FROM jobs WHERE id=?", (db_name(job_id),)).fetchone()
+            row = self.db.execute("SELECT parts FROM jobs WHERE id=?", (name,)).fetchone()
         except sqlite3.OperationalError as e:
             raise UserError(f"cannot read {self.path}: {e}") from None
         except sqlite3.DatabaseError as e:
@@ -383,9 +387,7 @@ class State:
                       [(db_name(p), db_name(job_id), key, h, int(t)) for p, h, t in outputs],
                       (db_name(job_id), attempt.rule, key, json.dumps(parts, separators=(",", ":")), attempt.ended,
                        shown(command)),
-                      attempt.row() if ran else None,
-                      [(db_name(p), size, mtime, inode, ctime, h)
-                       for p, (size, mtime, (inode, ctime), h) in stats.items()])
+                      attempt.row() if ran else None, _file_rows(stats))
         if not self.pending:
             self._since = time.monotonic()
         self.pending.append(entry)  # (first: a Ctrl-C before the append below still gets it into the store)
@@ -453,10 +455,7 @@ class State:
             self.files.pop(p, None)
 
     def _write_stats(self, db: sqlite3.Connection, stats: dict[str, FileStat]) -> None:
-        db.executemany(
-            "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, ctime_ns, hash) VALUES (?,?,?,?,?,?)",
-            [(db_name(p), size, mtime, inode, ctime, h) for p, (size, mtime, (inode, ctime), h) in stats.items()],
-        )
+        db.executemany(_PUT_FILE, _file_rows(stats))
         self.files.update(stats)
 
     def transaction(self, write: Callable[[sqlite3.Connection], object]) -> None:
@@ -518,8 +517,8 @@ class State:
         try:
             self._commit(lambda db: (
                 self._write_stats(db, dict(files)),
-                db.executemany("INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)",
-                               [(db_name(p), db_name(r.job), r.key, r.hash, int(r.temp)) for p, r in outputs.items()]),
+                db.executemany(_PUT_OUTPUT, [(db_name(p), db_name(r.job), r.key, r.hash, int(r.temp))
+                                             for p, r in outputs.items()]),
             ))
         except sqlite3.Error as e:
             raise UserError(f"{self.path} proved damaged ({error}) and a fresh store cannot be written: {e}",
@@ -540,10 +539,9 @@ class State:
         """What journal ``entries`` record, into ``files`` and ``outputs``."""
         for entry in entries:
             for p, j, k, h, t in entry.outputs:
-                self.outputs[p if type(p) is str else name_of(p)] = OutputRecord(
-                    j if type(j) is str else name_of(j), k, h, t == 1)
+                self.outputs[name_of(p)] = OutputRecord(name_of(j), k, h, t == 1)
             for p, size, mtime, inode, ctime, h in entry.stats:
-                self.files[p if type(p) is str else name_of(p)] = (size, mtime, (inode, ctime), h)
+                self.files[name_of(p)] = (size, mtime, (inode, ctime), h)
 
     def close(self) -> None:
         """Take the records waiting in the journal in, and close the store."""
@@ -556,6 +554,11 @@ class State:
 
 
 _CHUNK = 20_000  # paths per query (SQLite allows 32,766 parameters)
+
+
+def _file_rows(stats: dict[str, FileStat]) -> list[tuple]:
+    """Stat-cache entries as rows of ``files``."""
+    return [(db_name(p), size, mtime, inode, ctime, h) for p, (size, mtime, (inode, ctime), h) in stats.items()]
 
 
 def _nothing(db: sqlite3.Connection) -> None:
@@ -584,14 +587,11 @@ def _take_in(db: sqlite3.Connection, entries: list[Entry]) -> None:
     entries = [e for e in entries if e.seq > int(taken[0] if taken else 0)]
     if not entries:
         return
-    db.executemany("INSERT OR REPLACE INTO outputs (path, job, key, hash, temp) VALUES (?,?,?,?,?)",
-                   [row for e in entries for row in e.outputs])
-    db.executemany("INSERT OR REPLACE INTO jobs (id, rule, key, parts, finished, command) VALUES (?,?,?,?,?,?)",
-                   [e.job for e in entries])
+    db.executemany(_PUT_OUTPUT, [row for e in entries for row in e.outputs])
+    db.executemany(_PUT_JOB, [e.job for e in entries])
     db.executemany(f"INSERT INTO attempts ({ATTEMPT_COLUMNS}) VALUES ({PLACES})",
                    [e.attempt for e in entries if e.attempt is not None])
-    db.executemany("INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, ctime_ns, hash) VALUES (?,?,?,?,?,?)",
-                   [row for e in entries for row in e.stats])
+    db.executemany(_PUT_FILE, [row for e in entries for row in e.stats])
     db.execute("INSERT OR REPLACE INTO meta VALUES ('journal', ?)", (str(entries[-1].seq),))
 
 

@@ -145,10 +145,8 @@ def checks_hold(wf: Workflow, checks: tuple, confinement: Confinement, seen: See
         return False
     if [_glob(g) for g in wf.env.globbed] != load_globs:
         return False
-    if seen is None:
-        if any(os.path.exists(path) != existed for path, existed in probes.items()):
-            return False
-    elif any(_exists(path, seen) != existed for path, existed in probes.items()):
+    exists = os.path.exists if seen is None else lambda path: _exists(path, seen)
+    if any(exists(path) != existed for path, existed in probes.items()):
         return False
     if any(found_hash(matches(walk(base), re.compile(pattern, flags))) != found
            for base, pattern, flags, found in dag_globs):

@@ -335,7 +335,7 @@ class Scheduler:
         else:
             timeout = max(0.0, min(min(deadlines) - time.monotonic(), 0.5))
         due = self.outputs.records_due_in()  # (records wait for the store a moment at most)
-        return due if timeout is None or (due is not None and due < timeout) else timeout
+        return min((t for t in (timeout, due) if t is not None), default=None)
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
