@@ -354,9 +354,16 @@ def test_flow_profile_environment_variable_names_the_profile(project):
 
 def test_profile_key_flow_does_not_know_is_an_error_naming_file_and_key(project):
     project.flowfile(CHAIN)
-    project.write("prof/config.yaml", "cores: 2\nexecutor: slurm\n")
+    project.write("prof/config.yaml", "cores: 2\nslurm-account: lab\n")
     err = _user_error(project.flow("run", "-n", "--profile", "prof"))
-    assert "prof/config.yaml" in err and "--executor" in err
+    assert "prof/config.yaml" in err and "--slurm-account" in err
+
+
+def test_profile_value_outside_an_options_choices_is_an_error_naming_file_and_choices(project):
+    project.flowfile(CHAIN)
+    project.write("prof/config.yaml", "executor: slurm\n")
+    err = _user_error(project.flow("run", "-n", "--profile", "prof"))
+    assert "prof/config.yaml" in err and "'slurm'" in err and "local, dask" in err
 
 
 def test_profile_that_does_not_exist_is_an_error(project):

@@ -50,6 +50,9 @@ class RunOptions:
     rerun_triggers: frozenset[str] = frozenset(TRIGGERS)
     log_format: str = "text"  # json: the run's events as JSON lines on stdout (run.stream), the terminal quiet
     events: str | None = None  # --events FILE: those lines appended to FILE too ("-": stdout)
+    executor: str = "local"  # or "dask": run.cluster
+    scheduler_address: str | None = None  # the Dask cluster's (None: a local one)
+    latency_wait: float | None = None  # seconds a finished job's outputs may take to appear (None: the executor's)
 
 
 @dataclass
@@ -190,7 +193,6 @@ def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, st
     from ..decide.hashing import Hasher
     from ..decide.memo import KeyMemo
     from ..decide.rebuild import Rebuilder
-    from ..run.local import LocalExecutor
     from ..run.outputs import Outputs
     from ..run.plan import Plan
     from ..run.scheduler import Options, Scheduler
@@ -211,12 +213,13 @@ def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, st
     memo = KeyMemo(".flow", definitions, readonly=o.dry_run) if definitions else None
     rebuilder = Rebuilder(state, hasher, preparer, forceall=o.forceall, forcerules=set(o.forcerun),
                           targets=target_paths, triggers=o.rerun_triggers, memo=memo, stamp=stamp)
-    executor = None if o.dry_run else LocalExecutor(cores, keep_fds=lock.inherited_fds, env=lock.job_env())
+    executor = None if o.dry_run else make_executor(o, cores, lock)
     if executor is not None and not o.touch:
         executor.warm(worker_kinds(wf))
     options = Options(cores=cores, resources=o.resources, keep_going=o.keep_going,
                       dry_run=o.dry_run, notemp=o.notemp, touch=o.touch)
     outputs = Outputs(dag, state, hasher, preparer, executor, events)
+    outputs.latency_wait = o.latency_wait if o.latency_wait is not None else 5.0 if o.executor == "dask" else 0.0
     outputs.run_id = history.run_id if history is not None else None
     plan = Plan(dag, target_paths, dry_run=o.dry_run, release_temps=not o.notemp,
                 proved=stamp.left_out(planned) if planned is not order else (0, 0))
@@ -246,6 +249,27 @@ def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, st
         if memo is not None:
             memo.save()
     return summary
+
+
+def make_executor(o: RunOptions, cores: int, lock):
+    """Where the jobs of a run go: the local process pool, or a Dask cluster
+    (which keeps the pool for what stays on this machine)."""
+    from ..run.local import LocalExecutor
+
+    local = LocalExecutor(cores, keep_fds=lock.inherited_fds, env=lock.job_env())
+    if o.executor != "dask":
+        return local
+    try:
+        from ..run.cluster import DaskExecutor
+    except ImportError as e:
+        local.shutdown()
+        raise UserError(f"--executor dask needs Dask's distributed scheduler ({e})",
+                        "Install it: pip install 'flow[dask]'.") from None
+    try:
+        return DaskExecutor(o.scheduler_address, cores, local)
+    except BaseException:
+        local.shutdown()
+        raise
 
 
 def _files_of(jobs, stamp):

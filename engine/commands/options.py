@@ -70,6 +70,15 @@ def build_flags(fn: Callable) -> Callable:
         click.option("--retries", type=click.IntRange(min=0), default=None, metavar="N",
                      help="Run a failed job up to N more times, for rules without retries:."),
         click.option("--notemp", is_flag=True, help="Keep temp() outputs."),
+        click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+                     help="Where jobs run: this machine's process pool, or a Dask cluster (needs flow[dask]; "
+                          "localrules: still run here)."),
+        click.option("--scheduler-address", envvar="DASK_SCHEDULER_ADDRESS", metavar="ADDRESS",
+                     help="With --executor dask: the cluster's scheduler, e.g. tcp://host:8786 (default: "
+                          "$DASK_SCHEDULER_ADDRESS, else a local cluster started for the run)."),
+        click.option("--latency-wait", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+                     help="Wait up to this long for a finished job's outputs to appear, as a shared file "
+                          "system may show them late (default: 5 with --executor dask, else 0)."),
         click.option("--no-graph-cache", is_flag=True, envvar="FLOW_NO_GRAPH_CACHE",
                      help="Infer and decide every job again instead of using what .flow/ keeps (the graph, "
                           "the keys, the stamp; the decisions are the same; for comparison). "
@@ -292,6 +301,8 @@ def _profile_value(path: str, key: str, param: click.Option, value):
     if not param.multiple:
         if isinstance(value, (list, dict)):
             raise UserError(f"profile {path}: {key}: expected one value, not {type(value).__name__}")
+        if isinstance(param.type, click.Choice) and str(value) not in param.type.choices:
+            raise UserError(f"profile {path}: {key}: {value!r} is not one of {', '.join(param.type.choices)}")
         return value
     if isinstance(value, dict):
         if key == "set-resources":

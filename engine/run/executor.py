@@ -5,12 +5,13 @@ and two records (``Task`` in, ``Completion`` out), so that a distributed
 backend can stand in for the local one without touching the scheduler.
 A job with a ``benchmark:`` is named to ``benchmark`` before it is
 submitted: its completion then says what it used (``processes.Usage``).
-The local executor, a process pool, is ``local.LocalExecutor``.
+The local executor, a process pool, is ``local.LocalExecutor``; the Dask
+executor, ``cluster.DaskExecutor``, sends jobs to a Dask cluster.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from flow.rules import runner
@@ -25,6 +26,10 @@ class Task:
     payload: Any
     ctx: Any = None  # flow.rules.JobContext for Python kinds
     in_worker: bool | None = None  # Prepared.in_worker; None: as the kind's registry entry says
+    threads: int = 1  # what it takes of a machine: a cluster places it by these (cluster.DaskExecutor)
+    resources: dict[str, Any] = field(default_factory=dict)
+    local: bool = False  # localrules: never sent away from this machine
+    outputs: tuple[str, ...] = ()  # what it writes: removed again before each attempt elsewhere
 
     def __post_init__(self) -> None:
         if self.in_worker is None:

@@ -87,6 +87,7 @@ class Outputs:
         self.events = events
         self.run_id: str | None = None  # the run the attempts recorded belong to (``history``)
         self.checking: dict[str, tuple[float, Completion]] = {}  # job id -> when it ended, how
+        self.latency_wait = 0.0  # seconds a finished job's outputs may take to appear (a shared file system)
 
     # before a run ----------------------------------------------------------------
 
@@ -166,7 +167,7 @@ class Outputs:
         if not outputs:
             return False
         self.checking[job.id] = (time.time(), c)
-        self.executor.submit(Task(job.id, "contracts", (outputs, job.rule.schema, job.rule.name)))
+        self.executor.submit(Task(job.id, "contracts", (outputs, job.rule.schema, job.rule.name), local=True))
         return True
 
     def _record(self, a: Attempt, ended: float, c: Completion, retry: bool) -> Outcome:
@@ -183,8 +184,13 @@ class Outputs:
                 return Outcome(False, f"cannot read its output {out}: {e.strerror}", c.returncode or 1, retry)
             problem = None
             flags = job.output_flags(i)
+            if digest is None and self.latency_wait:
+                digest = self._appearing(out)
             if digest is None:
                 problem = f"the job finished but did not make its output {out}"
+                if self.latency_wait:
+                    problem += (f" (waited {self.latency_wait:g} s for it to appear; "
+                                "raise --latency-wait if the file system shows files late)")
             elif "directory" in flags and not os.path.isdir(out):
                 problem = f"output {out} is marked directory() but is a file"
             elif "directory" not in flags and os.path.isdir(out):
@@ -210,6 +216,18 @@ class Outputs:
         except OSError as e:
             self.events.note(f"warning: {job.label}: {e.filename or ''}: {e.strerror}")
         return RECORDED
+
+    def _appearing(self, path: str) -> str | None:
+        """The digest of an output that a shared file system shows late, once
+        it appears within ``latency_wait`` (None if it does not)."""
+        deadline = time.monotonic() + self.latency_wait
+        while time.monotonic() < deadline:
+            time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+            self.hasher.forget(path)
+            digest = self.hasher.digest(path)
+            if digest is not None:
+                return digest
+        return None
 
     def _logs(self, job: Job) -> list[tuple[str, str | None, bool]]:
         """A finished job's logs, recorded as its outputs (so another rule can

@@ -264,7 +264,9 @@ class Scheduler:
             self.free_resources[name] -= _need(job, name)
         self.events.job_started(job, entry.reason, prepared.display, self.preparer.message(job))
         ctx = self.preparer.context(job) if prepared.in_worker else None
-        self.executor.submit(Task(job.id, prepared.kind, prepared.payload, ctx, in_worker=prepared.in_worker))
+        self.executor.submit(Task(job.id, prepared.kind, prepared.payload, ctx, prepared.in_worker, threads,
+                                  job.resources, job.rule.name in self.preparer.wf.localrules,
+                                  (*job.outputs, *job.logs)))
 
     # ending --------------------------------------------------------------------------
 

@@ -1,0 +1,215 @@
+"""``flow run --executor dask``: jobs on a real Dask cluster.
+
+Most tests use the ``LocalCluster`` flow starts itself (two worker
+processes); placement by resources uses a cluster of ``dask scheduler``
+and ``dask worker`` processes whose workers offer different resources,
+as a user's cluster would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import wait_for
+
+DASK = ["--executor", "dask"]
+BIN = Path(sys.executable).parent
+
+
+def _parent_of_bash() -> str:
+    """A shell snippet writing what started the job's bash (its parent's command line)."""
+    return "tr '\\\\0' ' ' < /proc/$PPID/cmdline"
+
+
+def test_shell_and_run_jobs_run_on_the_cluster_and_a_second_run_runs_nothing(project):
+    project.flowfile(f"""
+        N = [1, 2, 3]
+        rule all:
+            input: "total.txt"
+        rule make:
+            output: "out/{{n}}.txt", "out/{{n}}.parent"
+            shell: "echo {{wildcards.n}} > {{output[0]}}; {_parent_of_bash()} > {{output[1]}}"
+        rule total:
+            input: expand("out/{{n}}.txt", n=N)
+            output: "total.txt"
+            run:
+                import os
+                with open(output[0], "w") as f:
+                    f.write(f"{{sum(int(open(p).read()) for p in input)}} {{os.getpid() != {os.getpid()}}}")
+    """)
+    r = project.run(*DASK)
+    assert project.read("total.txt") == "6 True"
+    for n in (1, 2, 3):  # (a worker of the cluster started the command, not flow)
+        parent = project.read(f"out/{n}.parent")
+        assert "flow run" not in parent and "multiprocessing" in parent, parent
+    assert "4 jobs ran" in r.stderr
+    again = project.run(*DASK)
+    assert "0 jobs ran" in again.stderr or "up to date" in again.stderr
+
+
+def test_localrules_jobs_run_on_this_machine(project):
+    project.flowfile(f"""
+        localrules: here
+        rule all:
+            input: "here.txt", "there.txt"
+        rule here:
+            output: "here.txt"
+            shell: "{_parent_of_bash()} > {{output}}"
+        rule there:
+            output: "there.txt"
+            shell: "{_parent_of_bash()} > {{output}}"
+    """)
+    project.run(*DASK)
+    assert "flow run" in project.read("here.txt")
+    assert "flow run" not in project.read("there.txt")
+
+
+def test_a_failing_job_on_the_cluster_names_its_exit_status_and_last_words(project):
+    project.flowfile("""
+        rule bad:
+            output: "bad.txt"
+            shell: "echo half > {output}; echo 'no such sample' >&2; exit 3"
+    """)
+    r = project.flow("run", *DASK)
+    assert r.returncode == 1
+    assert "exit status 3" in r.stderr and "no such sample" in r.stderr
+    assert not project.exists("bad.txt")  # (a failed attempt's output goes)
+
+
+def test_a_failing_python_job_on_the_cluster_shows_the_users_error(project):
+    project.flowfile("""
+        rule bad:
+            output: "bad.txt"
+            run:
+                raise ValueError("sample 7 has no reads")
+    """)
+    r = project.flow("run", *DASK)
+    assert r.returncode == 1
+    assert "ValueError: sample 7 has no reads" in r.stderr
+
+
+def test_a_job_past_its_runtime_is_stopped_on_the_cluster(project):
+    project.flowfile("""
+        rule slow:
+            output: "slow.txt"
+            resources: runtime="1s"
+            shell: "echo $$ > pid; sleep 60; echo done > {output}"
+    """)
+    started = time.monotonic()
+    r = project.flow("run", *DASK)
+    assert r.returncode == 1
+    assert "runtime" in r.stderr and "stopped" in r.stderr
+    assert time.monotonic() - started < 30
+    assert not _alive(int(project.read("pid")))
+
+
+def test_ctrl_c_stops_the_jobs_running_on_the_cluster(project):
+    project.flowfile("""
+        rule slow:
+            output: "slow.txt"
+            shell: "echo $$ $PPID > pids; sleep 60; echo done > {output}"
+    """)
+    proc = project.start("run", *DASK)
+    wait_for(lambda: project.exists("pids") and len(project.read("pids").split()) == 2, timeout=60,
+             what="the job to start on the cluster")
+    job, worker = (int(p) for p in project.read("pids").split())
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    assert not _alive(job)  # the job is stopped,
+    wait_for(lambda: not _alive(worker), what="the local cluster to close")  # and the cluster closed
+    assert not project.exists("slow.txt")
+    assert "stopped by SIGINT" in (project.root / "flow.err").read_text()
+
+
+def test_a_job_whose_worker_dies_runs_again_on_another_without_counting_as_a_failure(project):
+    project.flowfile("""
+        rule once:
+            output: "once.txt"
+            shell: "echo $$ $PPID >> attempts; [ -e went ] || {{ touch went; sleep 60; }}; echo ok > {output}"
+    """)
+    proc = project.start("run", *DASK)
+    wait_for(lambda: project.exists("attempts"), timeout=60, what="the job to start on the cluster")
+    wait_for(lambda: project.exists("went") and len(project.read("attempts").split()) == 2,
+             what="the first attempt to be under way")
+    job, worker = (int(p) for p in project.read("attempts").split())
+    os.kill(worker, signal.SIGKILL)  # the machine of that worker is lost: its job with it
+    os.killpg(job, signal.SIGKILL)
+    assert proc.wait(timeout=90) == 0, (project.root / "flow.err").read_text()
+    assert project.read("once.txt") == "ok\n"
+    assert len(project.read("attempts").splitlines()) == 2  # it ran again, elsewhere
+    assert "error" not in (project.root / "flow.err").read_text()
+
+
+# ---------------------------------------------------------------------- a cluster of dask processes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A scheduler and two workers, one offering mem_mb=16000, the other 1000."""
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    logs = tmp_path_factory.mktemp("dask")
+    procs = [subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                               "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=open(logs / "scheduler", "w"),
+                              start_new_session=True)]
+    for name, mem in (("big", 16000), ("small", 1000)):
+        procs.append(subprocess.Popen([BIN / "dask", "worker", address, "--name", name, "--nthreads", "1",
+                                       "--no-nanny", "--no-dashboard", "--resources", f"mem_mb={mem}"],
+                                      stdout=subprocess.DEVNULL, stderr=open(logs / name, "w"),
+                                      start_new_session=True))
+    from distributed import Client
+
+    with Client(address, timeout=60) as client:
+        client.wait_for_workers(2, timeout=60)
+    yield address
+    for p in reversed(procs):  # (workers first: a worker without its scheduler tries it again for long)
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+
+
+def test_a_job_goes_only_to_a_worker_that_offers_its_resources(project, cluster):
+    project.flowfile(f"""
+        rule all:
+            input: expand("{{size}}.txt", size=["large", "any1", "any2"])
+        rule large:
+            output: "large.txt"
+            resources: mem_mb=8000
+            shell: "{_parent_of_bash()} > {{output}}"
+        rule any:
+            output: "any{{i}}.txt"
+            shell: "{_parent_of_bash()} > {{output}}"
+    """)
+    project.run(*DASK, "--scheduler-address", cluster)
+    assert "--name big" in project.read("large.txt")
+
+
+def test_a_job_no_worker_has_the_resources_for_fails_at_once_saying_so(project, cluster):
+    project.flowfile("""
+        rule huge:
+            output: "huge.txt"
+            resources: mem_mb=64000
+            shell: "touch {output}"
+    """)
+    r = project.flow("run", *DASK, "--scheduler-address", cluster)
+    assert r.returncode == 1
+    assert "mem_mb=64000" in r.stderr and "16000" in r.stderr and "dask worker --resources" in r.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
