@@ -824,6 +824,6 @@ def _field_parser():
 
 def _directive_hint(name: str) -> str:
     if name in {"conda", "container", "singularity", "envmodules", "wrapper", "notebook",
-                "cwl", "shadow", "group", "cache", "handover", "template_engine"}:
+                "cwl", "shadow", "group", "handover", "template_engine"}:
         return f"Snakemake's `{name}:` is not supported by flow."
     return "Rule directives: " + ", ".join(sorted(RULE_DIRECTIVES | {"run"})) + "."

@@ -44,7 +44,7 @@ OTHER_PYTHON_BUILTINS = frozenset(
     n for n in dir(builtins) if not n.startswith("_") and n not in BUILTIN_FUNCTIONS
 ) | {"__import__", "__build_class__"}
 TOPLEVEL_DIRECTIVES = frozenset(
-    {"configfile", "include", "workdir", "wildcard_constraints", "localrules"}
+    {"configfile", "include", "workdir", "wildcard_constraints", "localrules", "nocache"}
 )
 # The directives that say what a rule's jobs do: those of the registry of job kinds.
 # `run:` holds Python, so the grammar has a rule of its own for it; the others are directives.
@@ -53,6 +53,7 @@ RULE_DIRECTIVES = frozenset(
     {
         "input", "output", "params", "threads", "resources", "retries", "priority", "log",
         "benchmark", "message", "wildcard_constraints", "schema", "default_target", "localrule",
+        "cache",
     }
 ) | frozenset(ACTIONS).difference({"run"})
 PYTHON_KEYWORDS = frozenset(

@@ -40,7 +40,7 @@ from flow import FlowError
 
 def _summary(**fields) -> SimpleNamespace:
     """What the scheduler's Summary holds at the end of a run."""
-    base = dict(ran=0, up_to_date=0, failed=[], blocked=0, user_errors=0, would_run=[], undetermined=[])
+    base = dict(ran=0, cached=0, up_to_date=0, failed=[], blocked=0, user_errors=0, would_run=[], undetermined=[])
     return SimpleNamespace(**{**base, **fields})
 
 
@@ -233,6 +233,11 @@ def test_a_run_that_had_nothing_to_do_says_so():
 
 def test_a_run_says_how_many_jobs_ran():
     assert summary_text(_summary(ran=1, up_to_date=2), 1.5) == "flow: 1 job ran, 2 up to date (1.50s)"
+
+
+def test_a_run_says_how_many_jobs_the_shared_cache_gave():
+    assert summary_text(_summary(ran=1, cached=2), 1.5) == \
+        "flow: 1 job ran, 2 restored from the shared cache, 0 up to date (1.50s)"
 
 
 def test_touch_says_how_many_jobs_it_recorded_even_none():

@@ -53,6 +53,7 @@ class RunOptions:
     executor: str = "local"  # or "dask": run.cluster
     scheduler_address: str | None = None  # the Dask cluster's (None: a local one)
     latency_wait: float | None = None  # seconds a finished job's outputs may take to appear (None: the executor's)
+    cache: str | None = None  # --cache DIR: a shared cache of job results (run.shared_cache)
 
 
 @dataclass
@@ -220,6 +221,10 @@ def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, st
                       dry_run=o.dry_run, notemp=o.notemp, touch=o.touch)
     outputs = Outputs(dag, state, hasher, preparer, executor, events)
     outputs.latency_wait = o.latency_wait if o.latency_wait is not None else 5.0 if o.executor == "dask" else 0.0
+    if o.cache and not o.dry_run:
+        from ..run.shared_cache import SharedCache
+
+        outputs.cache = SharedCache(os.path.abspath(o.cache))
     outputs.run_id = history.run_id if history is not None else None
     plan = Plan(dag, target_paths, dry_run=o.dry_run, release_temps=not o.notemp,
                 proved=stamp.left_out(planned) if planned is not order else (0, 0))

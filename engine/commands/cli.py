@@ -31,7 +31,7 @@ from ..errors import (
     UsageError,
     UserError,
 )
-from . import recorded
+from . import cache, recorded
 from .common import CONTEXT, chdir, common_options, load_workflow, project_workflow, say
 from .options import (
     build_flags,
@@ -251,6 +251,7 @@ def dag(targets, fmt, output, rules, group_above, with_status, directory, flowfi
 
 for command in recorded.COMMANDS:  # (history, stats, lineage, report: what runs recorded, read back)
     cli.add_command(command)
+cli.add_command(cache.cache)  # (flow cache stats, flow cache prune: the shared cache)
 
 
 def _on_sigterm(signum, frame):

@@ -76,6 +76,10 @@ def build_flags(fn: Callable) -> Callable:
         click.option("--scheduler-address", envvar="DASK_SCHEDULER_ADDRESS", metavar="ADDRESS",
                      help="With --executor dask: the cluster's scheduler, e.g. tcp://host:8786 (default: "
                           "$DASK_SCHEDULER_ADDRESS, else a local cluster started for the run)."),
+        click.option("--cache", "cache", metavar="DIR", envvar="FLOW_CACHE",
+                     help="Share job results through DIR (a directory, perhaps on a shared file system): a job "
+                          "whose key DIR holds has its outputs restored instead of running; one that runs "
+                          "stores them there. Also FLOW_CACHE. See `flow cache stats`."),
         click.option("--latency-wait", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
                      help="Wait up to this long for a finished job's outputs to appear, as a shared file "
                           "system may show them late (default: 5 with --executor dask, else 0)."),

@@ -319,9 +319,10 @@ def summary_text(summary: Summary, seconds: float, dry_run: bool = False, touch:
         later = (f", more after checkpoints ({jobs_text(len(summary.undetermined))} wait for them)"
                  if summary.undetermined else "")
         return f"flow: would run {jobs_text(len(summary.would_run))}, {summary.up_to_date} up to date{later}"
-    if summary.ran == 0 and not touch:
+    cached = f", {summary.cached} restored from the shared cache" if summary.cached else ""
+    if summary.ran == 0 and not summary.cached and not touch:
         return f"flow: nothing to do, {jobs_text(summary.up_to_date)} up to date ({seconds:.2f}s)"
-    return f"flow: {jobs_text(summary.ran)} ran, {summary.up_to_date} up to date ({seconds:.2f}s)"
+    return f"flow: {jobs_text(summary.ran)} ran{cached}, {summary.up_to_date} up to date ({seconds:.2f}s)"
 
 
 def status_text(summary: Summary) -> str:

@@ -86,6 +86,7 @@ class _Loader:
         self.ruleorder: list[tuple[str, ...]] = []
         self.ruleorder_pos: list[ast.Pos] = []
         self.localrules: set[str] = set()
+        self.nocache: list[ast.Name] = []  # rules that nocache: names (checked once all are known)
         self.default_target: str | None = None
         self.first_rule: str | None = None
         self.first_any: str | None = None
@@ -109,6 +110,7 @@ class _Loader:
                     suggestion = did_you_mean(name, self.rules)
                     raise FlowfileError.at(pos, f"ruleorder names `{name}`, but there is no rule of that name"
                                            + (f". {suggestion}" if suggestion else ""), "`flow list` shows the rules.")
+        self._uncache()
         target = self.default_target or self.first_rule or self.first_any
         return Workflow(path, self.rules, self.ruleorder, self.constraints, self.localrules,
                         self.config, self.env, target, self.workdir, self.sources, self.guard)
@@ -218,6 +220,31 @@ class _Loader:
                 raise FlowfileError.at(e.pos, "localrules: takes rule names")
             self.localrules.add(e.id)
 
+    def _top_nocache(self, d: ast.Directive, path: str) -> None:
+        for e in d.value.positional:
+            if not isinstance(e, ast.Name):
+                raise FlowfileError.at(e.pos, "nocache: takes rule names", "Write nocache: rule_a, rule_b.")
+            self.nocache.append(e)
+
+    def _uncache(self) -> None:
+        """The rules ``nocache:`` names keep their results out of a shared cache."""
+        for e in self.nocache:
+            if e.id not in self.rules:
+                suggestion = did_you_mean(e.id, self.rules)
+                raise FlowfileError.at(e.pos, f"nocache: names `{e.id}`, but there is no rule of that name"
+                                       + (f". {suggestion}" if suggestion else ""), "`flow list` shows the rules.")
+            self.rules[e.id].cache = False
+
+    def _cached(self, ds: dict[str, ast.Directive]) -> bool:
+        """A rule's ``cache:``: True or False, or Snakemake's "omit-software" and "all" (both True here)."""
+        if "cache" not in ds:
+            return True
+        value = self._single(ds["cache"], (bool, str), 'True, False or "omit-software"')
+        if isinstance(value, str) and value not in ("omit-software", "all"):
+            raise FlowfileError.at(ds["cache"].pos, f"cache: {value!r} is not True, False or \"omit-software\"",
+                                   "cache: False keeps the rule's results out of a shared cache (--cache).")
+        return value is not False
+
     def _constraints(self, d: ast.Directive) -> dict[str, str]:
         if d.value.positional:
             raise FlowfileError.at(d.pos, "wildcard_constraints: takes name=\"regex\" entries")
@@ -257,6 +284,7 @@ class _Loader:
             action=action, schema=self._schema(ds["schema"], outputs, label) if "schema" in ds else None,
             default_target=self._flag(ds, "default_target"),
             directive_pos={d.name: d.pos for d in r.directives},
+            cache=self._cached(ds),
             **self._numbers(ds),
         )
         self._add(rule, self._flag(ds, "localrule"))

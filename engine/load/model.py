@@ -75,6 +75,7 @@ class Rule:
     schema: dict[str, str] | None
     default_target: bool
     directive_pos: dict[str, ast.Pos] = field(default_factory=dict)
+    cache: bool = True  # its results may go to and come from a shared cache (--cache); cache: False, nocache:
 
     def where(self, directive: str | None = None) -> ast.Pos:
         return self.directive_pos.get(directive, self.pos) if directive else self.pos

@@ -12,6 +12,13 @@ attempt's outputs are removed, and its message ends with the job's own last
 words (its stderr or its log). A job that succeeded has its touch() outputs
 made (or their times updated) before they are recorded. ``--touch`` records outputs without a run,
 and temp() outputs nothing needs any more are deleted here.
+
+With a shared cache (``--cache``, ``shared_cache``), a job's recorded
+outputs and logs are stored under its key, and a job about to run whose key
+the cache holds has them restored instead, checked against the digests
+stored with them, and recorded as if it had run. Not cached: rules with
+``cache: False`` or named by ``nocache:``, jobs with a temp() output (they
+are not kept), and jobs with a ``benchmark:`` (which measures a run).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from .processes import TAIL_BYTES, Usage, tail_text
 
 if TYPE_CHECKING:
     from ..decide.rebuild import Reason
+    from .shared_cache import SharedCache
 
 
 @dataclass
@@ -88,6 +96,7 @@ class Outputs:
         self.run_id: str | None = None  # the run the attempts recorded belong to (``history``)
         self.checking: dict[str, tuple[float, Completion]] = {}  # job id -> when it ended, how
         self.latency_wait = 0.0  # seconds a finished job's outputs may take to appear (a shared file system)
+        self.cache: SharedCache | None = None  # --cache: job results shared between working directories
 
     # before a run ----------------------------------------------------------------
 
@@ -215,7 +224,61 @@ class Outputs:
             self._after_recorded(job)
         except OSError as e:
             self.events.note(f"warning: {job.label}: {e.filename or ''}: {e.strerror}")
+        if self.cacheable(job):
+            self._store(a, [(path, digest) for path, digest, _ in outputs])
         return RECORDED
+
+    # the shared cache ------------------------------------------------------------------
+
+    def cacheable(self, job: Job) -> bool:
+        """Whether the job's results go to and come from the shared cache."""
+        return (self.cache is not None and job.rule.cache and not job.benchmark
+                and not any("temp" in job.output_flags(i) for i in range(len(job.outputs))))
+
+    def restored(self, a: Attempt) -> bool:
+        """Whether the shared cache held the outputs and logs of the job's key:
+        then they are restored, checked and recorded, and the job need not
+        run. An entry whose files do not match their stored digests is
+        removed from the cache, said, and not used."""
+        job = a.job
+        entry = self.cache.lookup(a.key) if self.cacheable(job) else None
+        paths = [*job.outputs, *job.logs]
+        if entry is None or len(entry.files) != len(paths):
+            return False
+        try:
+            self.cache.restore(entry, paths)
+        except OSError:
+            return False  # (gone meanwhile, pruned elsewhere: a miss)
+        outputs = []
+        for path, stored in zip(paths, entry.files, strict=True):
+            self.hasher.forget(path)
+            digest = self.hasher.digest(path)
+            if digest != stored.digest:
+                self.remove(job)
+                for log in job.logs:
+                    remove_output(log)
+                self.cache.discard(a.key)
+                self.events.note(f"warning: {job.label}: the shared cache's copy of {path} does not match the "
+                                 f"hash stored with it: removed that entry from {self.cache.root}; running the job")
+                return False
+            outputs.append((path, digest, False))
+        now = time.time()
+        record = self.attempt_record(a, now, 0, None, entry.size)._replace(
+            reason=f"restored from the shared cache ({a.reason})" if a.reason is not None else "restored")
+        prepared = self.preparer.prepared(job)
+        self.state.record_job(record, a.key, a.parts, outputs, self.hasher.take_learned(),
+                              prepared.display if prepared is not None else None)
+        self._after_recorded(job)
+        return True
+
+    def _store(self, a: Attempt, files: list[tuple[str, str]]) -> None:
+        """Keep a recorded job's outputs and logs in the shared cache (a
+        failure to is said, and costs the job nothing)."""
+        try:
+            self.cache.store(a.key, a.job.rule.name, files)
+        except (OSError, ValueError) as e:
+            self.events.note(f"warning: {a.job.label}: cannot store its outputs in the shared cache "
+                             f"{self.cache.root}: {getattr(e, 'strerror', None) or e}")
 
     def _appearing(self, path: str) -> str | None:
         """The digest of an output that a shared file system shows late, once

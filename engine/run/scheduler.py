@@ -256,8 +256,16 @@ class Scheduler:
         number = self.attempts[job.id] = self.attempts.get(job.id, 0) + 1
         runtime = job.resources.get("runtime")
         threads = self._threads(job)
-        self.running[job.id] = Running(job, entry.key, entry.parts, time.time(), entry.reason, number,
-                                       time.monotonic() + runtime * 60 if runtime else None, threads)
+        running = Running(job, entry.key, entry.parts, time.time(), entry.reason, number,
+                          time.monotonic() + runtime * 60 if runtime else None, threads)
+        if self.outputs.restored(running):  # a shared cache had its results: nothing to run
+            self.events.note(f"cached {job.label}: its outputs came from the shared cache")
+            self.events.job_skipped(job, None, None)
+            self.summary.cached += 1
+            self.plan.changed.add(job.id)
+            self._finish(job)
+            return
+        self.running[job.id] = running
         self.plan.start(job)
         self.free_threads -= threads
         for name in self.opt.resources:

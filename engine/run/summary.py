@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 @dataclass
 class Summary:
     ran: int = 0
+    cached: int = 0  # restored from a shared cache instead of run
     up_to_date: int = 0
     failed: list[str] = field(default_factory=list)
     blocked: int = 0
