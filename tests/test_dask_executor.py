@@ -156,27 +156,54 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A scheduler and two workers, one offering mem_mb=16000, the other 1000."""
+def _start_cluster(logs: Path, workers: list[tuple[str, list[str], dict]]):
+    """A scheduler and ``workers`` (name, options, environment) as processes; its address and them."""
     address = f"tcp://127.0.0.1:{_free_port()}"
-    logs = tmp_path_factory.mktemp("dask")
     procs = [subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
                                "--no-dashboard"], stdout=subprocess.DEVNULL, stderr=open(logs / "scheduler", "w"),
                               start_new_session=True)]
-    for name, mem in (("big", 16000), ("small", 1000)):
+    for name, options, env in workers:
         procs.append(subprocess.Popen([BIN / "dask", "worker", address, "--name", name, "--nthreads", "1",
-                                       "--no-nanny", "--no-dashboard", "--resources", f"mem_mb={mem}"],
+                                       "--no-nanny", "--no-dashboard", *options],
                                       stdout=subprocess.DEVNULL, stderr=open(logs / name, "w"),
-                                      start_new_session=True))
+                                      env={**os.environ, **env}, start_new_session=True))
     from distributed import Client
 
     with Client(address, timeout=60) as client:
-        client.wait_for_workers(2, timeout=60)
-    yield address
+        client.wait_for_workers(len(workers), timeout=60)
+    return address, procs
+
+
+def _stop_cluster(procs) -> None:
     for p in reversed(procs):  # (workers first: a worker without its scheduler tries it again for long)
         os.killpg(p.pid, signal.SIGKILL)
         p.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A scheduler and two workers, one offering mem_mb=16000, the other 1000."""
+    address, procs = _start_cluster(tmp_path_factory.mktemp("dask"), [
+        ("big", ["--resources", "mem_mb=16000"], {}), ("small", ["--resources", "mem_mb=1000"], {})])
+    yield address
+    _stop_cluster(procs)
+
+
+def test_a_worker_without_flow_fails_the_job_saying_so(project, tmp_path_factory):
+    hidden = tmp_path_factory.mktemp("no-flow")  # (a Python on whose path flow cannot be imported)
+    (hidden / "sitecustomize.py").write_text("import sys\nsys.modules['flow'] = None\n")
+    address, procs = _start_cluster(tmp_path_factory.mktemp("dask"), [("bare", [], {"PYTHONPATH": str(hidden)})])
+    try:
+        project.flowfile("""
+            rule a:
+                output: "a.txt"
+                shell: "touch {output}"
+        """)
+        r = project.flow("run", *DASK, "--scheduler-address", address, timeout=60)
+    finally:
+        _stop_cluster(procs)
+    assert r.returncode == 1
+    assert "cannot import flow" in r.stderr and "install flow on every worker" in r.stderr
 
 
 def test_a_job_goes_only_to_a_worker_that_offers_its_resources(project, cluster):

@@ -27,6 +27,7 @@ asks every worker to stop the run's jobs there (``remote.stop_jobs``).
 from __future__ import annotations
 
 import os
+import pickle
 import queue
 import subprocess
 import sys
@@ -34,9 +35,10 @@ import threading
 import uuid
 
 from ..errors import UserError
+from . import trampoline
 from .executor import Completion, Task
 from .local import KILL_GRACE_SECONDS, LocalExecutor
-from .remote import run_job, shared_parts, stop_jobs
+from .remote import shared_parts, stop_jobs
 
 CONNECT_SECONDS = 20.0
 
@@ -61,6 +63,7 @@ class DaskExecutor:
                             "Start one (`dask scheduler`, then `dask worker ADDRESS`) and give its address "
                             "to --scheduler-address, or leave the option out to use a local cluster.") from None
         self.run = uuid.uuid4().hex[:12]
+        self.entry = trampoline.entry()
         self.futures: dict[str, object] = {}
         self.lock = threading.Lock()
         self.attempt = 0
@@ -77,8 +80,9 @@ class DaskExecutor:
             return
         ctx, shared = shared_parts(task.ctx)
         self.attempt += 1
-        future = self.client.submit(run_job, self.run, task.job_id, task.kind, task.payload, ctx, shared, self.cwd,
-                                    task.outputs, key=f"flow-{self.run}-{self.attempt}",
+        blob = pickle.dumps((self.run, task.job_id, task.kind, task.payload, ctx, shared, self.cwd, task.outputs),
+                            protocol=pickle.HIGHEST_PROTOCOL)
+        future = self.client.submit(self.entry, blob, key=f"flow-{self.run}-{self.attempt}",
                                     resources=need or None, pure=False)
         with self.lock:
             self.futures[task.job_id] = future
@@ -157,9 +161,14 @@ def _completion(job_id: str, future, address: str) -> Completion:
     """How a task ended, as the scheduler reads a job's end."""
     if future.status == "finished":
         try:
-            return future.result()
+            result = future.result()
         except Exception as e:  # noqa: BLE001 - its result could not be read back
             return Completion(job_id, False, f"its result could not be read from the Dask cluster: {e}")
+        if isinstance(result, tuple) and result[0] == trampoline.NO_FLOW:
+            return Completion(job_id, False, f"a worker of the Dask cluster at {address} cannot import flow "
+                                             f"({result[1]}); install flow on every worker (pip install flow), "
+                                             "the same version as here")
+        return result
     if future.status == "cancelled":
         return Completion(job_id, False, "it was stopped")
     error = future.exception()
@@ -168,10 +177,6 @@ def _completion(job_id: str, future, address: str) -> Completion:
     if isinstance(error, KilledWorker):
         return Completion(job_id, False, "the Dask workers running it died, again and again (it may need more "
                                          "memory than a worker has)")
-    if isinstance(error, ImportError) and "flow" in str(error):
-        return Completion(job_id, False, f"a worker of the Dask cluster at {address} cannot import flow "
-                                         f"({error}); install flow on every worker (pip install flow), "
-                                         "the same version as here")
     return Completion(job_id, False, f"its Dask task failed: {type(error).__name__}: {error}")
 
 
