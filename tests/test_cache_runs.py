@@ -159,3 +159,55 @@ def test_cache_takes_true_false_or_omit_software(project):
     """)
     r = project.flow("run", "-n")
     assert r.returncode == 2 and "'sometimes'" in r.stderr and "omit-software" in r.stderr
+
+
+def test_a_rule_without_outputs_is_never_restored_its_action_is_its_effect(tmp_path):
+    flowfile = """
+        rule all:
+            shell: "echo deployed >> deploy.log"
+    """
+    cache = str(tmp_path / "cache")
+    _checkout(tmp_path, "first", flowfile).run("--cache", cache)
+    second = _checkout(tmp_path, "second", flowfile)
+    second.run("--cache", cache)
+    assert second.read("deploy.log") == "deployed\n"
+
+
+def test_a_job_with_an_ancient_input_is_not_cached_its_content_is_not_in_the_key(tmp_path):
+    flowfile = """
+        rule copy:
+            input: ancient("ref.txt")
+            output: "copy.txt"
+            shell: "cat {input} > {output}"
+    """
+    cache = str(tmp_path / "cache")
+    first, second = _checkout(tmp_path, "first", flowfile), _checkout(tmp_path, "second", flowfile)
+    first.write("ref.txt", "A\n")
+    second.write("ref.txt", "B\n")
+    first.run("--cache", cache)
+    second.run("--cache", cache)
+    assert second.read("copy.txt") == "B\n"
+
+
+def test_forced_jobs_run_instead_of_being_restored(tmp_path):
+    cache = str(tmp_path / "cache")
+    first = _checkout(tmp_path, "first")
+    first.run("--cache", cache)
+    assert "5 jobs ran" in first.run("--cache", cache, "-F").stderr
+
+
+def test_an_entry_holds_the_jobs_logs_so_other_log_paths_are_another_entry(tmp_path):
+    one_log = PIPELINE
+    two_logs = PIPELINE.replace('log: "logs/{i}.log"', 'log: "logs/{i}.log", "logs/{i}.more"')
+    cache = str(tmp_path / "cache")
+    _checkout(tmp_path, "first", one_log).run("--cache", cache)
+    second = _checkout(tmp_path, "second", two_logs)
+    assert "cached make" not in second.run("--cache", cache).stderr
+    third = _checkout(tmp_path, "third", two_logs)
+    assert "5 restored from the shared cache" in third.run("--cache", cache).stderr
+
+
+def test_a_cache_that_is_a_file_is_refused_with_exit_2(tmp_path):
+    (tmp_path / "cache").write_text("")
+    r = _checkout(tmp_path, "first").flow("run", "--cache", str(tmp_path / "cache"))
+    assert r.returncode == 2 and "not a directory" in r.stderr and "Traceback" not in r.stderr

@@ -217,13 +217,16 @@ def _run(o: RunOptions, wf, preparer, cores: int, state, graph, cached: bool, st
     executor = None if o.dry_run else make_executor(o, cores, lock)
     if executor is not None and not o.touch:
         executor.warm(worker_kinds(wf))
-    options = Options(cores=cores, resources=o.resources, keep_going=o.keep_going,
+    options = Options(cores=cores * in_flight(o), resources=o.resources, keep_going=o.keep_going,
                       dry_run=o.dry_run, notemp=o.notemp, touch=o.touch)
     outputs = Outputs(dag, state, hasher, preparer, executor, events)
     outputs.latency_wait = o.latency_wait if o.latency_wait is not None else 5.0 if o.executor == "dask" else 0.0
     if o.cache and not o.dry_run:
         from ..run.shared_cache import SharedCache
 
+        if os.path.exists(o.cache) and not os.path.isdir(o.cache):
+            raise UserError(f"--cache {o.cache}: not a directory", "Give a directory (made if missing) for the "
+                            "shared cache, or leave out --cache (and FLOW_CACHE).")
         outputs.cache = SharedCache(os.path.abspath(o.cache))
     outputs.run_id = history.run_id if history is not None else None
     plan = Plan(dag, target_paths, dry_run=o.dry_run, release_temps=not o.notemp,
@@ -275,6 +278,16 @@ def make_executor(o: RunOptions, cores: int, lock):
     except BaseException:
         local.shutdown()
         raise
+
+
+def in_flight(o: RunOptions) -> int:
+    """How many times -j jobs the executor is given at once: a cluster's
+    workers bound what runs (``run.cluster``); the local pool runs what it is given."""
+    if o.executor != "dask" or o.dry_run:
+        return 1
+    from ..run.cluster import IN_FLIGHT
+
+    return IN_FLIGHT
 
 
 def _files_of(jobs, stamp):

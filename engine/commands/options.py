@@ -76,7 +76,7 @@ def build_flags(fn: Callable) -> Callable:
         click.option("--scheduler-address", envvar="DASK_SCHEDULER_ADDRESS", metavar="ADDRESS",
                      help="With --executor dask: the cluster's scheduler, e.g. tcp://host:8786 (default: "
                           "$DASK_SCHEDULER_ADDRESS, else a local cluster started for the run)."),
-        click.option("--cache", "cache", metavar="DIR", envvar="FLOW_CACHE",
+        click.option("--cache", "cache", metavar="DIR", envvar="FLOW_CACHE", type=click.Path(resolve_path=True),
                      help="Share job results through DIR (a directory, perhaps on a shared file system): a job "
                           "whose key DIR holds has its outputs restored instead of running; one that runs "
                           "stores them there. Also FLOW_CACHE. See `flow cache stats`."),

@@ -18,6 +18,13 @@ has it. A name no worker offers is not counted, as ``--resources`` counts
 only the names it gives. A job that needs more than any worker offers
 fails at once with a message, instead of waiting for ever.
 
+In flight: a task waits on its way to a worker and back for a few
+milliseconds, so flow keeps up to ``IN_FLIGHT`` times ``-j`` jobs
+submitted (the scheduler's window), and the cluster's workers, by their
+threads and resources, bound what runs at once, as Snakemake's ``--jobs``
+bounds what it submits to a cluster. What stays here runs at most ``-j``
+at once all the same.
+
 Worker loss: Dask runs the task of a worker that died again on another
 worker (up to its ``allowed-failures``); that is not the job failing and
 costs none of its ``retries:``. Stopping (Ctrl-C, ``runtime=``): flow
@@ -32,7 +39,9 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 import uuid
+from collections import deque
 
 from ..errors import UserError
 from . import trampoline
@@ -41,6 +50,8 @@ from .local import KILL_GRACE_SECONDS, LocalExecutor
 from .remote import shared_parts, stop_jobs
 
 CONNECT_SECONDS = 20.0
+IN_FLIGHT = 4  # jobs submitted per -j (see above)
+OFFERS_SECONDS = 5.0  # how long what the workers offer is taken as known (asking is a round trip)
 
 
 class DaskExecutor:
@@ -51,6 +62,9 @@ class DaskExecutor:
         from distributed import Client
 
         self.local = local
+        self.cores = cores
+        self.local_running: set[str] = set()
+        self.local_waiting: deque[Task] = deque()  # (beyond -j of them at once: as without a cluster)
         self.done: queue.SimpleQueue[Completion] = local.done
         self.cwd = os.getcwd()
         self.host = _start_local_cluster(cores) if address is None else None
@@ -67,12 +81,15 @@ class DaskExecutor:
         self.futures: dict[str, object] = {}
         self.lock = threading.Lock()
         self.attempt = 0
+        self.offers: list[dict[str, float]] = []  # each worker's resources, as last asked
+        self.offers_asked = -OFFERS_SECONDS
 
     # the interface -------------------------------------------------------------------
 
     def submit(self, task: Task) -> None:
         if task.local:
-            self.local.submit(task)
+            self.local_waiting.append(task)
+            self._start_local()
             return
         need, problem = self._placement(task)
         if problem is not None:
@@ -89,7 +106,17 @@ class DaskExecutor:
         future.add_done_callback(lambda f, job_id=task.job_id: self._ended(job_id, f))
 
     def wait(self, timeout: float | None) -> list[Completion]:
-        return self.local.wait(timeout)
+        done = self.local.wait(timeout)
+        for c in done:
+            self.local_running.discard(c.job_id)
+        self._start_local()
+        return done
+
+    def _start_local(self) -> None:
+        while self.local_waiting and len(self.local_running) < self.cores:
+            task = self.local_waiting.popleft()
+            self.local_running.add(task.job_id)
+            self.local.submit(task)
 
     def cancel(self, job_id: str) -> None:
         with self.lock:
@@ -125,12 +152,26 @@ class DaskExecutor:
 
     # placing and ending ----------------------------------------------------------------
 
+    def _workers(self, fresh: bool = False) -> list[dict[str, float]]:
+        """What each worker of the cluster offers (asked again after a while:
+        workers come and go)."""
+        if fresh or time.monotonic() - self.offers_asked > OFFERS_SECONDS:
+            workers = self.client.scheduler_info(n_workers=-1).get("workers", {}).values()
+            self.offers = [dict(w.get("resources") or {}) for w in workers]
+            self.offers_asked = time.monotonic()
+        return self.offers
+
     def _placement(self, task: Task) -> tuple[dict[str, float], str | None]:
         """The task's Dask resources, or why no worker can run it."""
-        workers = self.client.scheduler_info().get("workers", {}).values()
+        need, problem = self._fitted(task, self._workers())
+        if problem is not None:  # (a worker that offers it may have joined since)
+            need, problem = self._fitted(task, self._workers(fresh=True))
+        return need, problem
+
+    def _fitted(self, task: Task, workers: list[dict[str, float]]) -> tuple[dict[str, float], str | None]:
         offered: dict[str, float] = {}
         for w in workers:
-            for name, amount in (w.get("resources") or {}).items():
+            for name, amount in w.items():
                 offered[name] = max(offered.get(name, 0), amount)
         wanted = {name: value for name, value in task.resources.items()
                   if name != "runtime" and not isinstance(value, str)}
@@ -139,7 +180,7 @@ class DaskExecutor:
         if "threads" in need:  # (as -j caps a job's threads: at what the largest worker has)
             need["threads"] = min(need["threads"], offered["threads"])
         for name, value in need.items():
-            if not any((w.get("resources") or {}).get(name, 0) >= value for w in workers):
+            if not any(w.get(name, 0) >= value for w in workers):
                 return need, (f"it needs {name}={value:g}, but no worker of the Dask cluster at {self.address} "
                               f"offers that much (the most one offers: {offered[name]:g}); start a worker "
                               f"with `dask worker --resources {name}={value:g}`, or lower the rule's resources:")

@@ -16,9 +16,14 @@ and temp() outputs nothing needs any more are deleted here.
 With a shared cache (``--cache``, ``shared_cache``), a job's recorded
 outputs and logs are stored under its key, and a job about to run whose key
 the cache holds has them restored instead, checked against the digests
-stored with them, and recorded as if it had run. Not cached: rules with
-``cache: False`` or named by ``nocache:``, jobs with a temp() output (they
-are not kept), and jobs with a ``benchmark:`` (which measures a run).
+stored with them, and recorded as if it had run; a forced job (-F, -R)
+runs. An entry is keyed by the job's key and its log paths (the key leaves
+logs out). Not cached: rules with ``cache: False`` or named by
+``nocache:``, jobs without outputs (what they do is their effect), with a
+temp() output (not kept), with an ``ancient()`` input (its content is not
+in the key) or with a ``benchmark:`` (which measures a run). Storing
+happens once the job counts as done (``share``): an interruption then
+loses the entry, never the job's outputs.
 """
 
 from __future__ import annotations
@@ -97,6 +102,8 @@ class Outputs:
         self.checking: dict[str, tuple[float, Completion]] = {}  # job id -> when it ended, how
         self.latency_wait = 0.0  # seconds a finished job's outputs may take to appear (a shared file system)
         self.cache: SharedCache | None = None  # --cache: job results shared between working directories
+        self.to_share: dict[str, tuple[str, list[tuple[str, str]]]] = {}  # job id -> key, recorded files
+        self.cache_warned = False
 
     # before a run ----------------------------------------------------------------
 
@@ -225,43 +232,42 @@ class Outputs:
         except OSError as e:
             self.events.note(f"warning: {job.label}: {e.filename or ''}: {e.strerror}")
         if self.cacheable(job):
-            self._store(a, [(path, digest) for path, digest, _ in outputs])
+            self.to_share[job.id] = (a.key, [(path, digest) for path, digest, _ in outputs])
         return RECORDED
 
     # the shared cache ------------------------------------------------------------------
 
     def cacheable(self, job: Job) -> bool:
         """Whether the job's results go to and come from the shared cache."""
-        return (self.cache is not None and job.rule.cache and not job.benchmark
+        return (self.cache is not None and job.rule.cache and bool(job.outputs) and not job.benchmark
+                and not job.rule.ancient_inputs
                 and not any("temp" in job.output_flags(i) for i in range(len(job.outputs))))
 
     def restored(self, a: Attempt) -> bool:
-        """Whether the shared cache held the outputs and logs of the job's key:
-        then they are restored, checked and recorded, and the job need not
-        run. An entry whose files do not match their stored digests is
-        removed from the cache, said, and not used."""
+        """Whether the shared cache held the job's outputs and logs: then they
+        are restored, checked and recorded, and the job need not run. An entry
+        whose files do not match their stored digests is removed from the
+        cache (if it can be), said, and not used."""
         job = a.job
-        entry = self.cache.lookup(a.key) if self.cacheable(job) else None
+        if not self.cacheable(job) or (a.reason is not None and a.reason.kind == "forced"):
+            return False
         paths = [*job.outputs, *job.logs]
+        entry = self.cache.lookup(cache_key(a.key, job.logs))
         if entry is None or len(entry.files) != len(paths):
             return False
         try:
             self.cache.restore(entry, paths)
-        except OSError:
-            return False  # (gone meanwhile, pruned elsewhere: a miss)
-        outputs = []
-        for path, stored in zip(paths, entry.files, strict=True):
-            self.hasher.forget(path)
-            digest = self.hasher.digest(path)
-            if digest != stored.digest:
-                self.remove(job)
-                for log in job.logs:
-                    remove_output(log)
-                self.cache.discard(a.key)
-                self.events.note(f"warning: {job.label}: the shared cache's copy of {path} does not match the "
-                                 f"hash stored with it: removed that entry from {self.cache.root}; running the job")
-                return False
-            outputs.append((path, digest, False))
+            outputs = []
+            for path, stored in zip(paths, entry.files, strict=True):
+                self.hasher.forget(path)
+                digest = self.hasher.digest(path)
+                if digest != stored.digest:
+                    self._unmatched(job, entry.key, path)
+                    return False
+                outputs.append((path, digest, False))
+        except OSError:  # (gone meanwhile, pruned elsewhere: a miss)
+            self._unrestore(job)
+            return False
         now = time.time()
         record = self.attempt_record(a, now, 0, None, entry.size)._replace(
             reason=f"restored from the shared cache ({a.reason})" if a.reason is not None else "restored")
@@ -271,14 +277,35 @@ class Outputs:
         self._after_recorded(job)
         return True
 
-    def _store(self, a: Attempt, files: list[tuple[str, str]]) -> None:
-        """Keep a recorded job's outputs and logs in the shared cache (a
-        failure to is said, and costs the job nothing)."""
+    def _unmatched(self, job: Job, key: str, path: str) -> None:
+        """A restored file that is not what was stored: undo, and take the entry out."""
+        self._unrestore(job)
         try:
-            self.cache.store(a.key, a.job.rule.name, files)
+            self.cache.discard(key)
+            what = f"removed that entry from {self.cache.root}"
+        except OSError as e:
+            what = f"could not remove that entry ({e.strerror}): `flow cache prune` or its owner can"
+        self.events.note(f"warning: {job.label}: the shared cache's copy of {path} does not match the hash "
+                         f"stored with it: {what}; running the job")
+
+    def _unrestore(self, job: Job) -> None:
+        for path in (*job.outputs, *job.logs):
+            remove_output(path)
+            self.hasher.forget(path)
+
+    def share(self, job: Job) -> None:
+        """Keep a job's recorded outputs and logs in the shared cache, once
+        it counts as done (a failure to is said once, and costs the job nothing)."""
+        if job.id not in self.to_share:
+            return
+        key, files = self.to_share.pop(job.id)
+        try:
+            self.cache.store(cache_key(key, job.logs), job.rule.name, files)
         except (OSError, ValueError) as e:
-            self.events.note(f"warning: {a.job.label}: cannot store its outputs in the shared cache "
-                             f"{self.cache.root}: {getattr(e, 'strerror', None) or e}")
+            if not self.cache_warned:
+                self.cache_warned = True
+                self.events.note(f"warning: cannot store results in the shared cache {self.cache.root}: "
+                                 f"{getattr(e, 'strerror', None) or e} (restoring still works)")
 
     def _appearing(self, path: str) -> str | None:
         """The digest of an output that a shared file system shows late, once
@@ -387,6 +414,16 @@ class Outputs:
     def close(self) -> None:
         """Keep what hashing learned about files (their stat signatures) for the next run."""
         self.state.save_stats(self.hasher.take_learned())
+
+
+def cache_key(key: str, logs: list[str]) -> str:
+    """A job's key in the shared cache: its key and its log paths, which
+    the key leaves out (an entry holds the logs too)."""
+    if not logs:
+        return key
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest("\0".join([key, *logs]).encode())
 
 
 def touch_flags(job: Job) -> str | None:

@@ -290,6 +290,7 @@ class Scheduler:
         if not outcome.recorded:
             self._fail(r, outcome)
             return
+        self.outputs.share(r.job)  # (once it counts as done: an interruption now costs only the entry)
         self.events.job_finished(r.job, time.time() - r.started)
         self.summary.ran += 1
         self.plan.changed.add(r.job.id)
