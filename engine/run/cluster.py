@@ -97,9 +97,10 @@ class DaskExecutor:
             return
         ctx, shared = shared_parts(task.ctx)
         self.attempt += 1
-        blob = pickle.dumps((self.run, task.job_id, task.kind, task.payload, ctx, shared, self.cwd, task.outputs),
-                            protocol=pickle.HIGHEST_PROTOCOL)
-        future = self.client.submit(self.entry, blob, key=f"flow-{self.run}-{self.attempt}",
+        key = f"flow-{self.run}-{self.attempt}"
+        blob = pickle.dumps((self.run, key, task.job_id, task.kind, task.payload, ctx, shared, self.cwd,
+                             task.outputs), protocol=pickle.HIGHEST_PROTOCOL)
+        future = self.client.submit(self.entry, blob, key=key,
                                     resources=need or None, pure=False)
         with self.lock:
             self.futures[task.job_id] = future
@@ -120,9 +121,9 @@ class DaskExecutor:
 
     def cancel(self, job_id: str) -> None:
         with self.lock:
-            remote = job_id in self.futures
-        if remote:
-            self.client.run(stop_jobs, self.run, [job_id], wait=False)
+            future = self.futures.get(job_id)
+        if future is not None:
+            self.client.run(stop_jobs, self.run, [future.key], wait=False)
         else:
             self.local.cancel(job_id)
 
@@ -131,13 +132,13 @@ class DaskExecutor:
         close the connection and the local cluster; then the local executor."""
         with self.lock:
             futures = list(self.futures.values())
-        try:
-            if futures:
-                self.client.run(stop_jobs, self.run, None, KILL_GRACE_SECONDS)
-                self.client.cancel(futures)
-            self.client.close(timeout=5)
-        except Exception:  # noqa: BLE001 - a cluster gone already has nothing left to stop
-            pass
+        steps = [lambda: self.client.run(stop_jobs, self.run, None, KILL_GRACE_SECONDS),
+                 lambda: self.client.cancel(futures)] if futures else []
+        for step in [*steps, lambda: self.client.close(timeout=5)]:
+            try:  # (each on its own: one failing must not skip the next)
+                step()
+            except Exception:  # noqa: BLE001 - a cluster gone already has nothing left to stop
+                pass
         self._stop_host()
         self.local.shutdown()
 

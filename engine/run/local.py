@@ -168,8 +168,8 @@ class LocalExecutor:
         with self.lock:
             proc = self.procs.get(job_id)
         if proc is not None:
-            _kill_group(proc.pid, signal.SIGTERM)
-            _later(KILL_GRACE_SECONDS, _kill_group, proc.pid, signal.SIGKILL)
+            kill_group(proc.pid, signal.SIGTERM)
+            _later(KILL_GRACE_SECONDS, kill_group, proc.pid, signal.SIGKILL)
         else:
             self.pool.cancel(job_id)
 
@@ -179,7 +179,7 @@ class LocalExecutor:
         with self.lock:
             procs = list(self.procs.values())
         for p in procs:
-            _kill_group(p.pid, signal.SIGTERM)
+            kill_group(p.pid, signal.SIGTERM)
         workers = self.pool.stop()
 
         def running() -> bool:
@@ -189,7 +189,7 @@ class LocalExecutor:
         while running() and time.monotonic() < deadline and not self.hurried.is_set():
             time.sleep(0.01)
         for p in procs:  # also what a job left behind in its group when its shell ended
-            _kill_group(p.pid, signal.SIGKILL)
+            kill_group(p.pid, signal.SIGKILL)
         for w in workers:
             if w.proc.poll() is None:
                 w.kill()
@@ -245,7 +245,7 @@ def _later(seconds: float, fn, *args) -> None:
     timer.start()
 
 
-def _kill_group(pid: int, sig: int) -> None:
+def kill_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
@@ -322,7 +322,7 @@ class _Worker:
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         self.cancelled = True
-        _kill_group(self.proc.pid, sig)
+        kill_group(self.proc.pid, sig)
 
 
 class WorkerPool:

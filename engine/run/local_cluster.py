@@ -20,7 +20,11 @@ import sys
 
 def main(argv: list[str]) -> None:
     workers, threads, fd = (int(a) for a in argv)
+    import warnings
+
     from distributed import LocalCluster
+
+    warnings.filterwarnings("ignore", message="Port .* is already in use")  # (no dashboard is served)
 
     cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
                            dashboard_address=None, resources={"threads": threads}, silence_logs=logging.ERROR)
