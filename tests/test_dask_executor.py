@@ -110,6 +110,18 @@ def test_a_job_past_its_runtime_is_stopped_on_the_cluster(project):
     assert not _alive(int(project.read("pid")))
 
 
+def test_a_job_stopped_past_its_runtime_is_retried_on_the_cluster(project):
+    project.flowfile("""
+        rule slow:
+            output: "slow.txt"
+            resources: runtime="1s"
+            retries: 1
+            shell: "echo try >> tries; sleep 60; echo done > {output}"
+    """)
+    assert project.flow("run", *DASK).returncode == 1
+    assert project.read("tries") == "try\ntry\n"
+
+
 def test_ctrl_c_stops_the_jobs_running_on_the_cluster(project):
     project.flowfile("""
         rule slow:
