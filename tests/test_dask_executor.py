@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -252,3 +253,35 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+# ---------------------------------------------------------------------- --latency-wait (any executor)
+
+
+LATE = """
+    rule late:
+        output: "late.txt"
+        shell: "touch ended"
+"""
+
+
+def test_an_output_that_appears_within_the_latency_wait_counts(project):
+    project.flowfile(LATE)
+
+    def shared_file_system_shows_it_late():  # (flow ends what a job leaves running: the test writes it)
+        wait_for(lambda: project.exists("ended"), timeout=60, what="the job to end")
+        time.sleep(0.5)
+        project.write("late.txt", "late\n")
+
+    writer = threading.Thread(target=shared_file_system_shows_it_late)
+    writer.start()
+    project.run("--latency-wait", "30")
+    writer.join()
+    assert "nothing to do" in project.run().stderr
+
+
+def test_an_output_that_does_not_appear_within_the_latency_wait_fails_the_job_saying_so(project):
+    project.flowfile(LATE)
+    r = project.flow("run", "--latency-wait", "0.5")
+    assert r.returncode == 1
+    assert "did not make its output late.txt (waited 0.5 s" in r.stderr and "--latency-wait" in r.stderr
