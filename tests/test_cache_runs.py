@@ -47,6 +47,7 @@ def test_a_second_working_directory_runs_no_job_and_gets_identical_files(tmp_pat
     assert "0 jobs ran, 5 restored from the shared cache" in r.stderr
     assert _files(second) == _files(first)
     assert "nothing to do" in second.run().stderr  # (restored outputs are recorded as flow's own)
+    assert _attempts(second) == 0  # (but nothing ran there: no attempt in its history)
 
 
 def test_the_cache_comes_from_flow_cache_in_the_environment(tmp_path):
@@ -211,3 +212,13 @@ def test_a_cache_that_is_a_file_is_refused_with_exit_2(tmp_path):
     (tmp_path / "cache").write_text("")
     r = _checkout(tmp_path, "first").flow("run", "--cache", str(tmp_path / "cache"))
     assert r.returncode == 2 and "not a directory" in r.stderr and "Traceback" not in r.stderr
+
+
+def _attempts(p: Project) -> int:
+    import sqlite3
+
+    db = sqlite3.connect(p.root / ".flow/state.db")
+    try:
+        return db.execute("SELECT count(*) FROM attempts").fetchone()[0]
+    finally:
+        db.close()

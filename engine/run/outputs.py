@@ -16,7 +16,8 @@ and temp() outputs nothing needs any more are deleted here.
 With a shared cache (``--cache``, ``shared_cache``), a job's recorded
 outputs and logs are stored under its key, and a job about to run whose key
 the cache holds has them restored instead, checked against the digests
-stored with them, and recorded as if it had run; a forced job (-F, -R)
+stored with them, and recorded as made by flow (with no attempt in the
+run history: nothing ran); a forced job (-F, -R)
 runs. An entry is keyed by the job's key and its log paths (the key leaves
 logs out). Not cached: rules with ``cache: False`` or named by
 ``nocache:``, jobs without outputs (what they do is their effect), with a
@@ -268,12 +269,11 @@ class Outputs:
         except OSError:  # (gone meanwhile, pruned elsewhere: a miss)
             self._unrestore(job)
             return False
-        now = time.time()
-        record = self.attempt_record(a, now, 0, None, entry.size)._replace(
-            reason=f"restored from the shared cache ({a.reason})" if a.reason is not None else "restored")
+        record = self.attempt_record(a, time.time(), 0, None, entry.size)
         prepared = self.preparer.prepared(job)
+        # (No attempt in the history: nothing ran here, and its time would skew the rule's statistics.)
         self.state.record_job(record, a.key, a.parts, outputs, self.hasher.take_learned(),
-                              prepared.display if prepared is not None else None)
+                              prepared.display if prepared is not None else None, ran=False)
         self._after_recorded(job)
         return True
 
