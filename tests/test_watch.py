@@ -454,3 +454,35 @@ def test_what_is_watched_comes_from_the_workflow_and_what_jobs_write(tmp_path, m
     assert {str(tmp_path / p) for p in ("out/a.txt", "logs/a.log", "bench/a.tsv")} <= w.ignored
     assert str(tmp_path / "parts/a") in w.ignored_dirs
     assert not w.matters("logs/a.log") and not w.matters("parts/a/x") and w.matters("scripts/shout.py")
+
+
+def test_under_dask_the_cluster_outlives_a_build_and_a_run_block_imports_the_edited_module_afresh(project, watch):
+    project.write("helper.py", "FACTOR = 2\n")
+    project.write("src/a.txt", "1\n")
+    project.flowfile("""
+        rule scaled:
+            input: "src/a.txt", "helper.py"
+            output: "scaled.txt", "processes.txt"
+            run:
+                import os
+                import sys
+                sys.path.insert(0, ".")
+                import helper
+                open(output[0], "w").write(str(int(open(input[0]).read()) * helper.FACTOR))
+                host = os.getppid()  # (up to the process that holds the local cluster)
+                while host > 1 and b"local_cluster" not in open(f"/proc/{host}/cmdline", "rb").read():
+                    host = int(open(f"/proc/{host}/stat").read().rsplit(")", 1)[1].split()[1])
+                open(output[1], "w").write(f"{os.getpid()} {host}")
+    """)
+    w = watch("--executor", "dask")
+    w.wait_builds(1)
+    assert project.read("scaled.txt") == "2"
+    python, host = project.read("processes.txt").split()
+    project.write("helper.py", "FACTOR = 3\n")
+    w.wait_builds(2)
+    assert project.read("scaled.txt") == "3"  # (not the module the first build's Python imported)
+    python_now, host_now = project.read("processes.txt").split()
+    assert host_now == host != "1"  # the same cluster,
+    assert python_now != python  # a Python worker of this build's
+    assert w.stop() == 130
+    wait_for(lambda: not os.path.exists(f"/proc/{host}"), what="the local cluster to close")

@@ -15,6 +15,7 @@ that fails is reported, and the watcher waits for the next change.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import queue
@@ -170,18 +171,22 @@ class Watcher:
         observer = self.observer = Observer()
         observer.start()
         try:
-            changed: list[str] = []
-            while True:
-                started = time.time_ns()
-                watched = self._build(changed)
-                self._changed_since(started, watched, self._schedule(watched))
-                dirs = counted(len(watched.globs) + len(watched.trees), "directory", "directories")
-                self._say(f"flow watch: waiting for changes ({counted(len(watched.files), 'file')}, "
-                          f"{dirs}; Ctrl-C to stop)")
-                changed = self._wait(watched)
+            with _clusters_kept(self.options):
+                self._loop()
         finally:
             observer.stop()
             observer.join(timeout=2)
+
+    def _loop(self) -> None:
+        changed: list[str] = []
+        while True:
+            started = time.time_ns()
+            watched = self._build(changed)
+            self._changed_since(started, watched, self._schedule(watched))
+            dirs = counted(len(watched.globs) + len(watched.trees), "directory", "directories")
+            self._say(f"flow watch: waiting for changes ({counted(len(watched.files), 'file')}, "
+                      f"{dirs}; Ctrl-C to stop)")
+            changed = self._wait(watched)
 
     def _say(self, text: str) -> None:
         """A line of the watcher's own on stderr, escaped (``printable``): the
@@ -319,3 +324,13 @@ def _inode(directory: str) -> int:
         return os.stat(directory).st_ino
     except OSError:
         return -1
+
+
+def _clusters_kept(options):
+    """The local Dask cluster of ``--executor dask`` kept from one build to
+    the next (it takes seconds to start), and closed when watching ends."""
+    if options.executor != "dask":
+        return contextlib.nullcontext()
+    from ..run.cluster import local_clusters_kept
+
+    return local_clusters_kept()

@@ -33,6 +33,7 @@ asks every worker to stop the run's jobs there (``remote.stop_jobs``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -194,9 +195,9 @@ class DaskExecutor:
         self.done.put(_completion(job_id, future, self.address))
 
     def _stop_host(self) -> None:
-        if self.host is not None:
+        if self.host is not None and not (_kept and self.host in _kept.values()):
             self.host.close()
-            self.host = None
+        self.host = None
 
 
 def _completion(job_id: str, future, address: str) -> Completion:
@@ -251,8 +252,31 @@ class _LocalClusterHost:
             self.proc.wait()
 
 
+_kept: dict[int, _LocalClusterHost] | None = None  # cores -> a local cluster kept between builds
+
+
+@contextlib.contextmanager
+def local_clusters_kept():
+    """While in it, the local cluster a build starts outlives the build, for
+    the next (``flow watch`` builds again and again: a cluster takes seconds
+    to start); it is closed on the way out."""
+    global _kept
+    _kept = {}
+    try:
+        yield
+    finally:
+        kept, _kept = _kept, None
+        for host in kept.values():
+            host.close()
+
+
 def _start_local_cluster(cores: int) -> _LocalClusterHost:
     """Two workers sharing ``cores`` threads (one with a single core): enough
     to run jobs side by side, each worker able to take a job of half the threads."""
+    if _kept is not None and cores in _kept and _kept[cores].proc.poll() is None:
+        return _kept[cores]
     workers = 2 if cores >= 2 else 1
-    return _LocalClusterHost(workers, -(-cores // workers))
+    host = _LocalClusterHost(workers, -(-cores // workers))
+    if _kept is not None:
+        _kept[cores] = host
+    return host

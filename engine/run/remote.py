@@ -5,9 +5,10 @@ The job runs in a process of its own, in a session of its own, in the
 directory flow runs in (the cluster shares its file system, as Snakemake's
 cluster executors assume): a shell command through ``bash -euo pipefail
 -c``; a Python job (``run:``, ``script:``, ``duckdb:``, ``mlx:``) in a
-long-lived ``flow.rules.worker`` of this worker's, one job at a time, as
-the local pool runs them (a new interpreter for each job would cost more
-than most jobs). A process, not the worker's own thread: a job may change
+``flow.rules.worker`` of this worker's kept for the run, one job at a time,
+as the local pool runs them (a new interpreter for each job would cost more
+than most jobs; one kept longer would hold modules of the project that a
+later run must import afresh). A process, not the worker's own thread: a job may change
 directory, crash or be stopped without taking the worker with it.
 
 Before each attempt what the job writes is removed again, and what is left
@@ -49,7 +50,7 @@ ALL = "*"  # stop_jobs: every attempt of the run
 _lock = threading.Lock()
 _running: dict[tuple[str, str], subprocess.Popen] = {}  # (run, task key) -> its process, on this worker
 _stopped: set[tuple[str, str]] = set()  # (run, task key or ALL): not to start, or stopped
-_idle: dict[str, list[_PythonWorker]] = {}  # working directory -> Python workers waiting for a job
+_idle: dict[str, tuple[str, list[_PythonWorker]]] = {}  # working directory -> run, its idle Python workers
 
 
 def run_job(run: str, key: str, job_id: str, kind: str, payload: Any, ctx: Any, shared: bytes | None, cwd: str,
@@ -94,7 +95,7 @@ def _run_shell(run: str, key: str, job_id: str, command: str, cwd: str, note: st
 def _run_python(run: str, key: str, job_id: str, kind: str, payload: Any, ctx: Any, shared: bytes | None,
                 cwd: str, note: str) -> Completion:
     try:
-        worker = _start(run, key, lambda: _PythonWorker.take(cwd))
+        worker = _start(run, key, lambda: _PythonWorker.take(cwd, run))
     except OSError as e:
         return Completion(job_id, False, f"cannot start Python on the Dask worker: {e.strerror}")
     if worker is None:
@@ -103,7 +104,7 @@ def _run_python(run: str, key: str, job_id: str, kind: str, payload: Any, ctx: A
     reply = worker.converse((job_id, kind, payload, ctx, shared))
     stopped = _ended(run, key, note)
     if reply is not None and not stopped:
-        worker.give_back(cwd)
+        worker.give_back(cwd, run)
         _, error, measured = reply
         usage = Usage(**measured) if measured is not None else None
         return Completion(job_id, error is None, error, 0 if error is None else 1, usage=usage)
@@ -129,9 +130,15 @@ class _PythonWorker:
         self.pid, self.wfd, self.rfd = self.proc.pid, w_req, r_res
 
     @classmethod
-    def take(cls, cwd: str) -> _PythonWorker:
-        """An idle worker for ``cwd`` (called under ``_lock``), or a new one."""
-        idle = _idle.get(cwd)
+    def take(cls, cwd: str, run: str) -> _PythonWorker:
+        """An idle worker of this run for ``cwd`` (called under ``_lock``), or
+        a new one; those an earlier run left there end."""
+        owner, idle = _idle.get(cwd, (run, []))
+        if owner != run:
+            for worker in idle:
+                worker.end()
+            idle = []
+        _idle[cwd] = (run, idle)
         while idle:
             worker = idle.pop()
             if worker.proc.poll() is None:
@@ -151,9 +158,13 @@ class _PythonWorker:
         except (OSError, EOFError, ValueError):
             return None
 
-    def give_back(self, cwd: str) -> None:
+    def give_back(self, cwd: str, run: str) -> None:
         with _lock:
-            _idle.setdefault(cwd, []).append(self)
+            owner, idle = _idle.get(cwd, (run, []))
+            if owner != run:  # (a later run took over this directory)
+                self.end()
+                return
+            _idle[cwd] = (run, [*idle, self])
 
     def end(self) -> None:
         for fd in (self.wfd, self.rfd):
