@@ -48,7 +48,7 @@ from ..errors import UserError
 from . import trampoline
 from .executor import Completion, Task
 from .local import KILL_GRACE_SECONDS, LocalExecutor
-from .remote import shared_parts, stop_jobs
+from .remote import end_run, shared_parts, stop_jobs
 
 CONNECT_SECONDS = 20.0
 IN_FLIGHT = 4  # jobs submitted per -j (see above)
@@ -135,7 +135,7 @@ class DaskExecutor:
             futures = list(self.futures.values())
         steps = [lambda: self.client.run(stop_jobs, self.run, None, KILL_GRACE_SECONDS),
                  lambda: self.client.cancel(futures)] if futures else []
-        for step in [*steps, lambda: self.client.close(timeout=5)]:
+        for step in [*steps, lambda: self.client.run(end_run, self.run), lambda: self.client.close(timeout=5)]:
             try:  # (each on its own: one failing must not skip the next)
                 step()
             except Exception:  # noqa: BLE001 - a cluster gone already has nothing left to stop

@@ -223,6 +223,17 @@ async def stop_jobs(run: str, keys: list[str] | None, grace: float = KILL_GRACE_
     return len(procs)
 
 
+def end_run(run: str) -> None:
+    """Run on a worker (``Client.run``) when the run ends: its idle Python
+    workers end, and what it stopped is forgotten."""
+    with _lock:
+        ending = [cwd for cwd, (owner, _) in _idle.items() if owner == run]
+        workers = [w for cwd in ending for w in _idle.pop(cwd)[1]]
+        _stopped.difference_update({entry for entry in _stopped if entry[0] == run})
+    for worker in workers:
+        worker.end()
+
+
 def _note(note: str, pgid: int) -> None:
     """Note the attempt's machine and process group for a later attempt (best effort)."""
     try:
