@@ -1,9 +1,9 @@
 """``flow run --executor dask``: jobs on a real Dask cluster.
 
 Most tests use the ``LocalCluster`` flow starts itself (two worker
-processes); placement by resources uses a cluster of ``dask scheduler``
-and ``dask worker`` processes whose workers offer different resources,
-as a user's cluster would.
+processes); placement by resources uses a ``LocalCluster`` started here
+whose two workers offer different resources, and the worker without flow
+one of ``dask scheduler`` and ``dask worker`` processes.
 """
 
 from __future__ import annotations
@@ -194,12 +194,26 @@ def _stop_cluster(procs) -> None:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """A scheduler and two workers, one offering mem_mb=16000, the other 1000."""
-    address, procs = _start_cluster(tmp_path_factory.mktemp("dask"), [
-        ("big", ["--resources", "mem_mb=16000"], {}), ("small", ["--resources", "mem_mb=1000"], {})])
-    yield address
-    _stop_cluster(procs)
+def cluster():
+    """A real ``LocalCluster`` of two workers, "big" offering mem_mb=16000 and
+    "small" 1000: its address, and each worker's process id by name."""
+    import warnings
+
+    from distributed import Client, LocalCluster
+
+    warnings.filterwarnings("ignore", message="Port .* is already in use")
+    local = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None)
+    (_, spec), = local.new_worker_spec().items()
+    for name, mem in (("big", 16000), ("small", 1000)):
+        local.worker_spec[name] = {"cls": spec["cls"],
+                                   "options": {**spec["options"], "name": name, "resources": {"mem_mb": mem}}}
+    local.sync(local._correct_state)
+    with Client(local.scheduler_address, set_as_default=False) as client:
+        client.wait_for_workers(2, timeout=60)
+        names = {address: w["name"] for address, w in client.scheduler_info(n_workers=-1)["workers"].items()}
+        pids = {names[address]: pid for address, pid in client.run(os.getpid).items()}
+    yield local.scheduler_address, pids
+    local.close()
 
 
 def test_a_worker_without_flow_fails_the_job_saying_so(project, tmp_path_factory):
@@ -220,19 +234,20 @@ def test_a_worker_without_flow_fails_the_job_saying_so(project, tmp_path_factory
 
 
 def test_a_job_goes_only_to_a_worker_that_offers_its_resources(project, cluster):
-    project.flowfile(f"""
+    address, pids = cluster
+    project.flowfile("""
         rule all:
-            input: expand("{{size}}.txt", size=["large", "any1", "any2"])
+            input: expand("{size}.txt", size=["large", "any1", "any2", "any3", "any4"])
         rule large:
             output: "large.txt"
             resources: mem_mb=8000
-            shell: "{_parent_of_bash()} > {{output}}"
+            shell: "echo $PPID > {output}"
         rule any:
-            output: "any{{i}}.txt"
-            shell: "{_parent_of_bash()} > {{output}}"
+            output: "any{i}.txt"
+            shell: "echo $PPID > {output}"
     """)
-    project.run(*DASK, "--scheduler-address", cluster)
-    assert "--name big" in project.read("large.txt")
+    project.run(*DASK, "--scheduler-address", address)
+    assert int(project.read("large.txt")) == pids["big"]
 
 
 def test_a_job_no_worker_has_the_resources_for_fails_at_once_saying_so(project, cluster):
@@ -242,7 +257,7 @@ def test_a_job_no_worker_has_the_resources_for_fails_at_once_saying_so(project, 
             resources: mem_mb=64000
             shell: "touch {output}"
     """)
-    r = project.flow("run", *DASK, "--scheduler-address", cluster)
+    r = project.flow("run", *DASK, "--scheduler-address", cluster[0])
     assert r.returncode == 1
     assert "mem_mb=64000" in r.stderr and "16000" in r.stderr and "dask worker --resources" in r.stderr
 
