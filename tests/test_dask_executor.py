@@ -286,7 +286,8 @@ def test_an_output_that_appears_within_the_latency_wait_counts(project):
     def shared_file_system_shows_it_late():  # (flow ends what a job leaves running: the test writes it)
         wait_for(lambda: project.exists("ended"), timeout=60, what="the job to end")
         time.sleep(0.5)
-        project.write("late.txt", "late\n")
+        project.write("late.tmp", "late\n")  # (whole when it appears, as a file system shows a closed file)
+        os.replace(project.root / "late.tmp", project.root / "late.txt")
 
     writer = threading.Thread(target=shared_file_system_shows_it_late)
     writer.start()
