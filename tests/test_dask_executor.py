@@ -8,6 +8,7 @@ one of ``dask scheduler`` and ``dask worker`` processes.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -180,10 +181,9 @@ def _start_cluster(logs: Path, workers: list[tuple[str, list[str], dict]]):
                                        "--no-nanny", "--no-dashboard", *options],
                                       stdout=subprocess.DEVNULL, stderr=open(logs / name, "w"),
                                       env={**os.environ, **env}, start_new_session=True))
-    from distributed import Client
-
-    with Client(address, timeout=60) as client:
-        client.wait_for_workers(len(workers), timeout=60)
+    subprocess.run([sys.executable, "-c", "import sys; from distributed import Client; "  # (not in this process:
+                    "Client(sys.argv[1], timeout=60).wait_for_workers(int(sys.argv[2]), timeout=60)",  # its threads
+                    address, str(len(workers))], check=True, timeout=90)  # would stay, and other tests fork)
     return address, procs
 
 
@@ -196,24 +196,17 @@ def _stop_cluster(procs) -> None:
 @pytest.fixture(scope="module")
 def cluster():
     """A real ``LocalCluster`` of two workers, "big" offering mem_mb=16000 and
-    "small" 1000: its address, and each worker's process id by name."""
-    import warnings
-
-    from distributed import Client, LocalCluster
-
-    warnings.filterwarnings("ignore", message="Port .* is already in use")
-    local = LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None)
-    (_, spec), = local.new_worker_spec().items()
-    for name, mem in (("big", 16000), ("small", 1000)):
-        local.worker_spec[name] = {"cls": spec["cls"],
-                                   "options": {**spec["options"], "name": name, "resources": {"mem_mb": mem}}}
-    local.sync(local._correct_state)
-    with Client(local.scheduler_address, set_as_default=False) as client:
-        client.wait_for_workers(2, timeout=60)
-        names = {address: w["name"] for address, w in client.scheduler_info(n_workers=-1)["workers"].items()}
-        pids = {names[address]: pid for address, pid in client.run(os.getpid).items()}
-    yield local.scheduler_address, pids
-    local.close()
+    "small" 1000 (``dask_cluster.py``): its address, and each worker's process id by name."""
+    host = subprocess.Popen([sys.executable, Path(__file__).parent / "dask_cluster.py"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    started = json.loads(host.stdout.readline())
+    yield started["address"], started["pids"]
+    host.stdin.close()
+    try:
+        host.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(host.pid, signal.SIGKILL)
+        host.wait()
 
 
 def test_a_worker_without_flow_fails_the_job_saying_so(project, tmp_path_factory):
