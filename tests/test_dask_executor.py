@@ -294,3 +294,14 @@ def test_an_output_that_does_not_appear_within_the_latency_wait_fails_the_job_sa
     r = project.flow("run", "--latency-wait", "0.5")
     assert r.returncode == 1
     assert "did not make its output late.txt (waited 0.5 s" in r.stderr and "--latency-wait" in r.stderr
+
+
+def test_a_scheduler_address_dask_cannot_read_is_a_user_error(project):
+    project.flowfile("""
+        rule a:
+            output: "a.txt"
+            shell: "touch {output}"
+    """)
+    r = project.flow("run", *DASK, "--scheduler-address", "nowhere")
+    assert r.returncode == 2
+    assert "cannot reach the Dask scheduler at nowhere" in r.stderr and "Traceback" not in r.stderr

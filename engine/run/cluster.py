@@ -72,7 +72,7 @@ class DaskExecutor:
         self.address = address or self.host.address
         try:
             self.client = Client(self.address, timeout=CONNECT_SECONDS, set_as_default=False)
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, ValueError) as e:  # (ValueError: an address Dask cannot read)
             self._stop_host()
             raise UserError(f"cannot reach the Dask scheduler at {self.address}: {e}",
                             "Start one (`dask scheduler`, then `dask worker ADDRESS`) and give its address "

@@ -149,8 +149,7 @@ class LocalExecutor:
         if code == 0:
             self.done.put(Completion(job_id, True, None, 0, usage=usage))
         else:
-            what = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-            self.done.put(Completion(job_id, False, f"the command failed ({what})", code, stderr_tail, usage))
+            self.done.put(Completion(job_id, False, command_failed(code), code, stderr_tail, usage))
 
     def wait(self, timeout: float | None) -> list[Completion]:
         try:
@@ -236,6 +235,12 @@ class StderrTail:
         after the job ended: a process it left behind may keep it open)."""
         self.ended.wait(processes.PIPE_GRACE_SECONDS)
         return processes.tail_text(bytes(self.kept))
+
+
+def command_failed(code: int) -> str:
+    """Why a shell job failed, from its exit code (negative: a signal)."""
+    what = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+    return f"the command failed ({what})"
 
 
 def _later(seconds: float, fn, *args) -> None:

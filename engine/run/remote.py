@@ -41,7 +41,7 @@ from flow.rules.worker import read_message, write_message
 
 from .executor import Completion
 from .files import remove_output
-from .local import KILL_GRACE_SECONDS, StderrTail, kill_group
+from .local import KILL_GRACE_SECONDS, StderrTail, command_failed, kill_group
 from .processes import Usage, rusage_usage
 
 NOTES = os.path.join(".flow", "scratch", "cluster")  # where attempts note their process groups
@@ -88,8 +88,7 @@ def _run_shell(run: str, key: str, job_id: str, command: str, cwd: str, note: st
         return Completion(job_id, True, None, 0, usage=usage)
     if stopped:
         return Completion(job_id, False, "it was stopped", code, usage=usage)
-    what = f"killed by signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-    return Completion(job_id, False, f"the command failed ({what})", code, tail.text(), usage)
+    return Completion(job_id, False, command_failed(code), code, tail.text(), usage)
 
 
 def _run_python(run: str, key: str, job_id: str, kind: str, payload: Any, ctx: Any, shared: bytes | None,
